@@ -1,0 +1,55 @@
+/**
+ * The Express app: everything but the heartbeat route itself (which the server
+ * answers before Express, see server.ts). Probes, the version, the root
+ * redirect, and clear 4xx answers for everything else. No client input gets a 500.
+ */
+import { STATUS_CODES } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { AppLogger } from './log/logger';
+import { probes, PROBE_METHODS, type ProbeState } from './probes';
+import { sendText } from './respond';
+
+/** A "%" not followed by two hex digits. */
+const MALFORMED_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
+export interface AppOptions {
+  uri: string;
+  version: string;
+  state: ProbeState;
+  logger: AppLogger;
+}
+
+export function createApp(opts: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+
+  app.use((req, res, next) => {
+    if (MALFORMED_PERCENT.test(req.url)) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
+    next();
+  });
+
+  app.use(probes(opts.state, opts.version));
+
+  // As the Go server: the root sends you to a small heartbeat.
+  app.route('/')
+    .get((_req, res) => sendText(res, 301, `moved to ${opts.uri}/17\n`, { Location: `${opts.uri}/17` }))
+    .all((_req, res) => sendText(res, 405, `method not allowed here; use ${PROBE_METHODS}\n`, { Allow: PROBE_METHODS }));
+
+  app.use((_req, res) => sendText(res, 404, 'not found\n'));
+
+  // Express calls this for errors: a client's mistake keeps its 4xx; anything else is ours,
+  // logged, and answered with a plain 500 that says nothing about the internals.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { status?: unknown; statusCode?: unknown; message?: unknown };
+    const status = Number(e.status ?? e.statusCode);
+    if (status >= 400 && status < 500) return sendText(res, status, `${(STATUS_CODES[status] ?? 'client error').toLowerCase()}\n`);
+    opts.logger.error('request failed', {
+      method: req.method, path: req.url, error: String(e.message ?? err),
+    });
+    sendText(res, 500, 'internal error\n');
+  });
+  return app;
+}

@@ -1,0 +1,160 @@
+/**
+ * The one place every setting is defined: its default, its doc, its format, its
+ * long flag and its environment variable. --help, README's settings table and the
+ * shipped config/default.json are all generated from (or checked against) this.
+ */
+import convict from 'convict';
+
+export const ENV_PREFIX = 'HEARTBEAT_';
+export const GIB = 1024 * 1024 * 1024;
+export const MAX_PAYLOAD = GIB;
+
+/** Strict decimal integer coercion: anything but plain digits is left as text so validation names it. */
+function coerceInteger(v: unknown): unknown {
+  if (typeof v === 'string' && /^[0-9]{1,16}$/.test(v)) return Number(v);
+  return v;
+}
+
+function integerFormat(name: string, lo: number, hi: number, unit: string): convict.Format {
+  return {
+    name,
+    coerce: coerceInteger,
+    validate(v: unknown): void {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo || v > hi) {
+        throw new Error(`must be a whole number of ${unit} from ${lo} to ${hi}`);
+      }
+    },
+  };
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+convict.addFormats({
+  'tcp-port': integerFormat('tcp-port', 1, 65535, 'port'),
+  'payload-bytes': integerFormat('payload-bytes', 1, MAX_PAYLOAD, 'bytes'),
+  'upload-bytes': integerFormat('upload-bytes', 0, Number.MAX_SAFE_INTEGER, 'bytes'),
+  'milliseconds': integerFormat('milliseconds', 0, 3_600_000, 'milliseconds'),
+  'positive-milliseconds': integerFormat('positive-milliseconds', 1, 3_600_000, 'milliseconds'),
+  'switch': {
+    name: 'switch',
+    coerce(v: unknown): unknown {
+      if (typeof v !== 'string') return v;
+      const w = v.toLowerCase();
+      if (TRUE_WORDS.has(w)) return true;
+      if (FALSE_WORDS.has(w)) return false;
+      return v;
+    },
+    validate(v: unknown): void {
+      if (typeof v !== 'boolean') throw new Error('must be true or false (also 1/0, yes/no, on/off)');
+    },
+  },
+  'uri-path': {
+    name: 'uri-path',
+    coerce(v: unknown): unknown {
+      // trailing slashes are normalised away: "/heartbeat/" is "/heartbeat"
+      return typeof v === 'string' && v.length > 1 ? v.replace(/\/+$/, '') || '/' : v;
+    },
+    validate(v: unknown): void {
+      if (typeof v !== 'string' || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(v) || v.includes('//')) {
+        throw new Error('must be a URL path starting with "/" (unreserved characters only, no "//")');
+      }
+      if (v === '/') throw new Error('cannot be "/"');
+    },
+  },
+  'listen-host': {
+    name: 'listen-host',
+    validate(v: unknown): void {
+      if (typeof v !== 'string' || /\s/.test(v)) throw new Error('must be a host name or IP address, or empty for all');
+    },
+  },
+});
+
+/** The schema. Keys are the config-file names; `arg` is the long flag; `env` the variable. */
+export const schema = {
+  uri: {
+    doc: 'URL path the heartbeat answers on: GET/HEAD/POST {uri}/{size}. Cannot be "/".',
+    format: 'uri-path', default: '/heartbeat', arg: 'uri', env: `${ENV_PREFIX}URI`,
+  },
+  port: {
+    doc: 'TCP port to listen on.',
+    format: 'tcp-port', default: 8080, arg: 'port', env: `${ENV_PREFIX}PORT`,
+  },
+  host: {
+    doc: 'Address to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
+    format: 'listen-host', default: '', arg: 'host', env: `${ENV_PREFIX}HOST`,
+  },
+  min: {
+    doc: 'Smallest payload size in bytes a request may ask for (>= 1, <= max).',
+    format: 'payload-bytes', default: 1, arg: 'min', env: `${ENV_PREFIX}MIN`,
+  },
+  max: {
+    doc: 'Largest payload size in bytes a request may ask for (>= min, <= 1 GiB = 1073741824).',
+    format: 'payload-bytes', default: 1048576, arg: 'max', env: `${ENV_PREFIX}MAX`,
+  },
+  uploadLimit: {
+    doc: 'Largest request body in bytes a POST may upload; larger bodies get 413 and are not read.',
+    format: 'upload-bytes', default: GIB, arg: 'upload-limit', env: `${ENV_PREFIX}UPLOAD_LIMIT`,
+  },
+  log: {
+    doc: 'Write one line per request to stdout. Lifecycle lines are always written.',
+    format: 'switch', default: false, arg: 'log', env: `${ENV_PREFIX}LOG`,
+  },
+  logFormat: {
+    doc: 'Log line format: "tsv" (tab-delimited columns) or "json" (one object per line).',
+    format: ['tsv', 'json'], default: 'tsv', arg: 'log-format', env: `${ENV_PREFIX}LOG_FORMAT`,
+  },
+  drainTimeout: {
+    doc: 'On SIGTERM/SIGINT, milliseconds to let in-flight requests finish before their connections are cut.',
+    format: 'milliseconds', default: 10_000, arg: 'drain-timeout', env: `${ENV_PREFIX}DRAIN_TIMEOUT`,
+  },
+  headersTimeout: {
+    doc: 'Milliseconds a client has to send the complete request headers (cuts slowloris clients).',
+    format: 'positive-milliseconds', default: 10_000, arg: 'headers-timeout', env: `${ENV_PREFIX}HEADERS_TIMEOUT`,
+  },
+  requestTimeout: {
+    doc: 'Milliseconds a client has to send a whole request, body included (0 = no limit).',
+    format: 'milliseconds', default: 300_000, arg: 'request-timeout', env: `${ENV_PREFIX}REQUEST_TIMEOUT`,
+  },
+  keepAliveTimeout: {
+    doc: 'Milliseconds an idle keep-alive connection stays open; above the usual 60 s proxy idle timeout.',
+    format: 'milliseconds', default: 65_000, arg: 'keep-alive-timeout', env: `${ENV_PREFIX}KEEP_ALIVE_TIMEOUT`,
+  },
+  socketTimeout: {
+    doc: 'Milliseconds a connection may sit with no bytes moving while a request is in progress (0 = no limit).',
+    format: 'milliseconds', default: 120_000, arg: 'socket-timeout', env: `${ENV_PREFIX}SOCKET_TIMEOUT`,
+  },
+} as const;
+
+export type Key = keyof typeof schema;
+export const KEYS = Object.keys(schema) as Key[];
+
+export interface Config {
+  uri: string;
+  port: number;
+  host: string;
+  min: number;
+  max: number;
+  uploadLimit: number;
+  log: boolean;
+  logFormat: 'tsv' | 'json';
+  drainTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  socketTimeout: number;
+}
+
+/** The defaults, as a config file would hold them. */
+export function defaults(): Config {
+  const out: Record<string, unknown> = {};
+  for (const k of KEYS) out[k] = schema[k].default;
+  return out as unknown as Config;
+}
+
+/** Not a setting but where settings come from: the JSON config file. */
+export const CONFIG_FILE = {
+  arg: 'config',
+  env: `${ENV_PREFIX}CONFIG`,
+  doc: 'JSON file of settings (keys as in the first column); flags and environment override it.',
+} as const;

@@ -1,0 +1,129 @@
+/**
+ * The log line format: the one place that defines the columns. README's "Logs"
+ * section and fluent-bit/parsers.yaml are written from these lists, and a test
+ * keeps them in step.
+ *
+ * Every line starts with `time` then `kind`, so a parser tells request lines
+ * (`kind` = request) from lifecycle lines (`kind` = lifecycle) in both formats.
+ */
+
+export const REQUEST_COLUMNS = [
+  'time', // RFC 3339 UTC with milliseconds, when the exchange ended
+  'kind', // always "request"
+  'status', // HTTP status sent (or about to be sent when the client went away)
+  'duration_ms', // from request to end of response, milliseconds with microsecond resolution
+  'bytes_out', // response body bytes written to the connection
+  'bytes_in', // request body bytes received (uploads)
+  'method', // request method
+  'path', // request target as sent, escaped
+  'client', // peer address
+  'aborted', // true when the client went away before the response was complete
+] as const;
+
+export const LIFECYCLE_COLUMNS = [
+  'time', // RFC 3339 UTC with milliseconds
+  'kind', // always "lifecycle"
+  'level', // info | warn | error
+  'message', // what happened: starting, listening, shutdown begun, ...
+  'details', // a JSON object with the particulars ({} when none)
+] as const;
+
+export type LogFormat = 'tsv' | 'json';
+export type Level = 'info' | 'warn' | 'error';
+
+export interface RequestRecord {
+  time: string;
+  status: number;
+  duration_ms: number;
+  bytes_out: number;
+  bytes_in: number;
+  method: string;
+  path: string;
+  client: string;
+  aborted: boolean;
+}
+
+export interface LifecycleRecord {
+  time: string;
+  level: Level;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** Characters that must not reach a log line as they are: controls, backslash, anything not ASCII. */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\x00-\x1f\\\x7f-\uffff]/;
+
+function hex(code: number, width: number): string {
+  return code.toString(16).padStart(width, '0');
+}
+
+/**
+ * Escapes client-controlled text so it can never add a line or a column, and
+ * the output is always plain ASCII (so never invalid UTF-8): `\\`, `\t`, `\n`,
+ * `\r`, and `\xHH` for other controls and for every byte above 0x7E (Node hands
+ * us the request target one byte per character), `\uHHHH` for anything wider.
+ */
+export function escapeText(s: string): string {
+  if (!UNSAFE.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c) out += '\\\\';
+    else if (c === 0x09) out += '\\t';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c < 0x20 || (c >= 0x7f && c <= 0xff)) out += '\\x' + hex(c, 2);
+    else if (c > 0xff) out += '\\u' + hex(c, 4);
+    else out += s[i];
+  }
+  return out;
+}
+
+/** JSON text in plain ASCII: JSON.stringify already escapes controls; wider characters become \uHHHH. */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => '\\u' + hex(c.charCodeAt(0), 4));
+}
+
+let lastMs = 0;
+let lastIso = '';
+
+/** RFC 3339 UTC with milliseconds for now; formatted once per millisecond, not once per line. */
+export function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+/** Milliseconds rounded to the microsecond, as a plain decimal. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** A JSON string literal for escaped (printable ASCII) text; JSON.stringify only when a quote or backslash needs it. */
+function jsonQuote(s: string): string {
+  return s.includes('"') || s.includes('\\') ? JSON.stringify(s) : `"${s}"`;
+}
+
+export function formatRequest(r: RequestRecord, format: LogFormat): string {
+  const path = escapeText(r.path);
+  const method = escapeText(r.method);
+  const client = escapeText(r.client);
+  if (format === 'tsv') {
+    return `${r.time}\trequest\t${r.status}\t${r.duration_ms}\t${r.bytes_out}\t${r.bytes_in}\t${method}\t${path}\t${client}\t${r.aborted}`;
+  }
+  return `{"time":"${r.time}","kind":"request","status":${r.status},"duration_ms":${r.duration_ms},` +
+    `"bytes_out":${r.bytes_out},"bytes_in":${r.bytes_in},"method":${jsonQuote(method)},` +
+    `"path":${jsonQuote(path)},"client":${jsonQuote(client)},"aborted":${r.aborted}}`;
+}
+
+export function formatLifecycle(r: LifecycleRecord, format: LogFormat): string {
+  const message = escapeText(r.message);
+  if (format === 'tsv') {
+    return `${r.time}\tlifecycle\t${r.level}\t${message}\t${asciiJson(r.details)}`;
+  }
+  return asciiJson({ time: r.time, kind: 'lifecycle', level: r.level, message, details: r.details });
+}

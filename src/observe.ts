@@ -1,0 +1,64 @@
+/**
+ * Watches one request/response exchange and reports it once, when the response
+ * has finished or the client went away. Only attached when something (request
+ * logging) wants it, so the hot path pays nothing otherwise.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface Exchange {
+  /** performance.now() when the request arrived. */
+  readonly start: number;
+  /** Request body bytes read so far (the upload handler counts them). */
+  bytesIn: number;
+  /** Response body bytes the socket has taken, for bodies streamed in several writes. */
+  bytesOut: number;
+  /** The body length the response declared (-1 until a responder says). */
+  declared: number;
+}
+
+const EXCHANGE = Symbol('heartbeat.exchange');
+type Observed = ServerResponse & { [EXCHANGE]?: Exchange };
+
+/** Responders call this with the body length they send, so a finished exchange reports it. */
+export function declareBody(res: ServerResponse, bytes: number): void {
+  const x = (res as Observed)[EXCHANGE];
+  if (x) x.declared = bytes;
+}
+
+export interface ExchangeResult {
+  method: string;
+  url: string;
+  client: string;
+  status: number;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  aborted: boolean;
+}
+
+export type ExchangeListener = (result: ExchangeResult) => void;
+
+export function observe(req: IncomingMessage, res: ServerResponse, done: ExchangeListener): Exchange {
+  const x: Exchange = { start: performance.now(), bytesIn: 0, bytesOut: 0, declared: -1 };
+  (res as Observed)[EXCHANGE] = x;
+  // Taken now: the URL may be rewritten by routing and the socket may be gone at the end.
+  const method = req.method ?? '';
+  const url = req.url ?? '';
+  const client = req.socket.remoteAddress ?? '';
+  res.once('close', () => {
+    const finished = res.writableFinished;
+    const bytesOut = !finished ? x.bytesOut : method === 'HEAD' ? 0 : Math.max(x.declared, x.bytesOut);
+    done({
+      method,
+      url,
+      client,
+      status: res.statusCode,
+      durationMs: performance.now() - x.start,
+      bytesIn: x.bytesIn,
+      bytesOut,
+      aborted: !finished,
+    });
+  });
+  return x;
+}

@@ -1,0 +1,130 @@
+/**
+ * The HTTP server and its lifecycle: one node:http server whose request
+ * handler sends heartbeat requests straight to the heartbeat route and
+ * everything else to the Express app; the timeouts; a graceful shutdown.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createApp } from './app';
+import type { Config } from './config/schema';
+import { createHeartbeat } from './heartbeat';
+import { isoNow, roundMs } from './log/format';
+import type { AppLogger } from './log/logger';
+import { observe, type ExchangeResult } from './observe';
+
+export interface HeartbeatServer {
+  readonly server: http.Server;
+  /** False once shutdown has begun. */
+  readonly ready: boolean;
+  listen(): Promise<AddressInfo>;
+  /**
+   * Stops accepting, lets in-flight requests finish (up to the drain timeout,
+   * then cuts what is left), and resolves when every connection is closed.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * While draining, a keep-alive connection whose response has finished stays
+ * open this long for a request already on its way (answered, with
+ * `Connection: close`), then closes. Connections idle when shutdown begins
+ * close at once.
+ */
+const DRAIN_IDLE_MS = 500;
+
+export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
+  const state = { ready: true };
+  let draining = false;
+  const heartbeat = createHeartbeat(config);
+  const app = createApp({ uri: config.uri, version, state, logger });
+
+  const logRequest = (r: ExchangeResult): void => logger.request({
+    time: isoNow(),
+    status: r.status,
+    duration_ms: roundMs(r.durationMs),
+    bytes_out: r.bytesOut,
+    bytes_in: r.bytesIn,
+    method: r.method,
+    path: r.url,
+    client: r.client,
+    aborted: r.aborted,
+  });
+
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const x = logger.requests ? observe(req, res, logRequest) : undefined;
+    if (draining) res.setHeader('Connection', 'close');
+    let url = req.url as string;
+    if (url.charCodeAt(0) !== 47 /* / */) url = req.url = originForm(url);
+    if (heartbeat.matches(url)) heartbeat.handle(req, res, x);
+    else void app(req, res);
+  };
+
+  const server = http.createServer({
+    headersTimeout: config.headersTimeout,
+    requestTimeout: config.requestTimeout,
+    keepAliveTimeout: config.keepAliveTimeout,
+    // Checks the headers/request timeouts often enough to cut a slowloris near its deadline.
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headersTimeout / 4))),
+  }, dispatch);
+  server.timeout = config.socketTimeout;
+  server.keepAliveTimeout = config.keepAliveTimeout;
+
+  // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = req.url as string;
+    if (req.method === 'POST' && heartbeat.matches(url) && !heartbeat.acceptsUpload(req, res)) return;
+    res.writeContinue();
+    dispatch(req, res);
+  });
+  // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
+  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+
+  let closed: Promise<void> | undefined;
+
+  return {
+    server,
+    get ready() { return state.ready; },
+
+    listen(): Promise<AddressInfo> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: config.port, host: config.host || undefined }, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+
+    shutdown(): Promise<void> {
+      if (closed) return closed;
+      state.ready = false;
+      draining = true;
+      server.keepAliveTimeout = DRAIN_IDLE_MS;
+      closed = new Promise<void>((resolve) => {
+        const deadline = setTimeout(() => {
+          logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout });
+          server.closeAllConnections();
+        }, config.drainTimeout);
+        // Stops accepting and closes the connections that are idle now.
+        server.close(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+      });
+      return closed;
+    },
+  };
+}
+
+/**
+ * Absolute-form targets (`GET http://host/heartbeat/17`) are turned into the
+ * path they name; anything else (`*`, garbage) is left for the app to answer 404.
+ */
+function originForm(url: string): string {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*([/?][^#]*)?$/.exec(url);
+  if (!m) return url;
+  const rest = m[1] ?? '/';
+  return rest.startsWith('?') ? '/' + rest : rest;
+}

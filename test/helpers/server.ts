@@ -1,0 +1,154 @@
+/**
+ * Test helpers that run the real compiled heartbeat (dist/main.js) as its own
+ * process and talk to it over TCP on loopback.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'main.js');
+/** The Node that runs the server under test: HEARTBEAT_TEST_NODE (e.g. the container's LTS) or this one. */
+export const NODE = process.env.HEARTBEAT_TEST_NODE || process.execPath;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Running {
+  port: number;
+  proc: ChildProcess;
+  /** Every stdout line so far. */
+  lines: string[];
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name) once the process has ended. */
+  exited: Promise<number | string>;
+  /** Sends `signal` (default SIGTERM) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Do not add --port: the caller sets it (flag, env or file). */
+  noPort?: boolean;
+  port?: number;
+  cwd?: string;
+  /** Run a different entry (e.g. an installed package's bin). */
+  main?: string;
+}
+
+/** Runs the CLI to completion (for --help, --version, bad settings). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 10_000):
+  Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(NODE, [MAIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    proc.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`CLI did not exit: ${args.join(' ')}`)); }, timeoutMs);
+    proc.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** Starts the server and resolves once it logs that it is listening. */
+export async function startServer(args: string[] = [], opts: RunOptions = {}): Promise<Running> {
+  const port = opts.port ?? await freePort();
+  const argv = opts.noPort ? args : ['--port', String(port), ...args];
+  const proc = spawn(NODE, [opts.main ?? MAIN, ...argv], {
+    env: { PATH: process.env.PATH, ...opts.env },
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  let err = '';
+  const exited = new Promise<number | string>((resolve) => {
+    proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  const closed = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+  proc.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const listening = new Promise<void>((resolve, reject) => {
+    proc.stdout.on('data', (c: Buffer) => {
+      const parts = (partial + c.toString('latin1')).split('\n');
+      partial = parts.pop() as string;
+      for (const l of parts) {
+        lines.push(l);
+        if (/\blistening\b/.test(l) && /lifecycle/.test(l)) resolve();
+      }
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}${lines.join('\n')}`)));
+    setTimeout(() => reject(new Error('server did not start within 10 s')), 10_000).unref();
+  });
+  await listening;
+  const running: Running = {
+    port,
+    proc,
+    lines,
+    stderr: () => err,
+    exited: exited.then(async (code) => { await closed; return code; }),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return running.exited;
+    },
+  };
+  return running;
+}
+
+/** Kills a server left running by a failed test. */
+export function kill(r: Running | undefined): void {
+  if (r && r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One HTTP request over a fresh connection; collects the whole body. */
+export function request(port: number, method: string, urlPath: string, body?: Buffer | string, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Sends raw bytes and returns everything the server sends back until it closes or `ms` pass. */
+export function rawExchange(port: number, bytes: Buffer | string, ms = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let out = '';
+    const done = (): void => { sock.destroy(); resolve(out); };
+    const timer = setTimeout(done, ms);
+    sock.on('data', (c: Buffer) => { out += c.toString('latin1'); });
+    sock.on('close', () => { clearTimeout(timer); resolve(out); });
+    sock.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
+    sock.write(bytes);
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `check` is true (polling), or fails after `ms`. */
+export async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     loaded = loadConfig(process.argv.slice(2), process.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(`heartbeat: ${e.message}\nRun heartbeat --help for every setting.\n`);
+    const lines = e.message.split('\n').map((l) => `heartbeat: ${l}\n`).join('');
+    process.stderr.write(`${lines}Run heartbeat --help for every setting.\n`);
     process.exitCode = EXIT_CONFIG;
     return;
   }

@@ -44,7 +44,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (name === 'v' || name === 'version') { out.version = true; continue; }
     const key = BY_FLAG.get(name);
     if (name !== CONFIG_FILE.arg && key === undefined) {
-      throw new ConfigError(`unknown flag ${JSON.stringify(arg)}; run heartbeat --help for the list`);
+      throw new ConfigError(`unknown flag ${JSON.stringify(arg)}`);
     }
     if (value === undefined) {
       if (key !== undefined && isSwitch(key)) value = 'true';
@@ -123,7 +123,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 function explain(line: string, conf: convict.Config<Config>, sources: Record<Key, Source>, file?: string): string {
   const undeclared = /^configuration param '([^']*)' not declared in the schema/.exec(line);
   if (undeclared) {
-    return `config file ${file ?? ''}: unknown setting ${JSON.stringify(undeclared[1])}; run heartbeat --help for the list`;
+    return `config file ${file ?? ''}: unknown setting ${JSON.stringify(undeclared[1])}`;
   }
   const m = /^([A-Za-z]+): (.*?)(?:: value was .*)?$/.exec(line);
   const key = m?.[1] as Key | undefined;

@@ -21,7 +21,7 @@ function integerFormat(name: string, lo: number, hi: number, unit: string): conv
     coerce: coerceInteger,
     validate(v: unknown): void {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo || v > hi) {
-        throw new Error(`must be a whole number of ${unit} from ${lo} to ${hi}`);
+        throw new Error(`must be a whole number${unit ? ` of ${unit}` : ''} from ${lo} to ${hi}`);
       }
     },
   };
@@ -31,7 +31,7 @@ const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 
 convict.addFormats({
-  'tcp-port': integerFormat('tcp-port', 1, 65535, 'port'),
+  'tcp-port': integerFormat('tcp-port', 1, 65535, ''),
   'payload-bytes': integerFormat('payload-bytes', 1, MAX_PAYLOAD, 'bytes'),
   'upload-bytes': integerFormat('upload-bytes', 0, Number.MAX_SAFE_INTEGER, 'bytes'),
   'milliseconds': integerFormat('milliseconds', 0, 3_600_000, 'milliseconds'),
@@ -156,5 +156,5 @@ export function defaults(): Config {
 export const CONFIG_FILE = {
   arg: 'config',
   env: `${ENV_PREFIX}CONFIG`,
-  doc: 'JSON file of settings (keys as in the first column); flags and environment override it.',
+  doc: 'JSON file holding an object of settings by config key; environment and flags override it.',
 } as const;

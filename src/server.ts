@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createApp } from './app';
+import { handleClientError } from './client-error';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
@@ -75,6 +76,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     if (req.method === 'POST' && heartbeat.matches(url) && !heartbeat.acceptsUpload(req, res)) return;
     res.writeContinue();
     dispatch(req, res);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    handleClientError(err, socket, logger.requests ? logRequest : undefined);
   });
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
   server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {

@@ -19,7 +19,7 @@ function file(name: string, content: unknown): string {
 function run(argv: string[], env: NodeJS.ProcessEnv = {}): Extract<Loaded, { kind: 'run' }> {
   const loaded = loadConfig(argv, env);
   assert.equal(loaded.kind, 'run');
-  return loaded as Extract<Loaded, { kind: 'run' }>;
+  return loaded;
 }
 
 function fails(argv: string[], env: NodeJS.ProcessEnv, ...patterns: RegExp[]): string {

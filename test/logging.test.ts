@@ -193,3 +193,21 @@ describe('logging', () => {
     });
   });
 });
+
+describe('README logs section', () => {
+  it('lists the request columns in the order src/log/format.ts defines them', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { ROOT } = await import('./helpers/server');
+    const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
+    const section = /<!-- logs:begin -->([\s\S]*?)<!-- logs:end -->/.exec(readme)?.[1] ?? '';
+    const table = /Request line columns, in order:\n\n([\s\S]*?)\n\n/.exec(section)?.[1] ?? '';
+    const listed = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual(listed, [...REQUEST_COLUMNS]);
+    const lifecycle = /Lifecycle line columns, in order: ([^.]*)\./.exec(section)?.[1] ?? '';
+    assert.deepEqual([...lifecycle.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]), [...LIFECYCLE_COLUMNS]);
+    // The example TSV request lines have every column.
+    for (const line of section.split('\n').filter((l) => /^\d{4}-.*\trequest\t/.test(l))) {
+      assert.equal(line.split('\t').length, REQUEST_COLUMNS.length, line);
+    }
+  });
+});

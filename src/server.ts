@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
@@ -78,8 +79,18 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+  // Node hands the socket over bare (its own error listener removed): a client that resets it
+  // must not become an uncaught ECONNRESET that ends the process.
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+    const start = performance.now();
+    socket.on('error', () => socket.destroy());
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    if (logger.requests) {
+      logRequest({
+        method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
+        durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, aborted: false,
+      });
+    }
   });
 
   let closed: Promise<void> | undefined;

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
 import type { Config } from './config/schema';
@@ -66,7 +67,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     return path === metricsHere ? 'metrics' : 'other';
   };
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue?: boolean): void => {
     const raw = req.url as string;
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
     const isHeartbeat = heartbeat.matches(url);
@@ -77,6 +78,11 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     }
     if (url !== raw) req.url = url;
     if (draining) res.setHeader('Connection', 'close');
+    if (expectsContinue === true) {
+      // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
+      if (isHeartbeat && req.method === 'POST' && !heartbeat.acceptsUpload(req, res)) return;
+      res.writeContinue();
+    }
     if (isHeartbeat) heartbeat.handle(req, res, x);
     else void app(req, res);
   };
@@ -91,19 +97,22 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   server.timeout = config.socketTimeout;
   server.keepAliveTimeout = config.keepAliveTimeout;
 
-  // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = req.url as string;
-    if (req.method === 'POST' && heartbeat.matches(url) && !heartbeat.acceptsUpload(req, res)) return;
-    res.writeContinue();
-    dispatch(req, res);
-  });
+  // Through dispatch like any request, so it is observed (logged) whatever the answer.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     handleClientError(err, socket, onRejected);
   });
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+  // Node hands the socket over bare (its own error listener removed): a client that resets it
+  // must not become an uncaught ECONNRESET that ends the process.
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+    const start = performance.now();
+    socket.on('error', () => socket.destroy());
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    onRejected?.({
+      route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
+      durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+    });
   });
 
   // Metrics on a port of their own, when asked: only the metrics path is served there.

@@ -421,3 +421,88 @@ export function parserFilter(parsers: Map<string, Parser>, names: string[], line
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+
+/** The built-in `cri` multiline parser's regex (flb_ml_parser_cri.c); its time is kept in the record. */
+export const CRI_REGEX = '^(?<time>.+?) (?<stream>stdout|stderr) (?<_p>F|P) (?<log>.*)$';
+export const CRI_TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%L%z';
+
+/** A full (F) line of a CRI log file as the tail input hands it on: its record and timestamp. */
+let criRegex: DualRegex | undefined;
+export function criRecord(fileLine: string): Parsed | null {
+  const re = (criRegex ??= compileRegex(CRI_REGEX));
+  const c = re.onig(fileLine);
+  if (!c) return null;
+  const record: FbMap = {};
+  for (const n of re.names) {
+    const { start, end } = c[n] as { start: number; end: number };
+    record[n] = fileLine.slice(start, end);
+  }
+  return { record, time: timeLookup(record.time as string, CRI_TIME_FORMAT) };
+}
+
+/** Fluent Bit's ${VAR} substitution: unset variables become empty. */
+export function substituteEnv(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, v: string) => env[v] ?? '');
+}
+
+/** Tag matching with `*` wildcards, as a filter's or output's `match`. */
+export function tagMatches(pattern: string, tag: string): boolean {
+  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return re.test(tag);
+}
+
+/** A property that may be given once or as a YAML list (Fluent Bit repeats the property). */
+export function values(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map((x) => scalar(x, 'property'));
+}
+
+const FILTER_KEYS: Record<string, Set<string>> = {
+  modify: new Set(['name', 'match', 'remove', 'add']),
+  parser: new Set(['name', 'match', 'key_name', 'parser', 'reserve_data', 'preserve_key']),
+};
+
+/**
+ * Runs a record through a pipeline's filters (modify: remove, add; parser: as filter_parser.c,
+ * reserve_data and preserve_key included). Throws on any filter or key not modelled.
+ */
+export function runFilters(filters: Record<string, unknown>[], tag: string, start: Parsed,
+  parsers: Map<string, Parser>, env: Record<string, string>): Parsed {
+  let { record, time } = start;
+  for (const f of filters) {
+    const name = scalar(f.name, 'filter name');
+    const keys = FILTER_KEYS[name];
+    if (!keys) throw new Error(`filter ${name} is not modelled`);
+    for (const k of Object.keys(f)) if (!keys.has(k)) throw new Error(`filter ${name}: key ${k} is not modelled`);
+    if (!tagMatches(scalar(f.match, 'match'), tag)) continue;
+    if (name === 'modify') {
+      record = { ...record };
+      for (const k of values(f.remove)) delete record[substituteEnv(k, env)];
+      for (const kv of values(f.add)) {
+        const [k, ...v] = substituteEnv(kv, env).split(/\s+/);
+        if (k && !(k in record)) record[k] = v.join(' ');
+      }
+      continue;
+    }
+    const keyName = scalar(f.key_name, 'key_name');
+    const raw = record[keyName];
+    if (typeof raw !== 'string') continue;
+    const parsed = parserFilter(parsers, values(f.parser), raw);
+    if (!parsed) continue;
+    if (parsed.time) time = parsed.time;
+    if (fbBool(f.reserve_data)) {
+      const keep = Object.entries(record).filter(([k]) => k !== keyName || fbBool(f.preserve_key));
+      record = { ...parsed.record };
+      for (const [k, v] of keep) {
+        if (k in record) throw new Error(`field ${k} would be in the record twice (Fluent Bit does not merge keys)`);
+        record[k] = v;
+      }
+    } else {
+      record = parsed.record;
+    }
+  }
+  return { record, time };
+}

@@ -108,6 +108,15 @@ function jsonQuote(s: string): string {
   return s.includes('"') || s.includes('\\') ? JSON.stringify(s) : `"${s}"`;
 }
 
+/**
+ * A number that always reads back as a float: Fluent Bit (and others) type a JSON number by
+ * its text, so `2` would arrive as an integer and `2.5` as a float, and a field that changes
+ * type breaks index mappings downstream. Whole numbers get ".0".
+ */
+function jsonFloat(n: number): string {
+  return Number.isInteger(n) && Math.abs(n) < 1e21 ? `${n}.0` : String(n);
+}
+
 export function formatRequest(r: RequestRecord, format: LogFormat): string {
   const path = escapeText(r.path);
   const method = escapeText(r.method);
@@ -115,7 +124,7 @@ export function formatRequest(r: RequestRecord, format: LogFormat): string {
   if (format === 'tsv') {
     return `${r.time}\trequest\t${r.status}\t${r.duration_ms}\t${r.bytes_out}\t${r.bytes_in}\t${method}\t${path}\t${client}\t${r.aborted}`;
   }
-  return `{"time":"${r.time}","kind":"request","status":${r.status},"duration_ms":${r.duration_ms},` +
+  return `{"time":"${r.time}","kind":"request","status":${r.status},"duration_ms":${jsonFloat(r.duration_ms)},` +
     `"bytes_out":${r.bytes_out},"bytes_in":${r.bytes_in},"method":${jsonQuote(method)},` +
     `"path":${jsonQuote(path)},"client":${jsonQuote(client)},"aborted":${r.aborted}}`;
 }

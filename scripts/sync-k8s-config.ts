@@ -76,7 +76,11 @@ export function existing(dir = GENERATED, prefix = ''): string[] {
 export function sync(): string[] {
   const planned = plan();
   const keep = new Set(planned.map((p) => p.target));
-  for (const stale of existing().filter((f) => !keep.has(f))) rmSync(path.join(GENERATED, stale));
+  for (const stale of existing().filter((f) => !keep.has(f))) {
+    rmSync(path.join(GENERATED, stale));
+    const dir = path.dirname(path.join(GENERATED, stale));
+    if (dir !== GENERATED && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+  }
   const changed: string[] = [];
   for (const p of planned) {
     const file = path.join(GENERATED, p.target);

@@ -350,24 +350,33 @@ describe('k8s manifests', function () {
         assert.equal(ssc?.seccompProfile?.type ?? r.pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
       });
 
-      it('every ${VAR} the Fluent Bit files use is set in the sidecar\'s env; paths it writes are writable, files it reads are mounted', () => {
+      it('every ${VAR} in the Fluent Bit files the sidecar loads is set in its env; paths it writes are writable, files it reads are mounted', () => {
         const r = get(label);
         const env = environment(r, r.sidecar);
         const files = mountedFiles(r, r.sidecar, '/fluent-bit/etc/');
         const writable = (r.sidecar.volumeMounts ?? []).filter((m) => !m.readOnly).map((m) => m.mountPath.replace(/\/$/, ''));
-        for (const [name, text] of Object.entries(files)) {
+        // from the -c file, follow what it loads (other files in fluent-bit/, e.g. a laptop config, are not loaded)
+        const toLoad = [path.posix.basename(r.sidecar.args?.[1] ?? '')];
+        const loaded = new Set<string>();
+        while (toLoad.length) {
+          const name = toLoad.shift() as string;
+          if (loaded.has(name)) continue;
+          const text = files[name];
+          assert.ok(text !== undefined, `the sidecar loads ${name}, which its ConfigMap does not hold: run npm run k8s:sync`);
+          loaded.add(name);
           for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
             assert.ok(env.has(m[1] as string), `${name} uses \${${m[1]}}, which the sidecar's env does not set`);
           }
           if (!/\.ya?ml$/.test(name)) continue;
           for (const [key, value] of entries(parseYaml(text))) {
-            if (typeof value !== 'string') continue;
-            if (key === 'storage.path' || key === 'db') {
-              assert.ok(writable.some((w) => value.startsWith(`${w}/`)), `${name}: ${key} ${value} is not on a writable volume`);
-            }
-            if (key === 'parsers_file' || key === 'plugins_file' || key === 'script') {
-              const base = value.startsWith('/fluent-bit/etc/') ? value.slice('/fluent-bit/etc/'.length) : value;
-              assert.ok(base in files, `${name}: ${key} ${value} is not in the mounted ConfigMap`);
+            for (const v of Array.isArray(value) ? value : [value]) {
+              if (typeof v !== 'string') continue;
+              if (key === 'storage.path' || key === 'db') {
+                assert.ok(writable.some((w) => v.startsWith(`${w}/`)), `${name}: ${key} ${v} is not on a writable volume`);
+              }
+              if (['parsers_file', 'plugins_file', 'streams_file', 'includes', 'script'].includes(key)) {
+                toLoad.push(v.startsWith('/fluent-bit/etc/') ? v.slice('/fluent-bit/etc/'.length) : v);
+              }
             }
           }
           if (name === 'sidecar.yaml') {

@@ -6,6 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppLogger } from './log/logger';
+import { serveMetrics, type Metrics } from './metrics';
 import { probes, PROBE_METHODS, type ProbeState } from './probes';
 import { sendText } from './respond';
 
@@ -17,6 +18,9 @@ export interface AppOptions {
   version: string;
   state: ProbeState;
   logger: AppLogger;
+  /** Served at metricsPath when given (metrics on, on the heartbeat port). */
+  metrics?: Metrics;
+  metricsPath: string;
 }
 
 export function createApp(opts: AppOptions): express.Express {
@@ -32,6 +36,9 @@ export function createApp(opts: AppOptions): express.Express {
   });
 
   app.use(probes(opts.state, opts.version));
+  const { metrics } = opts;
+  // Matched as a plain string: the path is an operator's setting, not an Express pattern.
+  if (metrics) app.use((req, res, next) => (req.path === opts.metricsPath ? serveMetrics(metrics, req, res) : next()));
 
   // As the Go server: the root sends you to a small heartbeat.
   app.route('/')

@@ -1,7 +1,7 @@
 /**
  * Watches one request/response exchange and reports it once, when the response
  * has finished or the client went away. Only attached when something (request
- * logging) wants it, so the hot path pays nothing otherwise.
+ * logging, metrics) wants it, so the hot path pays nothing otherwise.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +26,11 @@ export function declareBody(res: ServerResponse, bytes: number): void {
   if (x) x.declared = bytes;
 }
 
+/** What kind of traffic an exchange is: a bounded set, safe as a metrics label. */
+export type Route = 'heartbeat' | 'upload' | 'probe' | 'metrics' | 'other';
+
 export interface ExchangeResult {
+  route: Route;
   method: string;
   url: string;
   client: string;
@@ -34,12 +38,14 @@ export interface ExchangeResult {
   durationMs: number;
   bytesIn: number;
   bytesOut: number;
+  /** The body length the response declared (0 when none). */
+  declared: number;
   aborted: boolean;
 }
 
 export type ExchangeListener = (result: ExchangeResult) => void;
 
-export function observe(req: IncomingMessage, res: ServerResponse, done: ExchangeListener): Exchange {
+export function observe(req: IncomingMessage, res: ServerResponse, route: Route, done: ExchangeListener): Exchange {
   const x: Exchange = { start: performance.now(), bytesIn: 0, bytesOut: 0, declared: -1 };
   (res as Observed)[EXCHANGE] = x;
   // Taken now: the URL may be rewritten by routing and the socket may be gone at the end.
@@ -50,6 +56,7 @@ export function observe(req: IncomingMessage, res: ServerResponse, done: Exchang
     const finished = res.writableFinished;
     const bytesOut = !finished ? x.bytesOut : method === 'HEAD' ? 0 : Math.max(x.declared, x.bytesOut);
     done({
+      route,
       method,
       url,
       client,
@@ -57,6 +64,7 @@ export function observe(req: IncomingMessage, res: ServerResponse, done: Exchang
       durationMs: performance.now() - x.start,
       bytesIn: x.bytesIn,
       bytesOut,
+      declared: x.declared < 0 ? 0 : x.declared,
       aborted: !finished,
     });
   });

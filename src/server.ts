@@ -5,12 +5,15 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
+import { handleClientError } from './client-error';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
-import { observe, type ExchangeResult } from './observe';
+import { createMetrics, metricsServer } from './metrics';
+import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
   readonly server: http.Server;
@@ -36,7 +39,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   const state = { ready: true };
   let draining = false;
   const heartbeat = createHeartbeat(config);
-  const app = createApp({ uri: config.uri, version, state, logger });
+  const metrics = config.metrics ? createMetrics(version) : undefined;
+  const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  const app = createApp({ uri: config.uri, version, state, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath });
 
   const logRequest = (r: ExchangeResult): void => logger.request({
     time: isoNow(),
@@ -49,13 +54,36 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     client: r.client,
     aborted: r.aborted,
   });
+  // Who wants to hear about each exchange; with nobody, requests are not observed at all.
+  const log = logger.requests ? [logRequest] : [];
+  const onExchange = fanOut([...log, ...(metrics ? [metrics.end] : [])]);
+  const onRejected = fanOut([...log, ...(metrics ? [metrics.rejected] : [])]);
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const x = logger.requests ? observe(req, res, logRequest) : undefined;
+  /** The route label of a request that is not the heartbeat's. */
+  const routeOf = (url: string): Route => {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path === '/healthz' || path === '/readyz' || path === '/version') return 'probe';
+    return path === metricsHere ? 'metrics' : 'other';
+  };
+
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue?: boolean): void => {
+    const raw = req.url as string;
+    const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
+    const isHeartbeat = heartbeat.matches(url);
+    let x: Exchange | undefined;
+    if (onExchange) {
+      x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange);
+      metrics?.begin();
+    }
+    if (url !== raw) req.url = url;
     if (draining) res.setHeader('Connection', 'close');
-    let url = req.url as string;
-    if (url.charCodeAt(0) !== 47 /* / */) url = req.url = originForm(url);
-    if (heartbeat.matches(url)) heartbeat.handle(req, res, x);
+    if (expectsContinue === true) {
+      // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
+      if (isHeartbeat && req.method === 'POST' && !heartbeat.acceptsUpload(req, res)) return;
+      res.writeContinue();
+    }
+    if (isHeartbeat) heartbeat.handle(req, res, x);
     else void app(req, res);
   };
 
@@ -69,17 +97,26 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   server.timeout = config.socketTimeout;
   server.keepAliveTimeout = config.keepAliveTimeout;
 
-  // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = req.url as string;
-    if (req.method === 'POST' && heartbeat.matches(url) && !heartbeat.acceptsUpload(req, res)) return;
-    res.writeContinue();
-    dispatch(req, res);
+  // Through dispatch like any request, so it is observed (logged) whatever the answer.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    handleClientError(err, socket, onRejected);
   });
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+  // Node hands the socket over bare (its own error listener removed): a client that resets it
+  // must not become an uncaught ECONNRESET that ends the process.
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+    const start = performance.now();
+    socket.on('error', () => socket.destroy());
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    onRejected?.({
+      route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
+      durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+    });
   });
+
+  // Metrics on a port of their own, when asked: only the metrics path is served there.
+  const side = metrics && config.metricsPort !== 0 ? metricsServer(metrics, config.metricsPath) : undefined;
 
   let closed: Promise<void> | undefined;
 
@@ -87,14 +124,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     server,
     get ready() { return state.ready; },
 
-    listen(): Promise<AddressInfo> {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: config.port, host: config.host || undefined }, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+    async listen(): Promise<AddressInfo> {
+      if (side) await listenOn(side, config.metricsPort, config.host);
+      return listenOn(server, config.port, config.host);
     },
 
     shutdown(): Promise<void> {
@@ -112,10 +144,28 @@ export function createServer(config: Config, logger: AppLogger, version: string)
           clearTimeout(deadline);
           resolve();
         });
+        if (side?.listening) {
+          side.close();
+          side.closeAllConnections();
+        }
       });
       return closed;
     },
   };
+}
+
+function fanOut(listeners: ExchangeListener[]): ExchangeListener | undefined {
+  return listeners.length <= 1 ? listeners[0] : (r) => { for (const l of listeners) l(r); };
+}
+
+function listenOn(srv: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen({ port, host: host || undefined }, () => {
+      srv.off('error', reject);
+      resolve(srv.address() as AddressInfo);
+    });
+  });
 }
 
 /**

@@ -116,6 +116,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       `invalid setting min = ${config.min} (${sources.min}) with max = ${config.max} (${sources.max}): min must be <= max`,
     );
   }
+  if (config.metrics) {
+    const p = config.metricsPath;
+    if (config.metricsPort === config.port) {
+      throw new ConfigError(`invalid setting metricsPort = ${config.metricsPort} (${sources.metricsPort}): must differ from port (0 serves metrics on the heartbeat port)`);
+    }
+    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', '/healthz', '/readyz', '/version'].includes(p))) {
+      throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a probe path`);
+    }
+  }
   return { kind: 'run', config, sources, file };
 }
 

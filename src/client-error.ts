@@ -1,0 +1,46 @@
+/**
+ * Requests Node's HTTP parser rejects before they reach a handler (bad method
+ * token, bytes HTTP forbids, oversized headers, headers timeout): answered as
+ * Node would by default, and logged as request lines so they are not invisible.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ExchangeResult } from './observe';
+
+const STATUS_BY_CODE: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/** The request line's method and target, as far as the parser had them. */
+function requestLine(raw: unknown): { method: string; url: string } {
+  if (!Buffer.isBuffer(raw)) return { method: '-', url: '-' };
+  const head = raw.subarray(0, 4096).toString('latin1');
+  const m = /^([^ \r\n]{1,32}) ([^ \r\n]+)/.exec(head);
+  return m ? { method: m[1] as string, url: m[2] as string } : { method: '-', url: '-' };
+}
+
+export function handleClientError(
+  err: NodeJS.ErrnoException & { rawPacket?: unknown },
+  socket: Socket,
+  log?: (r: ExchangeResult) => void,
+): void {
+  // A client that reset or vanished: nobody to answer.
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = STATUS_BY_CODE[err.code ?? ''] ?? 400;
+  const client = socket.remoteAddress ?? '';
+  // Answer only when no response is under way on this connection (it would be corrupted).
+  if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroySoon();
+  log?.({
+    ...requestLine(err.rawPacket), route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+  });
+}

@@ -1,0 +1,238 @@
+/** Configuration: one convict schema, merged defaults < file < env < flags, validated with clear errors. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { helpText, settingsTable } from '../src/config/help';
+import { ConfigError, loadConfig, type Loaded } from '../src/config/load';
+import { CONFIG_FILE, defaults, KEYS, schema, type Config } from '../src/config/schema';
+import { freePort, kill, request, ROOT, runCli, startServer, type Running } from './helpers/server';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-config-'));
+function file(name: string, content: unknown): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content));
+  return p;
+}
+
+function run(argv: string[], env: NodeJS.ProcessEnv = {}): Extract<Loaded, { kind: 'run' }> {
+  const loaded = loadConfig(argv, env);
+  assert.equal(loaded.kind, 'run');
+  return loaded;
+}
+
+function fails(argv: string[], env: NodeJS.ProcessEnv, ...patterns: RegExp[]): string {
+  let message = '';
+  assert.throws(() => loadConfig(argv, env), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    message = e.message;
+    return true;
+  });
+  for (const p of patterns) assert.match(message, p);
+  return message;
+}
+
+function portListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+describe('configuration', () => {
+  describe('schema', () => {
+    it('gives every setting a default, a doc, a format, a long flag and a HEARTBEAT_ env var', () => {
+      const flags = new Set<string>();
+      const envs = new Set<string>();
+      for (const k of KEYS) {
+        const s = schema[k];
+        assert.ok(s.doc.length > 10, k);
+        assert.ok(s.format, k);
+        assert.match(s.arg, /^[a-z][a-z-]*$/, k);
+        assert.match(s.env, /^HEARTBEAT_[A-Z_]+$/, k);
+        flags.add(s.arg);
+        envs.add(s.env);
+      }
+      assert.equal(flags.size, KEYS.length, 'flags are unique');
+      assert.equal(envs.size, KEYS.length, 'env vars are unique');
+      for (const k of ['uri', 'port', 'min', 'max', 'uploadLimit', 'log', 'logFormat', 'drainTimeout',
+        'headersTimeout', 'requestTimeout', 'keepAliveTimeout']) assert.ok(KEYS.includes(k as never), k);
+    });
+
+    it('has the Go defaults, and the shipped config/default.json holds exactly the defaults', () => {
+      const c = run([]).config;
+      assert.equal(c.uri, '/heartbeat');
+      assert.equal(c.port, 8080);
+      assert.equal(c.min, 1);
+      assert.equal(c.max, 1048576);
+      assert.equal(c.log, false);
+      assert.equal(c.logFormat, 'tsv');
+      assert.deepEqual(c, defaults());
+      assert.deepEqual(JSON.parse(readFileSync(path.join(ROOT, 'config', 'default.json'), 'utf8')), defaults());
+    });
+
+    it('accepts the shipped config/example.json', () => {
+      const loaded = run(['--config', path.join(ROOT, 'config', 'example.json')]);
+      assert.equal(loaded.config.log, true);
+    });
+  });
+
+  describe('sources and precedence', () => {
+    it('lets file override defaults, env override file, flags override env, key by key', () => {
+      const f = file('prec.json', { port: 1111, max: 2048, logFormat: 'json', log: true, drainTimeout: 5 });
+      const env = { HEARTBEAT_MAX: '4096', HEARTBEAT_LOG_FORMAT: 'tsv', HEARTBEAT_DRAIN_TIMEOUT: '7' };
+      const { config, sources } = run(['--config', f, '--drain-timeout', '9'], env);
+      const expected: Partial<Config> = { port: 1111, max: 4096, logFormat: 'tsv', log: true, drainTimeout: 9, min: 1 };
+      for (const [k, v] of Object.entries(expected)) assert.equal(config[k as keyof Config], v, k);
+      assert.equal(sources.min, 'default');
+      assert.equal(sources.port, `config file ${f}`);
+      assert.equal(sources.max, 'env HEARTBEAT_MAX');
+      assert.equal(sources.drainTimeout, 'flag --drain-timeout');
+    });
+
+    it('finds the config file through HEARTBEAT_CONFIG, and --config wins over it', () => {
+      const a = file('a.json', { port: 2001 });
+      const b = file('b.json', { port: 2002 });
+      assert.equal(run([], { HEARTBEAT_CONFIG: a }).config.port, 2001);
+      assert.equal(run(['--config', b], { HEARTBEAT_CONFIG: a }).config.port, 2002);
+    });
+
+    it('reads Go-style single-dash flags like double-dash ones', () => {
+      const c = run(['-port', '9000', '-log', '-max=2048', '--min=2', '-uri', '/hb/']).config;
+      assert.equal(c.port, 9000);
+      assert.equal(c.log, true);
+      assert.equal(c.max, 2048);
+      assert.equal(c.min, 2);
+      assert.equal(c.uri, '/hb', 'trailing slash normalised away');
+      assert.equal(run(['-log=false'], { HEARTBEAT_LOG: 'true' }).config.log, false);
+      assert.equal(run([], { HEARTBEAT_LOG: 'on' }).config.log, true);
+    });
+
+    it('answers help and version before anything else', () => {
+      assert.equal(loadConfig(['-h'], {}).kind, 'help');
+      assert.equal(loadConfig(['--port', 'bad', '--help'], {}).kind, 'help');
+      assert.equal(loadConfig(['-v'], {}).kind, 'version');
+      assert.equal(loadConfig(['--version'], {}).kind, 'version');
+    });
+  });
+
+  describe('validation', () => {
+    const bad: [string, string[], NodeJS.ProcessEnv, RegExp[]][] = [
+      ['port above 65535 (env)', [], { HEARTBEAT_PORT: '70000' }, [/port = 70000/, /env HEARTBEAT_PORT/, /1 to 65535/]],
+      ['port 0 (flag)', ['--port', '0'], {}, [/port = 0/, /flag --port/]],
+      ['port not a number', ['-port', '80a'], {}, [/port = "80a"/, /whole number/]],
+      ['port with a decimal point', ['--port=80.5'], {}, [/port = "80.5"/]],
+      ['min 0', ['--min', '0'], {}, [/min = 0/, /1 to 1073741824/]],
+      ['max over 1 GiB', ['--max', '1073741825'], {}, [/max = 1073741825/, /1 to 1073741824/]],
+      ['min above max', ['--min', '10', '--max', '5'], {}, [/min = 10 \(flag --min\)/, /max = 5 \(flag --max\)/, /min must be <= max/]],
+      ['uri "/"', ['--uri', '/'], {}, [/uri = "\/"/, /cannot be "\/"/]],
+      ['uri without a leading slash', [], { HEARTBEAT_URI: 'heartbeat' }, [/uri = "heartbeat"/, /env HEARTBEAT_URI/, /starting with "\/"/]],
+      ['log format not tsv or json', ['--log-format', 'xml'], {}, [/logFormat = "xml"/, /tsv/, /json/]],
+      ['switch not a boolean', [], { HEARTBEAT_LOG: 'maybe' }, [/log = "maybe"/, /true or false/]],
+      ['negative timeout', ['--drain-timeout', '-5'], {}, [/drainTimeout = "-5"/]],
+      ['unknown flag', ['--prot', '8080'], {}, [/unknown flag "--prot"/]],
+      ['stray argument', ['8080'], {}, [/unexpected argument "8080"/]],
+      ['flag without its value', ['--port'], {}, [/--port needs a value/]],
+    ];
+    for (const [name, argv, env, patterns] of bad) {
+      it(`rejects ${name}`, () => { fails(argv, env, ...patterns); });
+    }
+
+    it('rejects bad values in the config file, naming the file', () => {
+      const f = file('bad-port.json', { port: 'eighty' });
+      fails(['--config', f], {}, /port = "eighty"/, new RegExp(`config file ${f}`));
+    });
+
+    it('rejects unknown keys in the config file', () => {
+      const f = file('unknown.json', { port: 8080, colour: 'blue' });
+      fails(['--config', f], {}, /unknown setting "colour"/);
+    });
+
+    it('rejects a missing file, invalid JSON, and JSON that is not an object', () => {
+      fails(['--config', path.join(dir, 'missing.json')], {}, /cannot be read \(ENOENT\)/);
+      fails(['--config', file('broken.json', '{"port": 80,')], {}, /invalid JSON/);
+      fails(['--config', file('array.json', [1, 2])], {}, /must hold a JSON object/);
+    });
+
+    it('reports every bad setting at once', () => {
+      const msg = fails(['--port', '0', '--min', '0'], {});
+      assert.equal(msg.split('\n').length, 2, msg);
+    });
+  });
+
+  describe('help and README', () => {
+    it('--help shows every setting with its flag, env var, default and doc', () => {
+      const text = helpText('1.2.3');
+      for (const k of KEYS) {
+        const s = schema[k];
+        assert.ok(text.includes(`--${s.arg}`), k);
+        assert.ok(text.includes(s.env), k);
+        assert.ok(text.includes(s.doc), k);
+        assert.ok(text.includes(`config key "${k}"`), k);
+      }
+      assert.ok(text.includes(CONFIG_FILE.env));
+    });
+
+    it("README's settings table is the one generated from the schema", () => {
+      const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+      const m = /<!-- settings:begin[^>]*-->\n([\s\S]*?)<!-- settings:end -->/.exec(readme);
+      assert.ok(m, 'README has the settings markers');
+      assert.equal(m[1], settingsTable(), 'regenerate with: node -e \'process.stdout.write(require("./dist/config/help").settingsTable())\'');
+    });
+  });
+
+  describe('the real command', () => {
+    let hb: Running | undefined;
+    afterEach(() => kill(hb));
+
+    const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+      ['a bad flag value', ['--max', '2000000000'], {}, /invalid setting max = 2000000000 \(flag --max\)/],
+      ['a bad env value', [], { HEARTBEAT_LOG_FORMAT: 'yaml' }, /invalid setting logFormat = "yaml" \(env HEARTBEAT_LOG_FORMAT\)/],
+      ['a bad file value', ['--config', file('cli-bad.json', { min: 5, max: 4 })], {}, /min = 5 \(config file .*cli-bad.json\)/],
+      ['a missing config file', [], { HEARTBEAT_CONFIG: path.join(dir, 'nope.json') }, /config file .*nope.json: cannot be read/],
+      ['invalid JSON', ['--config', file('cli-broken.json', '{')], {}, /invalid JSON/],
+      ['an unknown flag', ['-verbose'], {}, /unknown flag "-verbose"/],
+    ];
+    for (const [name, args, env, pattern] of cases) {
+      it(`exits 2 on ${name}, with a short message and nothing listening`, async () => {
+        const port = await freePort();
+        const r = await runCli([...args, '--port', String(port)], env);
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, pattern);
+        assert.ok(r.stderr.split('\n').filter(Boolean).length <= 3, r.stderr);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        assert.equal(r.stdout, '');
+        assert.equal(await portListening(port), false);
+      });
+    }
+
+    it('prints help and the version, exit 0', async () => {
+      const help = await runCli(['-h']);
+      assert.equal(help.code, 0);
+      for (const k of KEYS) assert.ok(help.stdout.includes(`--${schema[k].arg}`), k);
+      const version = await runCli(['-v']);
+      assert.equal(version.code, 0);
+      const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+      assert.equal(version.stdout, `${pkg.version}\n`);
+    });
+
+    it('applies file < env < flag in the running server, and logs the effective config once', async () => {
+      const port = await freePort();
+      const f = file('run.json', { port: 1, max: 100, uri: '/file' });
+      hb = await startServer(['-max', '300'], {
+        env: { HEARTBEAT_CONFIG: f, HEARTBEAT_PORT: String(port), HEARTBEAT_MAX: '200', HEARTBEAT_LOG_FORMAT: 'json' },
+        noPort: true,
+        port,
+      });
+      assert.equal((await request(port, 'GET', '/file/300')).status, 200, 'flag max 300 wins');
+      assert.equal((await request(port, 'GET', '/file/301')).status, 400);
+      const starting = hb.lines.map((l) => JSON.parse(l) as { message: string; details: { config: Config } })
+        .filter((l) => l.message === 'starting');
+      assert.equal(starting.length, 1);
+      assert.deepEqual(starting[0]!.details.config, { ...defaults(), port, max: 300, uri: '/file', logFormat: 'json' });
+      assert.equal(await hb.stop(), 0);
+    });
+  });
+});

@@ -1,0 +1,146 @@
+/** Prometheus metrics: off by default; when on, every counter agrees exactly with the request log. */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { loadConfig } from '../src/config/load';
+import { REQUEST_COLUMNS } from '../src/log/format';
+import { freePort, kill, request, startServer, waitFor, type Running } from './helpers/server';
+
+interface Sample { name: string; labels: Record<string, string>; value: number }
+
+/** Parses the Prometheus text exposition format (enough of it for our own output). */
+function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(m, `a well-formed sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] as string] = l[2] as string;
+    out.push({ name: m[1] as string, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return hits.reduce((a, s) => a + s.value, 0);
+}
+
+async function scrape(port: number, path = '/metrics'): Promise<Sample[]> {
+  const r = await request(port, 'GET', path);
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  return parseMetrics(r.body.toString());
+}
+
+describe('metrics', function () {
+  this.timeout(60_000);
+  let hb: Running | undefined;
+  afterEach(() => kill(hb));
+
+  it('is off by default: /metrics is just another unknown path', async () => {
+    hb = await startServer();
+    assert.equal((await request(hb.port, 'GET', '/metrics')).status, 404);
+    assert.equal(await hb.stop(), 0);
+  });
+
+  it('counts a known mix exactly as the log records it', async () => {
+    hb = await startServer(['--metrics', '--log', '--max', String(1024 ** 3)]);
+    const port = hb.port;
+    const mix: [string, string, number?][] = [
+      ['GET', '/heartbeat/17'], ['GET', '/heartbeat/17'], ['GET', '/heartbeat/17'],
+      ['GET', '/heartbeat/2048'], ['GET', '/heartbeat/2048'], ['GET', '/heartbeat/70000'],
+      ['HEAD', '/heartbeat/5'],
+      ['POST', '/heartbeat/10', 1000], ['POST', '/heartbeat/10', 3000],
+      ['GET', '/heartbeat/0'], ['GET', '/heartbeat/x'],
+      ['GET', '/nope'], ['DELETE', '/heartbeat/1'],
+      ['GET', '/healthz'], ['GET', '/readyz'], ['GET', '/version'],
+    ];
+    for (const [method, path, body] of mix) await request(port, method, path, body ? Buffer.alloc(body) : undefined);
+    // One aborted download.
+    await new Promise<void>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: `/heartbeat/${1024 ** 3}`, agent: false }, (res) => {
+        let got = 0;
+        res.on('data', (c: Buffer) => { got += c.length; if (got > 1024 * 1024) { res.destroy(); resolve(); } });
+      }).on('error', reject);
+    });
+    const total = mix.length + 1;
+    const lines = (): string[][] => hb!.lines.map((l) => l.split('\t')).filter((c) => c[1] === 'request');
+    await waitFor(() => lines().length === total, 5000, 'every request line');
+
+    const samples = await scrape(port);
+    const rows = lines().map((c) => Object.fromEntries(REQUEST_COLUMNS.map((k, i) => [k, c[i] as string])));
+    const routeOf = (r: Record<string, string>): string => {
+      const p = r.path as string;
+      if (p.startsWith('/heartbeat')) return r.method === 'POST' ? 'upload' : 'heartbeat';
+      return ['/healthz', '/readyz', '/version'].includes(p) ? 'probe' : 'other';
+    };
+    // requests by method, route, status: exactly as logged.
+    const expected = new Map<string, number>();
+    for (const r of rows) {
+      const k = `${r.method} ${routeOf(r)} ${r.status}`;
+      expected.set(k, (expected.get(k) ?? 0) + 1);
+    }
+    const counted = samples.filter((s) => s.name === 'heartbeat_http_requests_total' && s.labels.route !== 'metrics');
+    assert.deepEqual(
+      new Map(counted.map((s) => [`${s.labels.method} ${s.labels.route} ${s.labels.status}`, s.value])),
+      expected,
+    );
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'heartbeat', status: '200' }), 8, 'seven GET/HEAD and the aborted download');
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'heartbeat', status: '400' }), 2);
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'heartbeat', status: '405' }), 1);
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'upload' }), 2);
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'probe' }), 3);
+
+    // The histogram counts every exchange, by route; sizes are classes, never raw numbers.
+    for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
+      assert.equal(value(samples, 'heartbeat_http_request_duration_seconds_count', { route }),
+        rows.filter((r) => routeOf(r) === route).length, route);
+    }
+    const sizes = new Set(samples.filter((s) => s.name.startsWith('heartbeat_http_request_duration')).map((s) => s.labels.size));
+    assert.deepEqual([...sizes].sort(), ['16KiB', '1GiB', '1KiB', '256KiB']);
+    const inf = value(samples, 'heartbeat_http_request_duration_seconds_bucket', { route: 'heartbeat', le: '+Inf' });
+    assert.equal(inf, value(samples, 'heartbeat_http_request_duration_seconds_count', { route: 'heartbeat' }));
+
+    // Bytes agree with the log's bytes_out / bytes_in.
+    for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
+      const logged = rows.filter((r) => routeOf(r) === route).reduce((a, r) => a + Number(r.bytes_out), 0);
+      assert.equal(value(samples, 'heartbeat_response_body_bytes_total', { route }), logged, route);
+    }
+    assert.equal(value(samples, 'heartbeat_upload_bytes_total'), 4000);
+    assert.equal(value(samples, 'heartbeat_aborted_transfers_total', { route: 'heartbeat' }), 1);
+    assert.equal(rows.filter((r) => r.aborted === 'true').length, 1);
+    // The scrape itself is the one request in flight.
+    assert.equal(value(samples, 'heartbeat_http_requests_in_flight'), 1);
+
+    const version = (await request(port, 'GET', '/version')).body.toString();
+    assert.equal(value(samples, 'heartbeat_build_info', { version }), 1);
+    for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      assert.ok(samples.some((s) => s.name === name), name);
+    }
+    // The scrape is counted under its own route, never as heartbeat traffic.
+    const again = await scrape(port);
+    assert.equal(value(again, 'heartbeat_http_requests_total', { route: 'metrics', status: '200' }), 1);
+    assert.equal(value(again, 'heartbeat_http_requests_total', { route: 'heartbeat' }), 11);
+    assert.equal(await hb.stop(), 0);
+  });
+
+  it('serves metrics on a port of its own when asked, and only there', async () => {
+    const metricsPort = await freePort();
+    hb = await startServer(['--metrics', '--metrics-port', String(metricsPort), '--metrics-path', '/m']);
+    assert.equal((await request(hb.port, 'GET', '/m')).status, 404);
+    await request(hb.port, 'GET', '/heartbeat/1');
+    const samples = await scrape(metricsPort, '/m');
+    assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'heartbeat' }), 1);
+    assert.equal((await request(metricsPort, 'GET', '/heartbeat/1')).status, 404);
+    assert.equal((await request(metricsPort, 'POST', '/m')).status, 405);
+    assert.equal(await hb.stop(), 0);
+  });
+
+  it('refuses settings that would hide the metrics behind another route', () => {
+    assert.throws(() => loadConfig(['--metrics', '--metrics-path', '/heartbeat/m'], {}), /clashes/);
+    assert.throws(() => loadConfig(['--metrics', '--metrics-path', '/healthz'], {}), /clashes/);
+    assert.throws(() => loadConfig(['--metrics', '--metrics-port', '8080'], {}), /must differ from port/);
+    assert.equal(loadConfig(['--metrics', '--metrics-port', '9090'], {}).kind, 'run');
+  });
+});

@@ -33,7 +33,7 @@ export function podmanMissing(): string | undefined {
   const r = spawnSync('podman', ['--version'], { env: podmanEnv(), encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     return 'podman is not installed (or does not run): the container image test needs podman, runc and ' +
-      'debootstrap; install them with `apt-get install -y podman runc debootstrap` (.ci/run does this)';
+      'debootstrap: apt-get install -y podman runc debootstrap';
   }
   return undefined;
 }

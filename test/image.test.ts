@@ -77,7 +77,7 @@ describe('container image (podman; Dockerfile built on stand-in base images)', f
   before('podman builds the Dockerfile (needs podman, runc, debootstrap)', async function () {
     this.timeout(20 * 60_000);
     const missing = podmanMissing();
-    if (missing) throw new Error(process.env.CI ? `${missing}; in CI .ci/run installs them: did that step run?` : missing);
+    if (missing) throw new Error(process.env.CI ? `${missing} (.ci/run installs them: did that step fail?)` : missing);
     const df = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8'));
     runtime = df.stages[df.stages.length - 1] as Stage;
     runtimeBase = runtime.from;

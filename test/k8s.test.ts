@@ -20,7 +20,7 @@ import { ConfigError, loadConfig } from '../src/config/load';
 import { defaults, type Config } from '../src/config/schema';
 import { existing, GENERATED, plan } from '../scripts/sync-k8s-config';
 import { readDockerfile, render, type K8sObject } from './helpers/deploy';
-import { ROOT, kill, request, startServer, type Running } from './helpers/server';
+import { ROOT, freePort, kill, request, startServer, type Running } from './helpers/server';
 
 const MI = 1024 * 1024;
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -237,11 +237,40 @@ describe('k8s manifests', function () {
         // start the compiled server exactly as the pod does (its args, env and config file), on a free port
         let hb: Running | undefined;
         try {
-          hb = await startServer(localArgs(r, r.heartbeat, path.join(tmp, `${label}-run`)),
+          // (metrics moved off their fixed port to a free one, so parallel runs cannot clash)
+          hb = await startServer([...localArgs(r, r.heartbeat, path.join(tmp, `${label}-run`)), '--metrics-port', String(await freePort())],
             { env: Object.fromEntries(environment(r, r.heartbeat)) });
           for (const probe of [startupProbe, readinessProbe, livenessProbe]) {
             assert.equal((await request(hb.port, 'GET', probe?.httpGet?.path as string)).status, 200, probe?.httpGet?.path);
           }
+          assert.equal(await hb.stop(), 0);
+        } finally {
+          kill(hb);
+        }
+      });
+
+      it('metrics: on, on a port of their own the Service does not expose, and the prometheus.io annotations point at them', async () => {
+        const r = get(label);
+        const config = podConfig(r, path.join(tmp, `${label}-metrics`));
+        assert.equal(config.metrics, true, 'the base enables metrics');
+        assert.notEqual(config.metricsPort, 0);
+        const annotations = r.deployment.spec?.template.metadata?.annotations ?? {};
+        assert.equal(annotations['prometheus.io/scrape'], 'true');
+        assert.equal(annotations['prometheus.io/port'], String(config.metricsPort));
+        assert.equal(annotations['prometheus.io/path'], config.metricsPath);
+        assert.equal(containerPort(r.heartbeat, 'metrics'), config.metricsPort);
+        for (const p of r.service.spec?.ports ?? []) {
+          assert.notEqual(containerPort(r.heartbeat, p.targetPort as number | string), config.metricsPort, 'the Service keeps metrics inside');
+        }
+        // The real server, as the pod runs it (metrics moved to a free port), answers the scrape.
+        const metricsPort = await freePort();
+        let hb: Running | undefined;
+        try {
+          hb = await startServer([...localArgs(r, r.heartbeat, path.join(tmp, `${label}-scrape`)), '--metrics-port', String(metricsPort)],
+            { env: Object.fromEntries(environment(r, r.heartbeat)) });
+          const scrape = await request(metricsPort, 'GET', annotations['prometheus.io/path'] as string);
+          assert.equal(scrape.status, 200);
+          assert.match(scrape.body.toString(), /^heartbeat_build_info\{/m);
           assert.equal(await hb.stop(), 0);
         } finally {
           kill(hb);

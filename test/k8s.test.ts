@@ -268,7 +268,7 @@ describe('k8s manifests', function () {
         try {
           hb = await startServer([...localArgs(r, r.heartbeat, path.join(tmp, `${label}-scrape`)), '--metrics-port', String(metricsPort)],
             { env: Object.fromEntries(environment(r, r.heartbeat)) });
-          const scrape = await request(metricsPort, 'GET', annotations['prometheus.io/path'] as string);
+          const scrape = await request(metricsPort, 'GET', annotations['prometheus.io/path']);
           assert.equal(scrape.status, 200);
           assert.match(scrape.body.toString(), /^heartbeat_build_info\{/m);
           assert.equal(await hb.stop(), 0);

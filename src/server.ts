@@ -33,6 +33,9 @@ export interface HeartbeatServer {
  */
 const DRAIN_IDLE_MS = 500;
 
+/** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
+const CONNECT_LINGER_MS = 2000;
+
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
   let draining = false;
@@ -79,11 +82,15 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  // Node hands the socket over bare (its own error listener removed): a client that resets it
-  // must not become an uncaught ECONNRESET that ends the process.
+  // Node hands the socket over bare, outside every HTTP timeout and with its own error listener
+  // removed: a client that resets it must not become an uncaught ECONNRESET that ends the
+  // process, and one that never closes (or whose reset we never read) must not hold the socket.
   server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
     const start = performance.now();
+    const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
+    socket.on('close', () => clearTimeout(linger));
     socket.on('error', () => socket.destroy());
+    socket.resume(); // read and discard, so the client's close or reset is seen
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     if (logger.requests) {
       logRequest({

@@ -4,7 +4,7 @@
  * everything else to the Express app; the timeouts; a graceful shutdown.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
 import type { Config } from './config/schema';
@@ -35,6 +35,9 @@ const DRAIN_IDLE_MS = 500;
 
 /** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
 const CONNECT_LINGER_MS = 2000;
+
+/** While shutting down, how often to look whether every response has been written out. */
+const FLUSH_POLL_MS = 25;
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
@@ -79,6 +82,13 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   server.timeout = config.socketTimeout;
   server.keepAliveTimeout = config.keepAliveTimeout;
 
+  // Every open connection, for the shutdown to see which are still writing.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
@@ -122,15 +132,32 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       draining = true;
       server.keepAliveTimeout = DRAIN_IDLE_MS;
       closed = new Promise<void>((resolve) => {
+        let poll: NodeJS.Timeout | undefined;
         const deadline = setTimeout(() => {
+          clearTimeout(poll);
           logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout });
           server.closeAllConnections();
         }, config.drainTimeout);
-        // Stops accepting and closes the connections that are idle now.
-        server.close(() => {
+        // Closes the idle keep-alive connections once no response has bytes still queued in
+        // its socket. Node counts a connection idle as soon as res.end() has been called, even
+        // while the end of the body is still being written: closing it then cuts the body short.
+        const closeIdle = (): void => {
+          for (const socket of sockets) {
+            if (socket.writableLength > 0) {
+              poll = setTimeout(closeIdle, FLUSH_POLL_MS);
+              return;
+            }
+          }
+          server.closeIdleConnections();
+        };
+        // Stops accepting. Not server.close(): that also closes the idle connections at once,
+        // the flushing ones among them; closeIdle does it when it is safe.
+        net.Server.prototype.close.call(server, () => {
           clearTimeout(deadline);
+          clearTimeout(poll);
           resolve();
         });
+        closeIdle();
       });
       return closed;
     },

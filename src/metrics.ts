@@ -143,8 +143,8 @@ export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: h
 }
 
 /** A server of its own for --metrics-port: the metrics path, and 404 for anything else. */
-export function metricsServer(metrics: Metrics, path: string): http.Server {
-  return http.createServer((req, res) => {
+export function metricsServer(metrics: Metrics, path: string, options: http.ServerOptions): http.Server {
+  return http.createServer(options, (req, res) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     if ((q < 0 ? url : url.slice(0, q)) === path) serveMetrics(metrics, req, res);

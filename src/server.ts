@@ -4,7 +4,7 @@
  * everything else to the Express app; the timeouts; a graceful shutdown.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
@@ -13,6 +13,7 @@ import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
 import { createMetrics, metricsServer } from './metrics';
+import { sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
@@ -34,6 +35,12 @@ export interface HeartbeatServer {
  * close at once.
  */
 const DRAIN_IDLE_MS = 500;
+
+/** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
+const CONNECT_LINGER_MS = 2000;
+
+/** While shutting down, how often to look whether every response has been written out. */
+const FLUSH_POLL_MS = 25;
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
@@ -67,7 +74,12 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     return path === metricsHere ? 'metrics' : 'other';
   };
 
-  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue?: boolean): void => {
+  /**
+   * Every request comes here. `expect`: the request carried `Expect: 100-continue`
+   * ('continue': only an upload that will be read gets `100 Continue`; everything else
+   * gets its final answer at once) or another expectation we do not support ('other': 417).
+   */
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expect?: 'continue' | 'other'): void => {
     const raw = req.url as string;
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
     const isHeartbeat = heartbeat.matches(url);
@@ -78,36 +90,48 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     }
     if (url !== raw) req.url = url;
     if (draining) res.setHeader('Connection', 'close');
-    if (expectsContinue === true) {
-      // `Expect: 100-continue`: refuse an oversized upload before its body is sent.
-      if (isHeartbeat && req.method === 'POST' && !heartbeat.acceptsUpload(req, res)) return;
-      res.writeContinue();
-    }
-    if (isHeartbeat) heartbeat.handle(req, res, x);
+    if (expect === 'other') sendText(res, 417, 'only Expect: 100-continue is supported\n');
+    else if (isHeartbeat) heartbeat.handle(req, res, x, expect === 'continue');
     else void app(req, res);
   };
 
-  const server = http.createServer({
+  const serverOptions: http.ServerOptions = {
     headersTimeout: config.headersTimeout,
     requestTimeout: config.requestTimeout,
     keepAliveTimeout: config.keepAliveTimeout,
     // Checks the headers/request timeouts often enough to cut a slowloris near its deadline.
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headersTimeout / 4))),
-  }, dispatch);
+  };
+  const server = http.createServer(serverOptions, dispatch);
   server.timeout = config.socketTimeout;
-  server.keepAliveTimeout = config.keepAliveTimeout;
+
+  // Every open connection, for the shutdown to see which are still writing.
+  const sockets = new Set<Socket>();
+  let onSocketClosed: (() => void) | undefined;
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      onSocketClosed?.();
+    });
+  });
 
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
-  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'continue'));
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'other'));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     handleClientError(err, socket, onRejected);
   });
   // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  // Node hands the socket over bare (its own error listener removed): a client that resets it
-  // must not become an uncaught ECONNRESET that ends the process.
+  // Node hands the socket over bare, outside every HTTP timeout and with its own error listener
+  // removed: a client that resets it must not become an uncaught ECONNRESET that ends the
+  // process, and one that never closes (or whose reset we never read) must not hold the socket.
   server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
     const start = performance.now();
+    const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
+    socket.on('close', () => clearTimeout(linger));
     socket.on('error', () => socket.destroy());
+    socket.resume(); // read and discard, so the client's close or reset is seen
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     onRejected?.({
       route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
@@ -116,7 +140,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   });
 
   // Metrics on a port of their own, when asked: only the metrics path is served there.
-  const side = metrics && config.metricsPort !== 0 ? metricsServer(metrics, config.metricsPath) : undefined;
+  const side = metrics && config.metricsPort !== 0 ? metricsServer(metrics, config.metricsPath, serverOptions) : undefined;
 
   let closed: Promise<void> | undefined;
 
@@ -135,15 +159,42 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       draining = true;
       server.keepAliveTimeout = DRAIN_IDLE_MS;
       closed = new Promise<void>((resolve) => {
+        let poll: NodeJS.Timeout | undefined;
         const deadline = setTimeout(() => {
-          logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout });
+          clearTimeout(poll);
+          logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections: sockets.size });
           server.closeAllConnections();
+          for (const socket of sockets) socket.destroy(); // CONNECT sockets are not the HTTP server's any more
         }, config.drainTimeout);
-        // Stops accepting and closes the connections that are idle now.
-        server.close(() => {
+        // Done when the listener is closed and every socket has emitted 'close': only then
+        // has every response emitted its own 'close', and so been logged and counted.
+        let listenerClosed = false;
+        const done = (): void => {
+          if (!listenerClosed || sockets.size > 0) return;
           clearTimeout(deadline);
+          clearTimeout(poll);
           resolve();
+        };
+        onSocketClosed = done;
+        // Closes the idle keep-alive connections once no response has bytes still queued in
+        // its socket. Node counts a connection idle as soon as res.end() has been called, even
+        // while the end of the body is still being written: closing it then cuts the body short.
+        const closeIdle = (): void => {
+          for (const socket of sockets) {
+            if (socket.writableLength > 0) {
+              poll = setTimeout(closeIdle, FLUSH_POLL_MS);
+              return;
+            }
+          }
+          server.closeIdleConnections();
+        };
+        // Stops accepting. Not server.close(): that also closes the idle connections at once,
+        // the flushing ones among them; closeIdle does it when it is safe.
+        net.Server.prototype.close.call(server, () => {
+          listenerClosed = true;
+          done();
         });
+        closeIdle();
         if (side?.listening) {
           side.close();
           side.closeAllConnections();

@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { AppLogger } from './log/logger';
 import { serveMetrics, type Metrics } from './metrics';
 import { probes, PROBE_METHODS, type ProbeState } from './probes';
-import { sendText } from './respond';
+import { methodNotAllowed, sendText } from './respond';
 
 /** A "%" not followed by two hex digits. */
 const MALFORMED_PERCENT = /%(?![0-9A-Fa-f]{2})/;
@@ -31,7 +31,8 @@ export function createApp(opts: AppOptions): express.Express {
   app.set('strict routing', true);
 
   app.use((req, res, next) => {
-    if (MALFORMED_PERCENT.test(req.url)) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
+    // The path only: a query string is ignored, as on the heartbeat route.
+    if (MALFORMED_PERCENT.test(req.path)) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
     next();
   });
 
@@ -43,7 +44,7 @@ export function createApp(opts: AppOptions): express.Express {
   // As the Go server: the root sends you to a small heartbeat.
   app.route('/')
     .get((_req, res) => sendText(res, 301, `moved to ${opts.uri}/17\n`, { Location: `${opts.uri}/17` }))
-    .all((_req, res) => sendText(res, 405, `method not allowed here; use ${PROBE_METHODS}\n`, { Allow: PROBE_METHODS }));
+    .all((_req, res) => methodNotAllowed(res, PROBE_METHODS));
 
   app.use((_req, res) => sendText(res, 404, 'not found\n'));
 

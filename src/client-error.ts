@@ -3,9 +3,9 @@
  * token, bytes HTTP forbids, oversized headers, headers timeout): answered as
  * Node would by default, and logged as request lines so they are not invisible.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ExchangeResult } from './observe';
+import { rejectExchange, type ExchangeResult } from './observe';
 
 const STATUS_BY_CODE: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -26,21 +26,28 @@ export function handleClientError(
   socket: Socket,
   log?: (r: ExchangeResult) => void,
 ): void {
-  // A client that reset or vanished: nobody to answer.
-  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+  // A client that reset, vanished or closed mid-request (HPE_INVALID_EOF_STATE), or a socket
+  // error that is not about the request's bytes: nobody to answer, no request to log.
+  const code = err.code ?? '';
+  const parseError = code.startsWith('HPE_') && code !== 'HPE_INVALID_EOF_STATE';
+  if (!(parseError || code === 'ERR_HTTP_REQUEST_TIMEOUT') || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = STATUS_BY_CODE[err.code ?? ''] ?? 400;
+  const status = STATUS_BY_CODE[code] ?? 400;
   const client = socket.remoteAddress ?? '';
-  // Answer only when no response is under way on this connection (it would be corrupted).
-  if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+  // As Node does: answer only when no response is under way or none of it has been written
+  // (it would be corrupted). A request already being answered (a bad chunk in its body, say)
+  // is reported by its own exchange, with this status.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight?.headersSent) {
     socket.destroy();
     return;
   }
+  if (inFlight) rejectExchange(inFlight, status);
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.destroySoon();
-  log?.({
+  if (!inFlight) log?.({
     ...requestLine(err.rawPacket), route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
   });
 }

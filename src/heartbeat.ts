@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange } from './observe';
 import { buildPayload, parseSize } from './payload';
-import { COMMON_HEADERS, sendText, TEXT_PLAIN } from './respond';
+import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
 
 export interface HeartbeatOptions {
   uri: string;
@@ -22,9 +22,11 @@ export const RECEIVED_HEADER = 'X-Received-Bytes';
 export interface Heartbeat {
   /** Whether a request path (starting with "/") is the heartbeat's: {uri}, {uri}/..., {uri}?... */
   matches(url: string): boolean;
-  handle(req: IncomingMessage, res: ServerResponse, x?: Exchange): void;
-  /** For `Expect: 100-continue`: false when the upload is refused before its body is sent. */
-  acceptsUpload(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Answers the request. `expectsContinue`: the client sent `Expect: 100-continue` and waits
+   * for `100 Continue` before sending its body; it gets one only for an upload that will be read.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, x?: Exchange, expectsContinue?: boolean): void;
 }
 
 const SIZE_INVALID = -1;
@@ -59,11 +61,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     return size;
   }
 
-  function refuse(req: IncomingMessage, res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
-    // A body we are not going to read: close the connection rather than read it to keep it alive.
-    const close = req.method === 'POST' && !req.complete;
-    sendText(res, status, body, close ? { ...extra, Connection: 'close' } : extra);
-  }
+  const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
 
   function respond(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, received?: number): void {
     const headers: Record<string, string | number> = {
@@ -111,7 +109,8 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     pump();
   }
 
-  function upload(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange): void {
+  function upload(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, expectsContinue?: boolean): void {
+    if (expectsContinue) res.writeContinue();
     let received = 0;
     let refused = false;
     const onData = (chunk: Buffer): void => {
@@ -121,7 +120,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
         refused = true;
         req.off('data', onData);
         req.pause();
-        refuse(req, res, 413, `upload is larger than the limit of ${uploadLimit} bytes\n`);
+        sendText(res, 413, tooLarge, { Connection: 'close' });
       }
     };
     req.on('data', onData);
@@ -145,30 +144,21 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       return c === 47 /* / */ || c === 63 /* ? */;
     },
 
-    handle(req: IncomingMessage, res: ServerResponse, x?: Exchange): void {
+    handle(req: IncomingMessage, res: ServerResponse, x?: Exchange, expectsContinue?: boolean): void {
       const method = req.method;
       const url = req.url as string;
       if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
-        const size = sizeOf(url);
-        if (size === PATH_UNKNOWN) refuse(req, res, 404, 'not found\n');
-        else refuse(req, res, 405, `method ${method} is not allowed here; use ${HEARTBEAT_METHODS}\n`, { Allow: HEARTBEAT_METHODS });
+        if (sizeOf(url) === PATH_UNKNOWN) sendText(res, 404, 'not found\n');
+        else methodNotAllowed(res, HEARTBEAT_METHODS);
         return;
       }
       const size = sizeOf(url);
-      if (size === PATH_UNKNOWN) return refuse(req, res, 404, 'not found\n');
-      if (size === SIZE_MALFORMED) return refuse(req, res, 400, 'malformed percent-encoding in the request path\n');
-      if (size < min || size > max) return refuse(req, res, 400, rangeMessage);
+      if (size === PATH_UNKNOWN) return sendText(res, 404, 'not found\n');
+      if (size === SIZE_MALFORMED) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
+      if (size < min || size > max) return sendText(res, 400, rangeMessage);
       if (method !== 'POST') return respond(req, res, size, x);
-      if (declaredTooLarge(req)) return refuse(req, res, 413, `upload is larger than the limit of ${uploadLimit} bytes\n`);
-      upload(req, res, size, x);
-    },
-
-    acceptsUpload(req: IncomingMessage, res: ServerResponse): boolean {
-      if (declaredTooLarge(req)) {
-        sendText(res, 413, `upload is larger than the limit of ${uploadLimit} bytes\n`, { Connection: 'close' });
-        return false;
-      }
-      return true;
+      if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
+      upload(req, res, size, x, expectsContinue);
     },
   };
 }

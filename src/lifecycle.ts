@@ -11,11 +11,19 @@ const CRASH_EXIT_MS = 5000;
 
 export function installLifecycle(hb: HeartbeatServer, logger: AppLogger): void {
   let stopping = false;
+  let crashed = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (crashed) return;
+    if (stopping) {
+      // A second signal (Ctrl-C twice): stop waiting for the drain.
+      logger.warn('second signal: exiting without waiting for the drain', { signal });
+      void logger.close(1000).then(() => process.exit(1));
+      return;
+    }
     stopping = true;
     logger.info('shutdown begun', { signal });
     void hb.shutdown().then(async () => {
+      if (crashed) return;
       logger.info('shutdown done', {});
       await logger.close();
       process.exit(0);
@@ -24,7 +32,6 @@ export function installLifecycle(hb: HeartbeatServer, logger: AppLogger): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  let crashed = false;
   const crash = (kind: string) => (err: unknown): void => {
     if (crashed) return;
     crashed = true;

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import client from 'prom-client';
-import { sendText } from './respond';
+import { methodNotAllowed, sendText } from './respond';
 import type { ExchangeResult, Route } from './observe';
 
 /** Request duration buckets, seconds: 25 µs to 30 s. */
@@ -133,7 +133,7 @@ export function createMetrics(version: string): Metrics {
 /** Answers a scrape: GET/HEAD only. */
 export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    sendText(res, 405, 'method not allowed here; use GET, HEAD\n', { Allow: 'GET, HEAD' });
+    methodNotAllowed(res, 'GET, HEAD');
     return;
   }
   metrics.render().then(

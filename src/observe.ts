@@ -15,9 +15,20 @@ export interface Exchange {
   bytesOut: number;
   /** The body length the response declared (-1 until a responder says). */
   declared: number;
+  /** Set when the HTTP parser rejected the request mid-way and the error status went out raw. */
+  rejected?: number;
 }
 
 const EXCHANGE = Symbol('heartbeat.exchange');
+
+/** The parser rejected this request after it was dispatched; `status` was answered on the socket. */
+export function rejectExchange(res: ServerResponse, status: number): void {
+  const x = (res as Observed)[EXCHANGE];
+  if (x) x.rejected = status;
+}
+
+/** The status logged for a client that went away before any response was sent. */
+export const CLIENT_CLOSED = 499;
 type Observed = ServerResponse & { [EXCHANGE]?: Exchange };
 
 /** Responders call this with the body length they send, so a finished exchange reports it. */
@@ -60,12 +71,13 @@ export function observe(req: IncomingMessage, res: ServerResponse, route: Route,
       method,
       url,
       client,
-      status: res.statusCode,
+      // Nothing was sent when the client went away (mid-upload, say): 499, as nginx logs it.
+      status: x.rejected ?? (res.headersSent ? res.statusCode : CLIENT_CLOSED),
       durationMs: performance.now() - x.start,
       bytesIn: x.bytesIn,
       bytesOut,
       declared: x.declared < 0 ? 0 : x.declared,
-      aborted: !finished,
+      aborted: !finished && x.rejected === undefined,
     });
   });
   return x;

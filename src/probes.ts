@@ -1,6 +1,6 @@
 /** Probes for the orchestrator, and the version: GET/HEAD only, plain text, never cached. */
 import { Router } from 'express';
-import { sendText } from './respond';
+import { methodNotAllowed, sendText } from './respond';
 
 export interface ProbeState {
   /** False once shutdown has begun: /readyz then answers 503 so traffic moves elsewhere. */
@@ -11,8 +11,7 @@ export const PROBE_METHODS = 'GET, HEAD';
 
 export function probes(state: ProbeState, version: string): Router {
   const router = Router({ caseSensitive: true, strict: true });
-  const notAllowed = (_req: unknown, res: Parameters<typeof sendText>[0]): void =>
-    sendText(res, 405, `method not allowed here; use ${PROBE_METHODS}\n`, { Allow: PROBE_METHODS });
+  const notAllowed = (_req: unknown, res: Parameters<typeof sendText>[0]): void => methodNotAllowed(res, PROBE_METHODS);
 
   router.route('/healthz')
     .get((_req, res) => sendText(res, 200, 'pass'))

@@ -1,5 +1,5 @@
-/** The headers every heartbeat response carries, and a plain-text reply built on them. */
-import type { ServerResponse } from 'node:http';
+/** The headers every heartbeat response carries, and the short plain-text replies built on them. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { declareBody } from './observe';
 
 export const TEXT_PLAIN = 'text/plain; charset=utf-8';
@@ -8,6 +8,17 @@ export const COMMON_HEADERS = {
   'Cache-Control': 'no-cache',
   'X-Content-Type-Options': 'nosniff',
 } as const;
+
+/**
+ * Whether the request still has body bytes on their way that nobody is going to read.
+ * Answering such a request keeps the connection only by reading them all (any size),
+ * so the answer closes the connection instead.
+ */
+function bodyUnread(req: IncomingMessage | undefined): boolean {
+  if (!req || req.complete || req.readableDidRead) return false;
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
 
 /** Sends a short text body with the common headers; `extra` adds or overrides headers. */
 export function sendText(
@@ -19,11 +30,18 @@ export function sendText(
   }
   const length = Buffer.byteLength(body);
   declareBody(res, length);
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     ...COMMON_HEADERS,
     'Content-Type': TEXT_PLAIN,
     'Content-Length': length,
     ...extra,
-  });
+  };
+  if (bodyUnread(res.req)) headers.Connection = 'close';
+  res.writeHead(status, headers);
   res.end(body);
+}
+
+/** 405 with the Allow header naming what the path takes. */
+export function methodNotAllowed(res: ServerResponse, allow: string): void {
+  sendText(res, 405, `method not allowed here; use ${allow}\n`, { Allow: allow });
 }

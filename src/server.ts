@@ -39,8 +39,6 @@ const DRAIN_IDLE_MS = 500;
 /** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
 const CONNECT_LINGER_MS = 2000;
 
-/** While shutting down, how often to look whether every response has been written out. */
-const FLUSH_POLL_MS = 25;
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
@@ -159,9 +157,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       draining = true;
       server.keepAliveTimeout = DRAIN_IDLE_MS;
       closed = new Promise<void>((resolve) => {
-        let poll: NodeJS.Timeout | undefined;
         const deadline = setTimeout(() => {
-          clearTimeout(poll);
           logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections: sockets.size });
           server.closeAllConnections();
           for (const socket of sockets) socket.destroy(); // CONNECT sockets are not the HTTP server's any more
@@ -172,29 +168,26 @@ export function createServer(config: Config, logger: AppLogger, version: string)
         const done = (): void => {
           if (!listenerClosed || sockets.size > 0) return;
           clearTimeout(deadline);
-          clearTimeout(poll);
           resolve();
         };
         onSocketClosed = done;
-        // Closes the idle keep-alive connections once no response has bytes still queued in
-        // its socket. Node counts a connection idle as soon as res.end() has been called, even
-        // while the end of the body is still being written: closing it then cuts the body short.
-        const closeIdle = (): void => {
-          for (const socket of sockets) {
-            if (socket.writableLength > 0) {
-              poll = setTimeout(closeIdle, FLUSH_POLL_MS);
-              return;
-            }
-          }
-          server.closeIdleConnections();
+        // Closes the connections that are idle now: no response in flight on them and nothing
+        // left in their send buffer (Node calls a connection idle as soon as res.end() is called,
+        // while the end of the body may still be queued: closing it then would cut the body).
+        // Connections busy now get `Connection: close` on any next request, or close after
+        // DRAIN_IDLE_MS idle (keepAliveTimeout above).
+        const closeIfIdle = (socket: Socket): void => {
+          if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) return;
+          if (socket.writableLength > 0) socket.once('drain', () => closeIfIdle(socket));
+          else socket.destroy();
         };
-        // Stops accepting. Not server.close(): that also closes the idle connections at once,
-        // the flushing ones among them; closeIdle does it when it is safe.
+        // Stops accepting. Not server.close(): that also closes Node's idle connections at once,
+        // the flushing ones among them.
         net.Server.prototype.close.call(server, () => {
           listenerClosed = true;
           done();
         });
-        closeIdle();
+        for (const socket of sockets) closeIfIdle(socket);
         if (side?.listening) {
           side.close();
           side.closeAllConnections();

@@ -116,12 +116,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       `invalid setting min = ${config.min} (${sources.min}) with max = ${config.max} (${sources.max}): min must be <= max`,
     );
   }
+  if (config.requestTimeout > 0 && config.headersTimeout > config.requestTimeout) {
+    throw new ConfigError(
+      `invalid setting headersTimeout = ${config.headersTimeout} (${sources.headersTimeout}) with requestTimeout = ${config.requestTimeout} (${sources.requestTimeout}): headersTimeout must be <= requestTimeout`,
+    );
+  }
+  const probePaths = ['/healthz', '/readyz', '/version'];
+  if (probePaths.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
+    throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a probe path (${probePaths.join(', ')})`);
+  }
   if (config.metrics) {
     const p = config.metricsPath;
     if (config.metricsPort === config.port) {
       throw new ConfigError(`invalid setting metricsPort = ${config.metricsPort} (${sources.metricsPort}): must differ from port (0 serves metrics on the heartbeat port)`);
     }
-    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', '/healthz', '/readyz', '/version'].includes(p))) {
+    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', ...probePaths].includes(p))) {
       throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a probe path`);
     }
   }

@@ -120,7 +120,7 @@ function jsonFloat(n: number): string {
 export function formatRequest(r: RequestRecord, format: LogFormat): string {
   const path = escapeText(r.path);
   const method = escapeText(r.method);
-  const client = escapeText(r.client);
+  const { client } = r; // the peer address from the socket: not client-controlled text
   if (format === 'tsv') {
     return `${r.time}\trequest\t${r.status}\t${r.duration_ms}\t${r.bytes_out}\t${r.bytes_in}\t${method}\t${path}\t${client}\t${r.aborted}`;
   }

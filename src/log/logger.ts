@@ -20,6 +20,13 @@ const noop = (): void => undefined;
 /** A batch larger than this is written at once rather than at the end of the turn. */
 const MAX_BATCH_CHARS = 64 * 1024;
 
+/**
+ * How much log output may wait for a slow stdout reader before lines are dropped
+ * (and counted, and reported once the reader catches up): a stalled log pipeline
+ * must not grow the process until the orchestrator kills it for memory.
+ */
+export const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+
 interface LineInfo {
   level: string;
   message: string;
@@ -33,9 +40,19 @@ export class StdoutBatchTransport extends Transport {
   private pending = '';
   private scheduled = false;
   private gone = false;
+  /** Lines dropped since the last report because stdout was backed up. */
+  private dropped = 0;
+  /** Called with the count once stdout has caught up after dropping lines. */
+  onDropped: (count: number) => void = () => undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream, private readonly err: NodeJS.WritableStream) {
+  constructor(
+    private readonly out: NodeJS.WritableStream & { writableLength?: number },
+    private readonly err: NodeJS.WritableStream,
+    private readonly maxBacklog = MAX_BACKLOG_BYTES,
+  ) {
     super();
+    // stderr may be the same closed pipe (`2>&1 | head`): never let that become a crash.
+    err.on('error', () => undefined);
     out.on('error', (e: NodeJS.ErrnoException) => {
       if (this.gone) return;
       this.gone = true;
@@ -47,6 +64,12 @@ export class StdoutBatchTransport extends Transport {
 
   override log(info: LineInfo, next: () => void): void {
     if (!this.gone) {
+      if ((this.out.writableLength ?? 0) + this.pending.length > this.maxBacklog) {
+        // Report the drop as soon as stdout has caught up.
+        if (this.dropped++ === 0) this.out.once('drain', this.flush);
+        next();
+        return;
+      }
       this.pending += info[MESSAGE] + '\n';
       if (this.pending.length >= MAX_BATCH_CHARS) this.flush();
       else if (!this.scheduled) {
@@ -60,6 +83,11 @@ export class StdoutBatchTransport extends Transport {
   /** Hands every pending line to stdout in one write. */
   readonly flush = (): void => {
     this.scheduled = false;
+    if (this.dropped > 0 && (this.out.writableLength ?? 0) < this.maxBacklog / 2) {
+      const n = this.dropped;
+      this.dropped = 0;
+      this.onDropped(n);
+    }
     if (this.pending.length === 0 || this.gone) return;
     const chunk = this.pending;
     this.pending = '';
@@ -70,6 +98,7 @@ export class StdoutBatchTransport extends Transport {
   /** Resolves once stdout has accepted everything logged so far (or is gone). */
   drained(): Promise<void> {
     this.flush();
+    this.flush(); // the drop report, if the first flush made one
     if (this.gone) return Promise.resolve();
     return new Promise((resolve) => {
       this.out.write('', () => resolve());
@@ -94,10 +123,12 @@ export interface LoggerOptions {
   requests: boolean;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
+  /** Bytes of log output that may wait for stdout before lines are dropped. */
+  maxBacklog?: number;
 }
 
 export function createLogger(opts: LoggerOptions): AppLogger {
-  const transport = new StdoutBatchTransport(opts.out ?? process.stdout, opts.err ?? process.stderr);
+  const transport = new StdoutBatchTransport(opts.out ?? process.stdout, opts.err ?? process.stderr, opts.maxBacklog);
   const lineFormat = winston.format((info) => {
     const i = info as unknown as LineInfo;
     i[MESSAGE] = i.record
@@ -119,6 +150,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   const lifecycle = (level: Level) => (message: string, details?: Record<string, unknown>): void => {
     w.log({ level, message, details, time: isoNow() });
   };
+  transport.onDropped = (dropped) => lifecycle('warn')('log lines dropped: stdout was backed up', { dropped });
   return {
     requests: opts.requests,
     format: opts.format,

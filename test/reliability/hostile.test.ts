@@ -81,8 +81,11 @@ const isRequestLine = (line: string, format: 'tsv' | 'json'): boolean =>
 function matchLog(logged: LoggedRequest[], expected: LogEntry[]): { missing: LogEntry[]; extra: LoggedRequest[] } {
   const left = [...logged];
   const missing: LogEntry[] = [];
-  for (const e of expected) {
-    const i = left.findIndex((l) => l.method === e.method && l.path === escapeText(e.path) &&
+  // Exact entries first, so a wildcard (parser-rejected) entry cannot take another's line.
+  const wild = (e: LogEntry): number => (e.method === null || e.path === null ? 1 : 0);
+  for (const e of [...expected].sort((a, b) => wild(a) - wild(b))) {
+    const i = left.findIndex((l) => (e.method === null || l.method === e.method) &&
+      (e.path === null || l.path === escapeText(e.path)) &&
       l.aborted === String(e.aborted) && (e.status === 'any' || l.status === String(e.status)));
     if (i < 0) missing.push(e);
     else left.splice(i, 1);

@@ -135,6 +135,9 @@ describe('configuration', () => {
       ['unknown flag', ['--prot', '8080'], {}, [/unknown flag "--prot"/]],
       ['stray argument', ['8080'], {}, [/unexpected argument "8080"/]],
       ['flag without its value', ['--port'], {}, [/--port needs a value/]],
+      ['headers timeout above request timeout', ['--headers-timeout', '20000', '--request-timeout', '10000'], {},
+        [/headersTimeout = 20000 \(flag --headers-timeout\)/, /requestTimeout = 10000/, /must be <= requestTimeout/]],
+      ['a uri over a probe path', ['--uri', '/healthz'], {}, [/uri = "\/healthz"/, /clashes with a probe path/]],
     ];
     for (const [name, argv, env, patterns] of bad) {
       it(`rejects ${name}`, () => { fails(argv, env, ...patterns); });

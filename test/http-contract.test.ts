@@ -225,3 +225,59 @@ describe('HTTP contract', () => {
     });
   });
 });
+
+describe('HTTP contract on the wire', () => {
+  let s: InProcess;
+  let port: number;
+  before(async () => {
+    s = inProcess();
+    await new Promise<void>((r) => s.hb.server.listen(0, '127.0.0.1', r));
+    port = (s.hb.server.address() as import('node:net').AddressInfo).port;
+  });
+  after(async () => { await s.hb.shutdown(); });
+
+  const raw = async (text: string): Promise<string> => {
+    const { rawExchange } = await import('./helpers/server');
+    return rawExchange(port, text, 1500);
+  };
+
+  it('HEAD sends headers only: nothing after the blank line', async () => {
+    const reply = await raw('HEAD /heartbeat/1025 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(reply, /\r\nContent-Length: 1025\r\n/);
+    assert.ok(reply.endsWith('\r\n\r\n'), JSON.stringify(reply.slice(-40)));
+  });
+
+  it('answers a refused request with a body it will not read by closing the connection', async () => {
+    const reply = await raw('PUT /heartbeat/17 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nabc');
+    assert.match(reply, /^HTTP\/1\.1 405 /);
+    assert.match(reply, /\r\nConnection: close\r\n/);
+    const probe = await raw('POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n');
+    assert.match(probe, /^HTTP\/1\.1 405 /);
+    assert.match(probe, /\r\nConnection: close\r\n/);
+  });
+
+  it('sends 100 Continue only for an upload it will read', async () => {
+    const bad = await raw('POST /heartbeat/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n');
+    assert.match(bad, /^HTTP\/1\.1 400 /);
+    assert.doesNotMatch(bad, /100 Continue/);
+    const elsewhere = await raw('PUT /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n');
+    assert.match(elsewhere, /^HTTP\/1\.1 404 /);
+    const good = await raw('POST /heartbeat/3 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhi');
+    assert.match(good, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    assert.match(good, /\r\nX-Received-Bytes: 2\r\n/);
+    assert.ok(good.endsWith('\r\n\r\n012'));
+  });
+
+  it('answers 417, with the common headers, to an expectation other than 100-continue', async () => {
+    const reply = await raw('GET /heartbeat/17 HTTP/1.1\r\nHost: x\r\nExpect: coffee\r\nConnection: close\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.1 417 /);
+    assert.match(reply, /\r\nX-Content-Type-Options: nosniff\r\n/);
+  });
+
+  it('ignores a query string, malformed or not, on every route', async () => {
+    for (const p of ['/healthz?a=%', '/heartbeat/17?%ZZ', '/version?%']) {
+      assert.equal((await request(s.hb.server).get(p)).status, 200, p);
+    }
+  });
+});

@@ -3,10 +3,19 @@
  * (bench/load.ts), which runs in its own process, pinned to its own core.
  */
 
+/**
+ * The HTTP load client: autocannon, or `lean`, a minimal keep-alive GET loop
+ * that reads into one fixed buffer per connection. On one core autocannon tops
+ * out near 1.5 GB/s of response bodies (a fresh buffer and a stream event per
+ * read), below what the server can send at 64 KiB and 1 MiB; `lean` pulls
+ * ~4 GB/s, so those sizes measure the server rather than the client.
+ */
+export type LoadClient = 'autocannon' | 'lean';
+
 /** One measurement the harness asks the load worker for. */
 export type LoadJob =
-  /** autocannon against `url` for `seconds` with `connections` keep-alive connections. */
-  | { kind: 'http'; url: string; connections: number; seconds: number }
+  /** GETs of `url` for `seconds` over `connections` keep-alive connections, one request in flight on each. */
+  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number }
   /** One GET of `bytes`, every byte checked against the heartbeat pattern as it streams in. */
   | { kind: 'get'; url: string; bytes: number }
   /** One POST of `bytes`, streamed with backpressure; the server must report them all received. */

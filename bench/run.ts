@@ -15,9 +15,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { PATTERN } from '../src/payload';
-import { freePort, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
+import { cpuNs, freePort, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
 import { summarizeProfile, type ProfileSummary, type Window } from './profile';
-import type { HttpFigures, LoadJob, LoadReply, TransferFigures } from './protocol';
+import type { HttpFigures, LoadClient, LoadJob, LoadReply, TransferFigures } from './protocol';
 import { markdownTable, mib, num, pct } from './table';
 
 // ---------------------------------------------------------------------------------------------
@@ -45,12 +45,16 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-/** GET sizes measured with autocannon; `minRatio` vs baseline and `minGoTimes` vs Go are targets. */
-const SIZES = [
-  { label: '1 KiB', bytes: KiB, minRatio: 0.9, go: 86_600 },
-  { label: '64 KiB', bytes: 64 * KiB, minRatio: 0.95, go: 7_500, minGoTimes: 5 },
-  { label: '1 MiB', bytes: MiB, minRatio: 0.95, go: 433, minGoTimes: 5 },
-] as const;
+/**
+ * GET sizes: `minRatio` vs baseline and `minGoTimes` vs Go are targets. `client`
+ * is the load client (see LoadClient): autocannon where it outruns the server,
+ * the lean client for big bodies, where autocannon is the bottleneck.
+ */
+const SIZES: readonly { label: string; bytes: number; minRatio: number; go: number; minGoTimes?: number; client: LoadClient }[] = [
+  { label: '1 KiB', bytes: KiB, minRatio: 0.9, go: 86_600, client: 'autocannon' },
+  { label: '64 KiB', bytes: 64 * KiB, minRatio: 0.95, go: 7_500, minGoTimes: 5, client: 'lean' },
+  { label: '1 MiB', bytes: MiB, minRatio: 0.95, go: 433, minGoTimes: 5, client: 'lean' },
+];
 /** The size every configuration is measured at. */
 const CONFIG_SIZE = KiB;
 
@@ -75,15 +79,18 @@ interface Options {
   warmupSeconds: number;
   transferRounds: number;
   connections: number;
+  /** Forces one load client for every size. */
+  client?: LoadClient;
   out: string;
   profile: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--connections N] [--out FILE] [--profile]
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--connections N] [--client C] [--out FILE] [--profile]
   --quick        every measurement briefly (1 s, 2 rounds, one of each transfer): proves the harness works
   --rounds N     rounds of interleaved measurements (default 5; quick 2)
   --seconds S    seconds per measurement (default 5; quick 1)
-  --connections  autocannon connections (default 10)
+  --connections N  keep-alive connections of the load client (default 10)
+  --client C     autocannon or lean for every size (default: autocannon at 1 KiB, lean at 64 KiB and 1 MiB)
   --out FILE     JSON results (default bench/results/latest.json)
   --profile      run the servers under node --cpu-prof; profiles go next to --out, summarised on stdout
 `;
@@ -117,6 +124,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--seconds') o.seconds = count();
     else if (a === '--connections') o.connections = Math.round(count());
     else if (a === '--out') o.out = path.resolve(value());
+    else if (a === '--client') {
+      const c = value();
+      if (c !== 'autocannon' && c !== 'lean') throw new Error('--client is autocannon or lean');
+      o.client = c;
+    }
     else if (a === '--profile') o.profile = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
@@ -146,6 +158,8 @@ interface LoadWorker {
   run(job: Extract<LoadJob, { kind: 'http' }>): Promise<HttpFigures>;
   run(job: Extract<LoadJob, { kind: 'get' | 'upload' }>): Promise<TransferFigures>;
   close(): void;
+  /** CPU time the load worker has used so far, nanoseconds. */
+  cpuNs(): number | undefined;
 }
 
 function startLoadWorker(core: number | undefined): LoadWorker {
@@ -174,6 +188,7 @@ function startLoadWorker(core: number | undefined): LoadWorker {
     close() {
       if (child.connected) child.disconnect();
     },
+    cpuNs: () => cpuNs(child.pid as number),
   };
 }
 
@@ -259,7 +274,7 @@ async function preflight(servers: Server[]): Promise<void> {
 // Results.
 
 /** One autocannon measurement, with the server CPU time it took per response. */
-type Round = HttpFigures & { cpuUsPerReq: number; serverBusy: number };
+type Round = HttpFigures & { cpuUsPerReq: number; serverBusy: number; loadBusy: number };
 
 interface HttpStat {
   reqPerSec: number;
@@ -273,6 +288,8 @@ interface HttpStat {
    * server was not what limited req/s (the load generator, or other processes on its core, were).
    */
   serverBusy: number;
+  /** The same for the load worker: near 1, the load generator was the limit. */
+  loadBusy: number;
   /** req/s of each round, in order. */
   rounds: number[];
 }
@@ -303,6 +320,7 @@ function httpStat(figs: Round[], bytes: number): HttpStat {
     mbPerSec: (rps * bytes) / 1e6,
     cpuUsPerReq: median(figs.map((f) => f.cpuUsPerReq)),
     serverBusy: median(figs.map((f) => f.serverBusy)),
+    loadBusy: median(figs.map((f) => f.loadBusy)),
     rounds: figs.map((f) => f.reqPerSec),
   };
 }
@@ -342,22 +360,27 @@ async function main(): Promise<void> {
     await preflight(servers);
     progress(`bench: ${servers.length} servers up, same status, headers and bytes at ${SIZES.map((s) => s.label).join(', ')}`);
 
+    const clientFor = (size: (typeof SIZES)[number]): LoadClient => o.client ?? size.client;
     const serversAt = (bytes: number): Server[] => (bytes === CONFIG_SIZE ? servers : [baseline, reference]);
-    const measure = async (s: Server, bytes: number, seconds: number): Promise<Round> => {
+    const measure = async (s: Server, size: (typeof SIZES)[number], seconds: number): Promise<Round> => {
+      const bytes = size.bytes;
       const cpu0 = s.proc.cpuNs() ?? NaN;
+      const load0 = load.cpuNs() ?? NaN;
       const t0 = nowUs();
-      const f = await load.run({ kind: 'http', url: urlOf(s, bytes), connections: o.connections, seconds });
+      const f = await load.run({ kind: 'http', client: clientFor(size), url: urlOf(s, bytes), connections: o.connections, seconds });
       const cpuUs = ((s.proc.cpuNs() ?? NaN) - cpu0) / 1000;
       const cpuUsPerReq = cpuUs / f.completed;
-      const serverBusy = cpuUs / (nowUs() - t0);
+      const wallUs = nowUs() - t0;
+      const serverBusy = cpuUs / wallUs;
+      const loadBusy = ((load.cpuNs() ?? NaN) - load0) / 1000 / wallUs;
       s.served += f.completed;
       if (f.non2xx > 0 || f.completed === 0) throw new Error(`${s.key}: ${f.non2xx} non-2xx answers, ${f.completed} 2xx`);
       if (f.errors > 0) progress(`bench: warning: ${s.key} GET ${bytes}: ${f.errors} connection errors`);
-      return { ...f, cpuUsPerReq, serverBusy };
+      return { ...f, cpuUsPerReq, serverBusy, loadBusy };
     };
 
     for (const size of SIZES) {
-      for (const s of serversAt(size.bytes)) await measure(s, size.bytes, o.warmupSeconds);
+      for (const s of serversAt(size.bytes)) await measure(s, size, o.warmupSeconds);
     }
     progress(`bench: warmed up (${o.warmupSeconds} s per server and size)`);
 
@@ -371,10 +394,10 @@ async function main(): Promise<void> {
       for (const size of SIZES) {
         for (const s of rotate(serversAt(size.bytes), r)) {
           const from = nowUs();
-          const f = await measure(s, size.bytes, o.seconds);
+          const f = await measure(s, size, o.seconds);
           s.windows.set(size.bytes, [...(s.windows.get(size.bytes) ?? []), [from, nowUs()]]);
           cell(s, size.bytes).push(f);
-          progress(`round ${r + 1}/${o.rounds}  GET ${size.label.padEnd(6)}  ${s.key.padEnd(18)} ${num(f.reqPerSec).padStart(8)} req/s  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  server CPU ${f.cpuUsPerReq.toFixed(1)} µs/req, busy ${pct(f.serverBusy)}`);
+          progress(`round ${r + 1}/${o.rounds}  GET ${size.label.padEnd(6)}  ${s.key.padEnd(18)} ${num(f.reqPerSec).padStart(8)} req/s  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  server CPU ${f.cpuUsPerReq.toFixed(1)} µs/req, busy ${pct(f.serverBusy)}, load busy ${pct(f.loadBusy)}`);
         }
       }
     }
@@ -404,6 +427,7 @@ async function main(): Promise<void> {
 
     const results = report(o, pinning, {
       cores,
+      clientFor,
       http: (s, bytes) => httpStat(cell(s, bytes), bytes),
       transfer: (which, s) => (which === 'get'
         ? transferStat(gets.get(s.key) as TransferFigures[], BIG_GET.bytes)
@@ -424,6 +448,7 @@ async function main(): Promise<void> {
 
 interface Measured {
   cores: number;
+  clientFor(size: (typeof SIZES)[number]): LoadClient;
   http(s: Server, bytes: number): HttpStat;
   transfer(which: 'get' | 'upload', s: Server): TransferStat;
   rss: Map<string, number | undefined>;
@@ -450,6 +475,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     return {
       size: size.label,
       bytes: size.bytes,
+      client: m.clientFor(size),
       baseline: b,
       heartbeat: h,
       ratio: h.reqPerSec / b.reqPerSec,
@@ -490,15 +516,15 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   const targets: Target[] = [];
   const target = (name: string, measured: number, unit: Target['unit'], cmp: '>=' | '<=', limit: number, ok = true): void =>
     void targets.push({ name, measured, unit, limit, pass: ok && Number.isFinite(measured) && (cmp === '>=' ? measured >= limit : measured <= limit) });
-  for (const t of throughput) {
-    const size = SIZES.find((s) => s.label === t.size) as (typeof SIZES)[number];
-    target(`GET ${t.size}: heartbeat >= ${size.minRatio}x baseline req/s`, t.ratio, 'x', '>=', size.minRatio);
-  }
-  for (const size of SIZES) {
-    if (!('minGoTimes' in size)) continue;
-    const t = throughput.find((x) => x.bytes === size.bytes);
+  SIZES.forEach((size, i) => {
+    const t = throughput[i];
+    target(`GET ${size.label}: heartbeat >= ${size.minRatio}x baseline req/s`, t?.ratio ?? NaN, 'x', '>=', size.minRatio);
+  });
+  SIZES.forEach((size, i) => {
+    const t = throughput[i];
+    if (size.minGoTimes === undefined) return;
     target(`GET ${size.label}: >= ${size.minGoTimes}x Go's ${num(size.go)} req/s`, t?.heartbeat.reqPerSec ?? NaN, 'req/s', '>=', size.minGoTimes * size.go);
-  }
+  });
   target(`GET 1 GiB in <= ${BIG_GET.maxSeconds} s, every byte checked`, transfers.get.heartbeat.seconds, 's', '<=', BIG_GET.maxSeconds, transfers.get.heartbeat.ok);
   for (const c of configs) {
     if (c.maxCost === undefined) continue;
@@ -507,17 +533,18 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   target(`peak RSS of every heartbeat process <= ${PEAK_RSS_MAX / MiB} MiB`, (peakRss.maxHeartbeatBytes ?? NaN) / MiB, 'MiB', '<=', PEAK_RSS_MAX / MiB);
 
   // --- the table
+  const busy = (st: HttpStat): string => `${pct(st.serverBusy)} / ${pct(st.loadBusy)}`;
   out(`heartbeat bench  ${date}`);
   out(`machine: ${machine.cores} x ${machine.model}, ${machine.platform}, Node ${machine.node}`);
   out(`${pinning}`);
-  out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} connections (autocannon); MB = 10^6 bytes`);
+  out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} keep-alive connections; MB = 10^6 bytes`);
   out();
-  out(markdownTable(['GET', 'server', 'req/s', 'p50 ms', 'p99 ms', 'MB/s', 'CPU µs/req', 'server busy', 'vs baseline', 'vs baseline (CPU)', 'vs Go'],
+  out(markdownTable(['GET', 'client', 'server', 'req/s', 'p50 ms', 'p99 ms', 'MB/s', 'CPU µs/req', 'busy server/load', 'vs baseline', 'vs baseline (CPU)', 'vs Go'],
     throughput.flatMap((t) => [
-      [t.size, 'baseline', num(t.baseline.reqPerSec), t.baseline.p50Ms.toFixed(3), t.baseline.p99Ms.toFixed(3), num(t.baseline.mbPerSec),
-        t.baseline.cpuUsPerReq.toFixed(1), pct(t.baseline.serverBusy), '', '', ''],
-      [t.size, 'heartbeat', num(t.heartbeat.reqPerSec), t.heartbeat.p50Ms.toFixed(3), t.heartbeat.p99Ms.toFixed(3), num(t.heartbeat.mbPerSec),
-        t.heartbeat.cpuUsPerReq.toFixed(1), pct(t.heartbeat.serverBusy), `${t.ratio.toFixed(2)}x`, `${t.cpuRatio.toFixed(2)}x`,
+      [t.size, t.client, 'baseline', num(t.baseline.reqPerSec), t.baseline.p50Ms.toFixed(3), t.baseline.p99Ms.toFixed(3), num(t.baseline.mbPerSec),
+        t.baseline.cpuUsPerReq.toFixed(1), busy(t.baseline), '', '', ''],
+      [t.size, t.client, 'heartbeat', num(t.heartbeat.reqPerSec), t.heartbeat.p50Ms.toFixed(3), t.heartbeat.p99Ms.toFixed(3), num(t.heartbeat.mbPerSec),
+        t.heartbeat.cpuUsPerReq.toFixed(1), busy(t.heartbeat), `${t.ratio.toFixed(2)}x`, `${t.cpuRatio.toFixed(2)}x`,
         `${t.vsGo.toFixed(1)}x of ${num(t.goReqPerSec)}`],
     ])));
   out();
@@ -531,13 +558,13 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   ]));
   out();
   const first = CONFIGS[0]?.name;
-  out(markdownTable(['heartbeat at 1 KiB', 'flags', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'server busy', `cost vs ${first}`,
+  out(markdownTable(['heartbeat at 1 KiB', 'flags', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'busy server/load', `cost vs ${first}`,
     `CPU cost vs ${first}`, 'stdout lines / requests', 'peak RSS MiB'], [
     ...configs.map((c, i) => [c.name, c.args.join(' ') || '—', num(c.reqPerSec), c.p50Ms.toFixed(3), c.p99Ms.toFixed(3), c.cpuUsPerReq.toFixed(1),
-      pct(c.serverBusy), i === 0 ? '—' : pct(c.cost), i === 0 ? '—' : pct(c.cpuCost), `${num(c.stdoutLines)} / ${num(c.requestsServed)}`,
+      busy(c), i === 0 ? '—' : pct(c.cost), i === 0 ? '—' : pct(c.cpuCost), `${num(c.stdoutLines)} / ${num(c.requestsServed)}`,
       mib(c.peakRssBytes)]),
     ['baseline', 'bare node:http', num(throughput[0]?.baseline.reqPerSec ?? NaN), '', '', (throughput[0]?.baseline.cpuUsPerReq ?? NaN).toFixed(1),
-      pct(throughput[0]?.baseline.serverBusy ?? NaN), '', '', '', mib(peakRss.baselineBytes)],
+      throughput[0] ? busy(throughput[0].baseline) : '', '', '', '', mib(peakRss.baselineBytes)],
   ]));
   out(`(Go heartbeat: ${mib(GO_RSS)} MiB RSS)`);
   out();

@@ -12,7 +12,7 @@ import path from 'node:path';
 const RUN = path.join(__dirname, '..', 'bench', 'run.js');
 const GiB = 1024 ** 3;
 
-interface Stat { reqPerSec: number; p50Ms: number; p99Ms: number; mbPerSec: number; cpuUsPerReq: number; serverBusy: number }
+interface Stat { reqPerSec: number; p50Ms: number; p99Ms: number; mbPerSec: number; cpuUsPerReq: number; serverBusy: number; loadBusy: number }
 interface Transfer { seconds: number; mbPerSec: number; bytes: number; ok: boolean }
 interface Results {
   date: string;
@@ -31,7 +31,7 @@ function positive(value: unknown, what: string): void {
 }
 
 function stat(s: Stat, what: string): void {
-  for (const k of ['reqPerSec', 'p50Ms', 'p99Ms', 'mbPerSec', 'cpuUsPerReq', 'serverBusy'] as const) positive(s[k], `${what}.${k}`);
+  for (const k of ['reqPerSec', 'p50Ms', 'p99Ms', 'mbPerSec', 'cpuUsPerReq', 'serverBusy', 'loadBusy'] as const) positive(s[k], `${what}.${k}`);
   assert.ok(s.p99Ms >= s.p50Ms, `${what}: p99 ${s.p99Ms} < p50 ${s.p50Ms}`);
 }
 

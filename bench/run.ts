@@ -61,6 +61,8 @@ const CONFIG_SIZE = KiB;
 const BIG_GET = { bytes: GiB, maxSeconds: 0.3, goSeconds: 1.87 };
 const UPLOAD = { bytes: 256 * MiB };
 const PEAK_RSS_MAX = 64 * MiB;
+/** Below this share of its core, the server was not what limited req/s: the run says so. */
+const BUSY_ENOUGH = 0.8;
 const GO_RSS = 10 * 1000 * 1000;
 
 // ---------------------------------------------------------------------------------------------
@@ -574,6 +576,20 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     out(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${show(t.measured)}${t.unit === 'x' ? 'x' : ` ${t.unit}`}`);
   }
 
+  // Rows where the server's core was not busy: something else set the pace.
+  const rows = [
+    ...throughput.flatMap((t) => [[`GET ${t.size} baseline`, t.baseline] as const, [`GET ${t.size} heartbeat`, t.heartbeat] as const]),
+    ...configs.slice(1).map((c) => [`1 KiB ${c.name}`, c] as const),
+  ];
+  const idle = rows.filter(([, st]) => st.serverBusy < BUSY_ENOUGH).map(([name]) => name);
+  const warnings: string[] = [];
+  if (idle.length > 0) {
+    warnings.push(`the server's core was less than ${pct(BUSY_ENOUGH)} busy in ${idle.length} of ${rows.length} rows (${idle.join(', ')}): ` +
+      'the load client or other processes on the machine set the pace there, so those req/s (and ratios) are not the server\'s; ' +
+      'CPU µs/req is the steadier comparison');
+  }
+  for (const w of warnings) out(`\nnote: ${w}`);
+
   let profiles: (ProfileSummary & { server: string; workload: string })[] | undefined;
   if (o.profile) {
     profiles = [];
@@ -603,6 +619,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     configs,
     peakRss,
     targets,
+    warnings,
     ...(profiles ? { profiles } : {}),
   };
 }

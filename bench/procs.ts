@@ -4,7 +4,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 
 /** Whether `taskset` can pin processes here (Linux with util-linux, and at least 2 cores). */
 export function tasksetWorks(cores: number): boolean {
@@ -21,17 +20,6 @@ export function pinned(core: number | undefined, argv: string[]): string[] {
 /** Pins this process (the harness) to `core`. */
 export function pinSelf(core: number): void {
   spawnSync('taskset', ['-pc', String(core), String(process.pid)], { stdio: 'ignore' });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Peak resident set size (VmHWM) of a live process in bytes; undefined where /proc is not there. */

@@ -1,5 +1,6 @@
 /** The HTTP contract of the Go heartbeat, row by row, against the real server object (supertest). */
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { PATTERN } from '../src/payload';
 import { inProcess, type InProcess } from './helpers/inprocess';
@@ -232,7 +233,7 @@ describe('HTTP contract on the wire', () => {
   before(async () => {
     s = inProcess();
     await new Promise<void>((r) => s.hb.server.listen(0, '127.0.0.1', r));
-    port = (s.hb.server.address() as import('node:net').AddressInfo).port;
+    port = (s.hb.server.address() as AddressInfo).port;
   });
   after(async () => { await s.hb.shutdown(); });
 

@@ -1,0 +1,631 @@
+/**
+ * `npm run bench`: heartbeat as users run it (the compiled dist/main.js, its
+ * own process), against a bare node:http baseline measured in the same run,
+ * interleaved round by round, so the result is a ratio that survives a noisy
+ * machine. The load comes from another process (bench/load.ts); with taskset,
+ * servers run on core 0 and the load on core 1.
+ *
+ *   npm run bench [-- --quick] [-- --out FILE] [-- --profile]
+ *
+ * Prints a table on stdout (progress on stderr) and writes the figures as JSON.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { PATTERN } from '../src/payload';
+import { freePort } from '../test/helpers/server';
+import { cpuNs, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
+import { summarizeProfile, type ProfileSummary, type Window } from './profile';
+import type { HttpFigures, LoadClient, LoadJob, LoadReply, TransferFigures } from './protocol';
+import { markdownTable, mib, num, pct } from './table';
+
+// ---------------------------------------------------------------------------------------------
+// What is measured. Rows are data: one more line here is one more row in the table and the JSON.
+
+/**
+ * Heartbeat configurations: one heartbeat process each, all measured at 1 KiB
+ * in every round, interleaved with the baseline. The first is the reference:
+ * it is also the one measured at every size and for the big transfers, and the
+ * others' cost is their req/s drop against it. `maxCost` makes the cost a target.
+ */
+export interface HeartbeatConfig {
+  name: string;
+  args: string[];
+  maxCost?: number;
+}
+
+export const CONFIGS: HeartbeatConfig[] = [
+  { name: 'off', args: [] },
+  { name: 'log tsv', args: ['--log', '--log-format', 'tsv'], maxCost: 0.20 },
+  { name: 'log json', args: ['--log', '--log-format', 'json'], maxCost: 0.20 },
+];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/**
+ * GET sizes: `minRatio` vs baseline and `minGoTimes` vs Go are targets. `client`
+ * is the load client (see LoadClient): autocannon where it outruns the server,
+ * the lean client for big bodies, where autocannon is the bottleneck.
+ */
+const SIZES: readonly { label: string; bytes: number; minRatio: number; go: number; minGoTimes?: number; client: LoadClient }[] = [
+  { label: '1 KiB', bytes: KiB, minRatio: 0.9, go: 86_600, client: 'autocannon' },
+  { label: '64 KiB', bytes: 64 * KiB, minRatio: 0.95, go: 7_500, minGoTimes: 5, client: 'lean' },
+  { label: '1 MiB', bytes: MiB, minRatio: 0.95, go: 433, minGoTimes: 5, client: 'lean' },
+];
+/** The size every configuration is measured at. */
+const CONFIG_SIZE = KiB;
+
+const BIG_GET = { bytes: GiB, maxSeconds: 0.3, goSeconds: 1.87 };
+const UPLOAD = { bytes: 256 * MiB };
+const PEAK_RSS_MAX = 64 * MiB;
+/** Below this share of its core, the server was not what limited req/s: the run says so. */
+const BUSY_ENOUGH = 0.8;
+const GO_RSS = 10 * 1000 * 1000;
+
+// ---------------------------------------------------------------------------------------------
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MAIN = path.join(ROOT, 'dist', 'main.js');
+const BASELINE_JS = path.join(__dirname, 'baseline.js');
+const LOAD_JS = path.join(__dirname, 'load.js');
+const SERVER_CORE = 0;
+const LOAD_CORE = 1;
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  seconds: number;
+  warmupSeconds: number;
+  transferRounds: number;
+  connections: number;
+  /** Forces one load client for every size. */
+  client?: LoadClient;
+  out: string;
+  profile: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--connections N] [--client C] [--out FILE] [--profile]
+  --quick        every measurement briefly (1 s, 2 rounds, one of each transfer): proves the harness works
+  --rounds N     rounds of interleaved measurements (default 5; quick 2)
+  --seconds S    seconds per measurement (default 5; quick 1)
+  --connections N  keep-alive connections of the load client (default 10)
+  --client C     autocannon or lean for every size (default: autocannon at 1 KiB, lean at 64 KiB and 1 MiB)
+  --out FILE     JSON results (default bench/results/latest.json)
+  --profile      run the servers under node --cpu-prof; profiles go next to --out, summarised on stdout
+`;
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const o: Options = {
+    quick,
+    rounds: quick ? 2 : 5,
+    seconds: quick ? 1 : 5,
+    warmupSeconds: quick ? 0.5 : 2,
+    transferRounds: quick ? 1 : 3,
+    connections: 10,
+    out: path.join(ROOT, 'bench', 'results', 'latest.json'),
+    profile: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const count = (): number => {
+      const n = Number(value());
+      if (!(n > 0)) throw new Error(`${a} needs a positive number`);
+      return n;
+    };
+    if (a === '--quick') continue;
+    else if (a === '--rounds') o.rounds = Math.round(count());
+    else if (a === '--seconds') o.seconds = count();
+    else if (a === '--connections') o.connections = Math.round(count());
+    else if (a === '--out') o.out = path.resolve(value());
+    else if (a === '--client') {
+      const c = value();
+      if (c !== 'autocannon' && c !== 'lean') throw new Error('--client is autocannon or lean');
+      o.client = c;
+    }
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  return o;
+}
+
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/** Round r measures the servers starting from a different one, so no server always goes first. */
+const rotate = <T>(xs: T[], r: number): T[] => xs.map((_, i) => xs[(i + r) % xs.length] as T);
+
+// ---------------------------------------------------------------------------------------------
+// The load worker, over IPC.
+
+interface LoadWorker {
+  run(job: Extract<LoadJob, { kind: 'http' }>): Promise<HttpFigures>;
+  run(job: Extract<LoadJob, { kind: 'get' | 'upload' }>): Promise<TransferFigures>;
+  close(): void;
+  /** CPU time the load worker has used so far, nanoseconds. */
+  cpuNs(): number | undefined;
+}
+
+function startLoadWorker(core: number | undefined): LoadWorker {
+  const [cmd, ...args] = pinned(core, [process.execPath, LOAD_JS]) as [string, ...string[]];
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const pending = new Map<number, { resolve: (f: never) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  child.on('message', (r: LoadReply) => {
+    const p = pending.get(r.id);
+    pending.delete(r.id);
+    if (r.ok) p?.resolve(r.figures as never);
+    else p?.reject(new Error(`load worker: ${r.error}`));
+  });
+  child.on('exit', (code) => {
+    for (const p of pending.values()) p.reject(new Error(`load worker exited (${code})`));
+    pending.clear();
+  });
+  return {
+    run(job: LoadJob): Promise<never> {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        child.send({ id, job });
+      });
+    },
+    close() {
+      if (child.connected) child.disconnect();
+    },
+    cpuNs: () => cpuNs(child.pid as number),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers.
+
+interface Server {
+  /** `baseline` or `heartbeat <config>`. */
+  key: string;
+  config?: HeartbeatConfig;
+  proc: ServerProc;
+  /** Responses it served (to count log lines against). */
+  served: number;
+  profile?: string;
+  /** When each measured round ran, by GET size: to read the profile for one workload. */
+  windows: Map<number, Window[]>;
+}
+
+const slug = (s: string): string => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+
+async function startServers(o: Options, core: number | undefined): Promise<Server[]> {
+  const profileDir = path.join(path.dirname(o.out), 'profiles');
+  if (o.profile) fs.mkdirSync(profileDir, { recursive: true });
+  const nodeArgs = (key: string): { args: string[]; file?: string } => {
+    if (!o.profile) return { args: [] };
+    const name = `${slug(key)}.cpuprofile`;
+    fs.rmSync(path.join(profileDir, name), { force: true });
+    return { args: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`], file: path.join(profileDir, name) };
+  };
+  const servers: Server[] = [];
+  {
+    const port = await freePort();
+    const n = nodeArgs('baseline');
+    const argv = pinned(core, [process.execPath, ...n.args, BASELINE_JS, String(port)]);
+    servers.push({ key: 'baseline', proc: await startServer('baseline', argv, port, /^listening /m), served: 0, profile: n.file, windows: new Map() });
+  }
+  for (const config of CONFIGS) {
+    const key = `heartbeat ${config.name}`;
+    const port = await freePort();
+    const n = nodeArgs(key);
+    const argv = pinned(core, [
+      process.execPath, ...n.args, MAIN,
+      '--host', '127.0.0.1', '--port', String(port), '--max', String(GiB), ...config.args,
+    ]);
+    const proc = await startServer(key, argv, port, /\blifecycle\b.*\blistening\b/);
+    servers.push({ key, config, proc, served: 0, profile: n.file, windows: new Map() });
+  }
+  return servers;
+}
+
+const urlOf = (s: Server, bytes: number): string => `http://127.0.0.1:${s.proc.port}/heartbeat/${bytes}`;
+
+function fetchOnce(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+const COMPARED_HEADERS = ['content-type', 'content-length', 'cache-control', 'x-content-type-options'];
+
+/** Before measuring: every server answers every size with the same status, headers and bytes. */
+async function preflight(servers: Server[]): Promise<void> {
+  for (const size of SIZES) {
+    const expected = Buffer.from(PATTERN.repeat(size.bytes / PATTERN.length), 'latin1');
+    let reference: string | undefined;
+    for (const s of servers) {
+      const r = await fetchOnce(urlOf(s, size.bytes));
+      s.served++;
+      const summary = JSON.stringify([r.status, ...COMPARED_HEADERS.map((h) => r.headers[h])]);
+      if (r.status !== 200 || !r.body.equals(expected)) throw new Error(`${s.key}: GET ${size.label} is not the pattern (status ${r.status})`);
+      reference ??= summary;
+      if (summary !== reference) throw new Error(`${s.key}: GET ${size.label} answers ${summary}, baseline ${reference}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+
+/** One autocannon measurement, with the server CPU time it took per response. */
+type Round = HttpFigures & { cpuUsPerReq: number; serverBusy: number; loadBusy: number };
+
+interface HttpStat {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  mbPerSec: number;
+  /** Server CPU time (all threads) per response, microseconds: steadier than req/s on a shared machine. */
+  cpuUsPerReq: number;
+  /**
+   * Server CPU time over wall time while the load ran (1 = one core's worth): well below 1, the
+   * server was not what limited req/s (the load generator, or other processes on its core, were).
+   */
+  serverBusy: number;
+  /** The same for the load worker: near 1, the load generator was the limit. */
+  loadBusy: number;
+  /** req/s of each round, in order. */
+  rounds: number[];
+}
+
+interface TransferStat {
+  seconds: number;
+  mbPerSec: number;
+  bytes: number;
+  ok: boolean;
+  detail: string;
+  rounds: number[];
+}
+
+interface Target {
+  name: string;
+  measured: number;
+  unit: 'x' | 'req/s' | 's' | '%' | 'MiB';
+  limit: number;
+  pass: boolean;
+}
+
+function httpStat(figs: Round[], bytes: number): HttpStat {
+  const rps = median(figs.map((f) => f.reqPerSec));
+  return {
+    reqPerSec: rps,
+    p50Ms: median(figs.map((f) => f.p50Ms)),
+    p99Ms: median(figs.map((f) => f.p99Ms)),
+    mbPerSec: (rps * bytes) / 1e6,
+    cpuUsPerReq: median(figs.map((f) => f.cpuUsPerReq)),
+    serverBusy: median(figs.map((f) => f.serverBusy)),
+    loadBusy: median(figs.map((f) => f.loadBusy)),
+    rounds: figs.map((f) => f.reqPerSec),
+  };
+}
+
+function transferStat(figs: TransferFigures[], bytes: number): TransferStat {
+  const seconds = median(figs.map((f) => f.seconds));
+  const bad = figs.find((f) => !f.ok);
+  return {
+    seconds,
+    mbPerSec: bytes / seconds / 1e6,
+    bytes: Math.min(...figs.map((f) => f.bytes)),
+    ok: !bad,
+    detail: (bad ?? figs[0])?.detail ?? '',
+    rounds: figs.map((f) => f.seconds),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm run bench does)`);
+  const cores = os.cpus().length;
+  const pin = tasksetWorks(cores);
+  const pinning = pin
+    ? `taskset: servers on core ${SERVER_CORE}, load worker and harness on core ${LOAD_CORE}`
+    : `not pinned (${cores < 2 ? 'fewer than 2 cores' : 'taskset not available'})`;
+  if (pin) pinSelf(LOAD_CORE);
+  progress(`bench: ${pinning}`);
+  progress(`bench: ${o.rounds} rounds x ${o.seconds} s per measurement, ${o.connections} connections${o.profile ? ', profiling' : ''}`);
+
+  const load = startLoadWorker(pin ? LOAD_CORE : undefined);
+  const servers = await startServers(o, pin ? SERVER_CORE : undefined);
+  const [baseline, reference] = servers as [Server, Server, ...Server[]];
+  const configServers = servers.slice(1);
+  try {
+    await preflight(servers);
+    progress(`bench: ${servers.length} servers up, same status, headers and bytes at ${SIZES.map((s) => s.label).join(', ')}`);
+
+    const clientFor = (size: (typeof SIZES)[number]): LoadClient => o.client ?? size.client;
+    const serversAt = (bytes: number): Server[] => (bytes === CONFIG_SIZE ? servers : [baseline, reference]);
+    const measure = async (s: Server, size: (typeof SIZES)[number], seconds: number): Promise<Round> => {
+      const bytes = size.bytes;
+      const cpu0 = s.proc.cpuNs() ?? NaN;
+      const load0 = load.cpuNs() ?? NaN;
+      const t0 = nowUs();
+      const f = await load.run({ kind: 'http', client: clientFor(size), url: urlOf(s, bytes), connections: o.connections, seconds });
+      const cpuUs = ((s.proc.cpuNs() ?? NaN) - cpu0) / 1000;
+      const cpuUsPerReq = cpuUs / f.completed;
+      const wallUs = nowUs() - t0;
+      const serverBusy = cpuUs / wallUs;
+      const loadBusy = ((load.cpuNs() ?? NaN) - load0) / 1000 / wallUs;
+      s.served += f.completed;
+      if (f.non2xx > 0 || f.completed === 0) throw new Error(`${s.key}: ${f.non2xx} non-2xx answers, ${f.completed} 2xx`);
+      if (f.errors > 0) progress(`bench: warning: ${s.key} GET ${bytes}: ${f.errors} connection errors`);
+      return { ...f, cpuUsPerReq, serverBusy, loadBusy };
+    };
+
+    for (const size of SIZES) {
+      for (const s of serversAt(size.bytes)) await measure(s, size, o.warmupSeconds);
+    }
+    progress(`bench: warmed up (${o.warmupSeconds} s per server and size)`);
+
+    const measured: Map<string, Round[]> = new Map();
+    const cell = (s: Server, bytes: number): Round[] => {
+      const k = `${s.key}@${bytes}`;
+      if (!measured.has(k)) measured.set(k, []);
+      return measured.get(k) as Round[];
+    };
+    for (let r = 0; r < o.rounds; r++) {
+      for (const size of SIZES) {
+        for (const s of rotate(serversAt(size.bytes), r)) {
+          const from = nowUs();
+          const f = await measure(s, size, o.seconds);
+          s.windows.set(size.bytes, [...(s.windows.get(size.bytes) ?? []), [from, nowUs()]]);
+          cell(s, size.bytes).push(f);
+          progress(`round ${r + 1}/${o.rounds}  GET ${size.label.padEnd(6)}  ${s.key.padEnd(18)} ${num(f.reqPerSec).padStart(8)} req/s  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  server CPU ${f.cpuUsPerReq.toFixed(1)} µs/req, busy ${pct(f.serverBusy)}, load busy ${pct(f.loadBusy)}`);
+        }
+      }
+    }
+
+    const gets: Map<string, TransferFigures[]> = new Map([[baseline.key, []], [reference.key, []]]);
+    const uploads: Map<string, TransferFigures[]> = new Map([[baseline.key, []], [reference.key, []]]);
+    for (const s of [baseline, reference]) {
+      await load.run({ kind: 'get', url: urlOf(s, 64 * MiB), bytes: 64 * MiB });
+      await load.run({ kind: 'upload', url: urlOf(s, 1), bytes: 64 * MiB });
+      s.served += 2;
+    }
+    for (let r = 0; r < o.transferRounds; r++) {
+      for (const s of rotate([baseline, reference], r)) {
+        const g = await load.run({ kind: 'get', url: urlOf(s, BIG_GET.bytes), bytes: BIG_GET.bytes });
+        gets.get(s.key)?.push(g);
+        const u = await load.run({ kind: 'upload', url: urlOf(s, 1), bytes: UPLOAD.bytes });
+        uploads.get(s.key)?.push(u);
+        s.served += 2;
+        progress(`transfer ${r + 1}/${o.transferRounds}  ${s.key.padEnd(18)} GET 1 GiB ${g.seconds.toFixed(3)} s (${g.detail})  POST 256 MiB ${u.seconds.toFixed(3)} s (${u.detail})`);
+      }
+    }
+
+    const rss = new Map(servers.map((s) => [s.key, s.proc.peakRss()]));
+    const exits = await Promise.all(servers.map((s) => s.proc.stop()));
+    load.close();
+    servers.forEach((s, i) => { if (exits[i] !== 0) throw new Error(`${s.key} exited with ${exits[i]} on SIGTERM`); });
+
+    const results = report(o, pinning, {
+      cores,
+      clientFor,
+      http: (s, bytes) => httpStat(cell(s, bytes), bytes),
+      transfer: (which, s) => (which === 'get'
+        ? transferStat(gets.get(s.key) as TransferFigures[], BIG_GET.bytes)
+        : transferStat(uploads.get(s.key) as TransferFigures[], UPLOAD.bytes)),
+      rss,
+      baseline,
+      reference,
+      configServers,
+    });
+    fs.mkdirSync(path.dirname(o.out), { recursive: true });
+    fs.writeFileSync(o.out, JSON.stringify(results, null, 2) + '\n');
+    process.stdout.write(`\nresults: ${path.relative(process.cwd(), o.out) || o.out}\n`);
+  } finally {
+    load.close();
+    await Promise.all(servers.map((s) => s.proc.stop()));
+  }
+}
+
+interface Measured {
+  cores: number;
+  clientFor(size: (typeof SIZES)[number]): LoadClient;
+  http(s: Server, bytes: number): HttpStat;
+  transfer(which: 'get' | 'upload', s: Server): TransferStat;
+  rss: Map<string, number | undefined>;
+  baseline: Server;
+  reference: Server;
+  configServers: Server[];
+}
+
+function report(o: Options, pinning: string, m: Measured): Record<string, unknown> {
+  const out = (s = ''): void => void process.stdout.write(`${s}\n`);
+  const date = new Date().toISOString();
+  const machine = {
+    cores: m.cores,
+    model: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    memoryBytes: os.totalmem(),
+    pinning,
+  };
+
+  const throughput = SIZES.map((size) => {
+    const b = m.http(m.baseline, size.bytes);
+    const h = m.http(m.reference, size.bytes);
+    return {
+      size: size.label,
+      bytes: size.bytes,
+      client: m.clientFor(size),
+      baseline: b,
+      heartbeat: h,
+      ratio: h.reqPerSec / b.reqPerSec,
+      cpuRatio: b.cpuUsPerReq / h.cpuUsPerReq,
+      goReqPerSec: size.go,
+      vsGo: h.reqPerSec / size.go,
+    };
+  });
+  const ref = m.http(m.reference, CONFIG_SIZE);
+  const configs = m.configServers.map((s) => {
+    const st = m.http(s, CONFIG_SIZE);
+    const c = s.config as HeartbeatConfig;
+    const logLines = s.proc.lines();
+    return {
+      name: c.name,
+      args: c.args,
+      ...st,
+      ratio: st.reqPerSec / ref.reqPerSec,
+      cost: 1 - st.reqPerSec / ref.reqPerSec,
+      cpuCost: st.cpuUsPerReq / ref.cpuUsPerReq - 1,
+      maxCost: c.maxCost,
+      requestsServed: s.served,
+      stdoutLines: logLines,
+      peakRssBytes: m.rss.get(s.key),
+    };
+  });
+  const transfers = {
+    get: { bytes: BIG_GET.bytes, baseline: m.transfer('get', m.baseline), heartbeat: m.transfer('get', m.reference), goSeconds: BIG_GET.goSeconds },
+    upload: { bytes: UPLOAD.bytes, baseline: m.transfer('upload', m.baseline), heartbeat: m.transfer('upload', m.reference) },
+  };
+  const hbRss = configs.map((c) => c.peakRssBytes).filter((x): x is number => x !== undefined);
+  const peakRss = {
+    maxHeartbeatBytes: hbRss.length === configs.length ? Math.max(...hbRss) : undefined,
+    baselineBytes: m.rss.get(m.baseline.key),
+    byConfig: Object.fromEntries(configs.map((c) => [c.name, c.peakRssBytes])),
+  };
+
+  const targets: Target[] = [];
+  const target = (name: string, measured: number, unit: Target['unit'], cmp: '>=' | '<=', limit: number, ok = true): void =>
+    void targets.push({ name, measured, unit, limit, pass: ok && Number.isFinite(measured) && (cmp === '>=' ? measured >= limit : measured <= limit) });
+  SIZES.forEach((size, i) => {
+    const t = throughput[i];
+    target(`GET ${size.label}: heartbeat >= ${size.minRatio}x baseline req/s`, t?.ratio ?? NaN, 'x', '>=', size.minRatio);
+  });
+  SIZES.forEach((size, i) => {
+    const t = throughput[i];
+    if (size.minGoTimes === undefined) return;
+    target(`GET ${size.label}: >= ${size.minGoTimes}x Go's ${num(size.go)} req/s`, t?.heartbeat.reqPerSec ?? NaN, 'req/s', '>=', size.minGoTimes * size.go);
+  });
+  target(`GET 1 GiB in <= ${BIG_GET.maxSeconds} s, every byte checked`, transfers.get.heartbeat.seconds, 's', '<=', BIG_GET.maxSeconds, transfers.get.heartbeat.ok);
+  for (const c of configs) {
+    if (c.maxCost === undefined) continue;
+    target(`${c.name}: costs <= ${Math.round(c.maxCost * 100)}% of req/s at 1 KiB vs ${CONFIGS[0]?.name}`, c.cost * 100, '%', '<=', c.maxCost * 100);
+  }
+  target(`peak RSS of every heartbeat process <= ${PEAK_RSS_MAX / MiB} MiB`, (peakRss.maxHeartbeatBytes ?? NaN) / MiB, 'MiB', '<=', PEAK_RSS_MAX / MiB);
+
+  // --- the table
+  const busy = (st: HttpStat): string => `${pct(st.serverBusy)} / ${pct(st.loadBusy)}`;
+  out(`heartbeat bench  ${date}`);
+  out(`machine: ${machine.cores} x ${machine.model}, ${machine.platform}, Node ${machine.node}`);
+  out(`${pinning}`);
+  out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} keep-alive connections; MB = 10^6 bytes`);
+  out();
+  out(markdownTable(['GET', 'client', 'server', 'req/s', 'p50 ms', 'p99 ms', 'MB/s', 'CPU µs/req', 'busy server/load', 'vs baseline', 'vs baseline (CPU)', 'vs Go'],
+    throughput.flatMap((t) => [
+      [t.size, t.client, 'baseline', num(t.baseline.reqPerSec), t.baseline.p50Ms.toFixed(3), t.baseline.p99Ms.toFixed(3), num(t.baseline.mbPerSec),
+        t.baseline.cpuUsPerReq.toFixed(1), busy(t.baseline), '', '', ''],
+      [t.size, t.client, 'heartbeat', num(t.heartbeat.reqPerSec), t.heartbeat.p50Ms.toFixed(3), t.heartbeat.p99Ms.toFixed(3), num(t.heartbeat.mbPerSec),
+        t.heartbeat.cpuUsPerReq.toFixed(1), busy(t.heartbeat), `${t.ratio.toFixed(2)}x`, `${t.cpuRatio.toFixed(2)}x`,
+        `${t.vsGo.toFixed(1)}x of ${num(t.goReqPerSec)}`],
+    ])));
+  out();
+  const tr = (what: string, t: TransferStat, server: string, note: string): string[] =>
+    [what, server, t.seconds.toFixed(3), num(t.mbPerSec), `${t.ok ? '' : 'FAILED: '}${t.detail}${note}`];
+  out(markdownTable(['transfer', 'server', 'seconds', 'MB/s', 'check'], [
+    tr('GET 1 GiB', transfers.get.baseline, 'baseline', ''),
+    tr('GET 1 GiB', transfers.get.heartbeat, 'heartbeat', ` (Go: ${BIG_GET.goSeconds} s)`),
+    tr('POST 256 MiB', transfers.upload.baseline, 'baseline', ''),
+    tr('POST 256 MiB', transfers.upload.heartbeat, 'heartbeat', ''),
+  ]));
+  out();
+  const first = CONFIGS[0]?.name;
+  out(markdownTable(['heartbeat at 1 KiB', 'flags', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'busy server/load', `cost vs ${first}`,
+    `CPU cost vs ${first}`, 'stdout lines / requests', 'peak RSS MiB'], [
+    ...configs.map((c, i) => [c.name, c.args.join(' ') || '—', num(c.reqPerSec), c.p50Ms.toFixed(3), c.p99Ms.toFixed(3), c.cpuUsPerReq.toFixed(1),
+      busy(c), i === 0 ? '—' : pct(c.cost), i === 0 ? '—' : pct(c.cpuCost), `${num(c.stdoutLines)} / ${num(c.requestsServed)}`,
+      mib(c.peakRssBytes)]),
+    ['baseline', 'bare node:http', num(throughput[0]?.baseline.reqPerSec ?? NaN), '', '', (throughput[0]?.baseline.cpuUsPerReq ?? NaN).toFixed(1),
+      throughput[0] ? busy(throughput[0].baseline) : '', '', '', '', mib(peakRss.baselineBytes)],
+  ]));
+  out(`(Go heartbeat: ${mib(GO_RSS)} MiB RSS)`);
+  out();
+  out('targets:');
+  for (const t of targets) {
+    const show = (v: number): string => (t.unit === 'req/s' ? num(v) : t.unit === 's' ? v.toFixed(3) : v.toFixed(t.unit === 'x' ? 2 : 1));
+    out(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${show(t.measured)}${t.unit === 'x' ? 'x' : ` ${t.unit}`}`);
+  }
+
+  // Rows where the server's core was not busy: something else set the pace.
+  const rows = [
+    ...throughput.flatMap((t) => [[`GET ${t.size} baseline`, t.baseline] as const, [`GET ${t.size} heartbeat`, t.heartbeat] as const]),
+    ...configs.slice(1).map((c) => [`1 KiB ${c.name}`, c] as const),
+  ];
+  const idle = rows.filter(([, st]) => st.serverBusy < BUSY_ENOUGH).map(([name]) => name);
+  const warnings: string[] = [];
+  if (idle.length > 0) {
+    warnings.push(`the server's core was less than ${pct(BUSY_ENOUGH)} busy in ${idle.length} of ${rows.length} rows (${idle.join(', ')}): ` +
+      'the load client or other processes on the machine set the pace there, so those req/s (and ratios) are not the server\'s; ' +
+      'CPU µs/req is the steadier comparison');
+  }
+  for (const w of warnings) out(`\nnote: ${w}`);
+
+  let profiles: (ProfileSummary & { server: string; workload: string })[] | undefined;
+  if (o.profile) {
+    profiles = [];
+    for (const s of [m.baseline, ...m.configServers]) {
+      if (!s.profile || !fs.existsSync(s.profile)) continue;
+      for (const size of SIZES) {
+        const windows = s.windows.get(size.bytes);
+        if (!windows) continue;
+        const p = { server: s.key, workload: `GET ${size.label}`, ...summarizeProfile(s.profile, windows, 10) };
+        profiles.push(p);
+        out();
+        out(`profile ${s.key}, GET ${size.label} rounds only (${path.relative(process.cwd(), p.file)}); busy time by area: ${
+          Object.entries(p.areas).map(([a, v]) => `${a} ${pct(v)}`).join(', ')}`);
+        for (const t of p.top) out(`  ${pct(t.share).padStart(6)}  ${t.fn}`);
+      }
+    }
+  }
+
+  return {
+    date,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    quick: o.quick,
+    settings: { rounds: o.rounds, seconds: o.seconds, warmupSeconds: o.warmupSeconds, transferRounds: o.transferRounds, connections: o.connections },
+    machine,
+    throughput,
+    transfers,
+    configs,
+    peakRss,
+    targets,
+    warnings,
+    ...(profiles ? { profiles } : {}),
+  };
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

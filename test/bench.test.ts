@@ -1,0 +1,119 @@
+/**
+ * The benchmark harness works end to end: `--quick` runs every workload against
+ * the compiled heartbeat and the baseline, and writes every figure. Speed is
+ * not asserted here (the machine is shared); only that each figure is there.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const RUN = path.join(__dirname, '..', 'bench', 'run.js');
+const GiB = 1024 ** 3;
+
+interface Stat { reqPerSec: number; p50Ms: number; p99Ms: number; mbPerSec: number; cpuUsPerReq: number; serverBusy: number; loadBusy: number }
+interface Transfer { seconds: number; mbPerSec: number; bytes: number; ok: boolean }
+interface Results {
+  date: string;
+  quick: boolean;
+  machine: { cores: number; model: string; node: string; pinning: string };
+  throughput: { size: string; bytes: number; baseline: Stat; heartbeat: Stat; ratio: number; cpuRatio: number }[];
+  transfers: { get: { baseline: Transfer; heartbeat: Transfer }; upload: { baseline: Transfer; heartbeat: Transfer } };
+  configs: (Stat & { name: string; args: string[]; ratio: number; cost: number; cpuCost: number; maxCost?: number;
+    requestsServed: number; stdoutLines: number; peakRssBytes: number })[];
+  peakRss: { maxHeartbeatBytes: number; baselineBytes: number };
+  targets: { name: string; measured: number; limit: number; pass: boolean }[];
+  warnings: string[];
+}
+
+function positive(value: unknown, what: string): void {
+  assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${what} = ${String(value)}`);
+}
+
+function stat(s: Stat, what: string): void {
+  for (const k of ['reqPerSec', 'p50Ms', 'p99Ms', 'mbPerSec', 'cpuUsPerReq', 'serverBusy', 'loadBusy'] as const) positive(s[k], `${what}.${k}`);
+  assert.ok(s.p99Ms >= s.p50Ms, `${what}: p99 ${s.p99Ms} < p50 ${s.p50Ms}`);
+}
+
+describe('npm run bench -- --quick', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let stdout = '';
+  let stderr = '';
+  let code: number | null;
+  let results: Results;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-bench-'));
+    const out = path.join(dir, 'results.json');
+    code = await new Promise<number | null>((resolve) => {
+      const proc = spawn(process.execPath, [RUN, '--quick', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+      proc.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+      proc.on('close', resolve);
+    });
+    assert.equal(code, 0, `bench failed:\n${stderr}`);
+    results = JSON.parse(fs.readFileSync(out, 'utf8')) as Results;
+  });
+
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says when, on what and how it ran', () => {
+    assert.ok(!Number.isNaN(Date.parse(results.date)));
+    assert.equal(results.quick, true);
+    positive(results.machine.cores, 'machine.cores');
+    assert.ok(results.machine.model.length > 0 && /^v\d+\./.test(results.machine.node));
+    assert.ok(stdout.includes(results.machine.pinning), 'the table says how processes were pinned');
+  });
+
+  it('measures heartbeat and the baseline at 1 KiB, 64 KiB and 1 MiB', () => {
+    assert.deepEqual(results.throughput.map((t) => t.bytes), [1024, 64 * 1024, 1024 * 1024]);
+    for (const t of results.throughput) {
+      stat(t.baseline, `${t.size} baseline`);
+      stat(t.heartbeat, `${t.size} heartbeat`);
+      positive(t.ratio, `${t.size} ratio`);
+      positive(t.cpuRatio, `${t.size} cpuRatio`);
+    }
+  });
+
+  it('times a checked 1 GiB GET and a 256 MiB upload on both servers', () => {
+    for (const server of ['baseline', 'heartbeat'] as const) {
+      const get = results.transfers.get[server];
+      const up = results.transfers.upload[server];
+      assert.ok(get.ok && up.ok, `${server}: ${JSON.stringify({ get, up })}`);
+      assert.equal(get.bytes, GiB);
+      assert.equal(up.bytes, 256 * 1024 * 1024);
+      for (const [k, v] of Object.entries({ get: get.seconds, getMB: get.mbPerSec, up: up.seconds, upMB: up.mbPerSec })) positive(v, `${server} ${k}`);
+    }
+  });
+
+  it('measures every configuration at 1 KiB, its cost and its peak RSS; logging rows log every request', () => {
+    assert.deepEqual(results.configs.slice(0, 3).map((c) => c.name), ['off', 'log tsv', 'log json']);
+    for (const c of results.configs) {
+      stat(c, c.name);
+      positive(c.ratio, `${c.name}.ratio`);
+      positive(c.peakRssBytes, `${c.name}.peakRssBytes`);
+      assert.ok(Number.isFinite(c.cost) && Number.isFinite(c.cpuCost), `${c.name} cost`);
+      if (c.args.includes('--log')) assert.ok(c.stdoutLines >= c.requestsServed, `${c.name}: ${c.stdoutLines} lines for ${c.requestsServed} requests`);
+      else assert.ok(c.stdoutLines < c.requestsServed, `${c.name}: ${c.stdoutLines} lines with logging off`);
+    }
+    positive(results.peakRss.maxHeartbeatBytes, 'peakRss.maxHeartbeatBytes');
+    positive(results.peakRss.baselineBytes, 'peakRss.baselineBytes');
+  });
+
+  it('checks every target and prints PASS or MISS for each', () => {
+    assert.ok(Array.isArray(results.warnings));
+    const withCost = results.configs.filter((c) => c.maxCost !== undefined).length;
+    // 3 ratios vs baseline, 2 vs Go, 1 GiB, the configurations' costs, peak RSS
+    assert.equal(results.targets.length, 3 + 2 + 1 + withCost + 1);
+    for (const t of results.targets) {
+      positive(t.limit, `${t.name} limit`);
+      assert.ok(Number.isFinite(t.measured), `${t.name}: ${t.measured}`);
+      assert.equal(typeof t.pass, 'boolean');
+      assert.ok(stdout.includes(`${t.pass ? 'PASS' : 'MISS'}  ${t.name}: `), `no line for ${t.name}`);
+    }
+  });
+});

@@ -40,6 +40,7 @@ export const CONFIGS: HeartbeatConfig[] = [
   { name: 'off', args: [] },
   { name: 'log tsv', args: ['--log', '--log-format', 'tsv'], maxCost: 0.20 },
   { name: 'log json', args: ['--log', '--log-format', 'json'], maxCost: 0.20 },
+  { name: 'metrics on', args: ['--metrics'], maxCost: 0.10 },
 ];
 
 const KiB = 1024;

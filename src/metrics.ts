@@ -5,7 +5,7 @@
  * small. Label values are bounded: route is one of five words, never a path.
  */
 import http from 'node:http';
-import client from 'prom-client';
+import type * as client from 'prom-client';
 import { methodNotAllowed, sendText } from './respond';
 import type { ExchangeResult, Route } from './observe';
 
@@ -40,8 +40,12 @@ export interface Metrics {
 }
 
 export function createMetrics(version: string): Metrics {
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
+  // Loaded here, only when metrics are on: prom-client costs ~10 MiB of RSS just to load,
+  // which a heartbeat without --metrics should not carry.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const prom = require('prom-client') as typeof client;
+  const registry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: registry });
 
   const requests = new Map<string, number>(); // "method route status" -> count
   const bodyBytes = new Map<Route, number>();
@@ -55,7 +59,7 @@ export function createMetrics(version: string): Metrics {
       for (const [k, v] of m) this.inc(label(k), v);
     };
 
-  new client.Counter({
+  new prom.Counter({
     name: 'heartbeat_http_requests_total',
     help: 'HTTP requests answered, by method, route (heartbeat, upload, probe, metrics, other) and status.',
     labelNames: ['method', 'route', 'status'],
@@ -65,40 +69,40 @@ export function createMetrics(version: string): Metrics {
       return { method, route, status };
     }),
   });
-  const duration = new client.Histogram({
+  const duration = new prom.Histogram({
     name: 'heartbeat_http_request_duration_seconds',
     help: 'Time from request to the end of the response, by route and response size class.',
     labelNames: ['route', 'size'],
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
-  new client.Counter({
+  new prom.Counter({
     name: 'heartbeat_response_body_bytes_total',
     help: 'Response body bytes sent, by route.',
     labelNames: ['route'],
     registers: [registry],
     collect: fromMap(bodyBytes, (route) => ({ route })),
   });
-  new client.Counter({
+  new prom.Counter({
     name: 'heartbeat_upload_bytes_total',
     help: 'Request body bytes received by the upload route.',
     registers: [registry],
     collect(this: client.Counter) { this.reset(); this.inc(uploadBytes); },
   });
-  new client.Counter({
+  new prom.Counter({
     name: 'heartbeat_aborted_transfers_total',
     help: 'Responses the client went away from before they were complete, by route.',
     labelNames: ['route'],
     registers: [registry],
     collect: fromMap(aborted, (route) => ({ route })),
   });
-  new client.Gauge({
+  new prom.Gauge({
     name: 'heartbeat_http_requests_in_flight',
     help: 'Requests being answered now.',
     registers: [registry],
     collect(this: client.Gauge) { this.set(inFlight); },
   });
-  new client.Gauge({
+  new prom.Gauge({
     name: 'heartbeat_build_info',
     help: 'Always 1; the labels say which heartbeat and Node.js are running.',
     labelNames: ['version', 'node'],

@@ -80,6 +80,40 @@ describe('logging', () => {
     });
   });
 
+  describe('a stalled stdout reader', () => {
+    it('holds up to the backlog limit, drops the rest, and reports how many once stdout catches up', async () => {
+      const { Writable, PassThrough } = await import('node:stream');
+      const { createLogger } = await import('../src/log/logger');
+      let written = '';
+      const held: (() => void)[] = [];
+      const out = new Writable({
+        highWaterMark: 256,
+        write(chunk: Buffer, _enc, cb) { written += chunk.toString('latin1'); held.push(cb); },
+      });
+      const logger = createLogger({ format: 'tsv', requests: true, out, err: new PassThrough(), maxBacklog: 2000 });
+      const record: RequestRecord = {
+        time: '2026-11-25T00:00:00.000Z', status: 200, duration_ms: 0.1, bytes_out: 17, bytes_in: 0,
+        method: 'GET', path: '/heartbeat/17', client: '127.0.0.1', aborted: false,
+      };
+      for (let i = 0; i < 200; i++) {
+        logger.request({ ...record, bytes_out: i });
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 10)); // let flushes happen
+      }
+      // The reader wakes up: every held write completes, and so does whatever follows.
+      const release = setInterval(() => { while (held.length) held.shift()!(); }, 1);
+      await logger.close(5000);
+      clearInterval(release);
+      const lines = written.split('\n').filter(Boolean);
+      const requests = lines.filter((l) => l.split('\t')[1] === 'request');
+      const warn = lines.find((l) => l.includes('log lines dropped'));
+      assert.ok(warn, 'a warning says lines were dropped');
+      const dropped = (JSON.parse(warn.split('\t')[4] as string) as { dropped: number }).dropped;
+      assert.ok(requests.length < 200 && dropped > 0);
+      assert.equal(requests.length + dropped, 200, 'every line is either written or counted as dropped');
+      assert.ok(requests.length * 80 <= 2000 + 2 * 100, `the backlog stayed near its limit (${requests.length} lines)`);
+    });
+  });
+
   describe('the running server', function () {
     this.timeout(60_000);
     let hb: Running | undefined;
@@ -177,6 +211,52 @@ describe('logging', () => {
       assert.equal(await exited, 0);
       assert.equal(requestLines(hb).length, 5000);
       assert.equal(hb.lines.at(-1)!.split('\t')[3], 'shutdown done');
+    });
+
+    it('logs an upload the client abandons as 499, aborted, with the bytes that came', async () => {
+      hb = await startServer(['--log']);
+      const net = await import('node:net');
+      await new Promise<void>((resolve) => {
+        const s = net.connect(hb!.port, '127.0.0.1', () => {
+          s.write('POST /heartbeat/17 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc', () => setTimeout(() => { s.destroy(); resolve(); }, 100));
+        });
+      });
+      await waitFor(() => requestLines(hb!).length === 1, 5000, 'the request line');
+      const r = tsvRecord(requestLines(hb)[0] as string);
+      assert.deepEqual([r.status, r.bytes_in, r.bytes_out, r.aborted], ['499', '3', '0', 'true']);
+      assert.equal(await hb.stop(), 0);
+    });
+
+    it('still logs the requests it cuts at the drain timeout', async () => {
+      hb = await startServer(['--log', '--max', String(1024 ** 3), '--drain-timeout', '300']);
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: hb!.port, path: `/heartbeat/${1024 ** 3}`, agent: false }, resolve).on('error', reject);
+      });
+      res.pause(); // a client that stops reading: the response cannot finish
+      res.on('error', () => undefined);
+      assert.equal(await hb.stop(), 0);
+      const lines = requestLines(hb).map(tsvRecord);
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0]!.aborted, 'true');
+      assert.ok(hb.lines.some((l) => l.includes('drain timeout reached')));
+      assert.equal(hb.lines.at(-1)!.split('\t')[3], 'shutdown done');
+      res.destroy();
+    });
+
+    it('keeps serving when stdout and stderr are the same closed pipe (2>&1 | head)', async () => {
+      const { spawn } = await import('node:child_process');
+      const { freePort, MAIN, NODE } = await import('./helpers/server');
+      const port = await freePort();
+      const proc = spawn('sh', ['-c', `exec "${NODE}" "${MAIN}" --log --port ${port} 2>&1`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      try {
+        await new Promise<void>((resolve) => proc.stdout.once('data', () => resolve()));
+        proc.stdout.destroy();
+        for (let i = 0; i < 50; i++) assert.equal((await request(port, 'GET', '/heartbeat/10')).status, 200);
+        const code = await new Promise<number | null>((resolve) => { proc.on('exit', resolve); proc.kill('SIGTERM'); });
+        assert.equal(code, 0);
+      } finally {
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
     });
 
     it('keeps serving when its stdout reader goes away, and says so once on stderr', async () => {

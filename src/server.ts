@@ -36,6 +36,11 @@ const DRAIN_IDLE_MS = 500;
 /** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
 const CONNECT_LINGER_MS = 2000;
 
+/** Stands in for destroy() on a socket that must not be destroyed just now (see shutdown). */
+function spare(this: Socket): Socket {
+  return this;
+}
+
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
   let draining = false;
@@ -78,6 +83,13 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   }, dispatch);
   server.timeout = config.socketTimeout;
   server.keepAliveTimeout = config.keepAliveTimeout;
+
+  // Every open connection, for the shutdown to see which are still writing a response.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, true));
@@ -126,11 +138,20 @@ export function createServer(config: Config, logger: AppLogger, version: string)
           logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout });
           server.closeAllConnections();
         }, config.drainTimeout);
-        // Stops accepting and closes the connections that are idle now.
-        server.close(() => {
-          clearTimeout(deadline);
-          resolve();
-        });
+        // Stops accepting and closes the connections that are idle now. Node counts a
+        // connection idle as soon as res.end() has been called, even while the end of the body
+        // is still queued in the socket, and would cut that body short: such sockets are
+        // shielded from it, and close after their response like any busy connection.
+        const flushing = [...sockets].filter((socket) => socket.writableLength > 0);
+        for (const socket of flushing) socket.destroy = spare;
+        try {
+          server.close(() => {
+            clearTimeout(deadline);
+            resolve();
+          });
+        } finally {
+          for (const socket of flushing) Reflect.deleteProperty(socket, 'destroy');
+        }
       });
       return closed;
     },

@@ -1,0 +1,219 @@
+/**
+ * Soak: the compiled heartbeat on loopback under a mix of requests at full
+ * speed, until a request count or a duration is reached (whichever first).
+ * Every response is checked (status, full length, every byte of the
+ * pattern); errors are counted by kind; the server's RSS and open fds are
+ * sampled at the start (after a warm-up) and at the end.
+ *
+ *   npm run soak -- --duration 60 --requests 1000000
+ *
+ * Flags: --duration SECONDS (60), --requests N (1000000), --connections N (32),
+ * --workers N (client processes, 1), --warmup SECONDS (5), --log (server logs
+ * every request; the soak then checks one line per response), --seed N.
+ * Exit code 0 when there were no errors.
+ */
+import { fork } from 'node:child_process';
+import { fdCount, prng, rssKiB } from '../test/helpers/proc';
+import {
+  heartbeatProblem, KeepAliveConnection, RequestFailure, requestBytes, type FailureKind,
+} from '../test/helpers/raw-http';
+import { startServer } from '../test/helpers/server';
+
+interface Options {
+  duration: number;
+  requests: number;
+  connections: number;
+  workers: number;
+  warmup: number;
+  log: boolean;
+  seed: number;
+}
+
+const DEFAULTS: Options = { duration: 60, requests: 1_000_000, connections: 32, workers: 1, warmup: 5, log: false, seed: 1 };
+
+/** The request mix: weight, what, expected response size. */
+const MIX = [
+  { kind: 'GET 1 KiB', weight: 80, spec: { method: 'GET', target: '/heartbeat/1024' }, size: 1024 },
+  { kind: 'GET 64 KiB', weight: 12, spec: { method: 'GET', target: '/heartbeat/65536' }, size: 65536 },
+  { kind: 'GET 1 MiB', weight: 1, spec: { method: 'GET', target: '/heartbeat/1048576' }, size: 1048576 },
+  { kind: 'POST 16 KiB upload', weight: 7, spec: { method: 'POST', target: '/heartbeat/1024', body: 16 * 1024 }, size: 1024 },
+].map((m) => ({ ...m, bytes: requestBytes(m.spec) }));
+const TOTAL_WEIGHT = MIX.reduce((a, m) => a + m.weight, 0);
+
+interface Counts {
+  done: number;
+  byKind: Record<string, number>;
+  errors: Partial<Record<FailureKind | 'wrong response', number>>;
+  /** The first few error messages, to see what went wrong. */
+  samples: string[];
+}
+
+type WorkerMessage = { type: 'progress' | 'final'; counts: Counts };
+
+function usage(msg: string): never {
+  process.stderr.write(`soak: ${msg}\nFlags: --duration SECONDS --requests N --connections N --workers N --warmup SECONDS --log --seed N\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Options {
+  const o = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = (argv[i] as string).split('=', 2) as [string, string | undefined];
+    if (flag === '--log') {
+      o.log = true;
+      continue;
+    }
+    const key = flag.replace(/^--/, '') as keyof Options;
+    if (!(key in DEFAULTS) || key === 'log') usage(`unknown flag ${flag}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || !/^\d+$/.test(value) || Number(value) < (key === 'warmup' ? 0 : 1)) usage(`${flag} needs a whole number`);
+    o[key] = Number(value);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------- worker ---
+
+async function worker(port: number, connections: number, budget: number, deadline: number, seed: number): Promise<void> {
+  const counts: Counts = { done: 0, byKind: {}, errors: {}, samples: [] };
+  let issued = 0;
+  const fail = (kind: FailureKind | 'wrong response', msg: string): void => {
+    counts.errors[kind] = (counts.errors[kind] ?? 0) + 1;
+    if (counts.samples.length < 10) counts.samples.push(`${kind}: ${msg}`);
+  };
+  const loop = async (c: number): Promise<void> => {
+    const rng = prng(seed * 1000 + c);
+    let conn: KeepAliveConnection | undefined;
+    while (issued < budget && Date.now() < deadline) {
+      issued++;
+      let r = rng() * TOTAL_WEIGHT;
+      const m = MIX.find((x) => (r -= x.weight) < 0) ?? MIX[0]!;
+      try {
+        if (!conn?.reusable) {
+          conn?.close();
+          conn = await KeepAliveConnection.connect(port, { timeoutMs: 30_000 });
+        }
+        const res = await conn.send(m.bytes);
+        const problem = heartbeatProblem(res, m.size);
+        if (problem) fail('wrong response', `${m.kind}: ${problem}`);
+        counts.done++;
+        counts.byKind[m.kind] = (counts.byKind[m.kind] ?? 0) + 1;
+      } catch (e) {
+        if (!(e instanceof RequestFailure)) throw e;
+        fail(e.kind, `${m.kind}: ${e.message}`);
+        conn?.close();
+        conn = undefined;
+      }
+    }
+    conn?.close();
+  };
+  const progress = setInterval(() => process.send?.({ type: 'progress', counts } satisfies WorkerMessage), 1000);
+  await Promise.all(Array.from({ length: connections }, (_, c) => loop(c)));
+  clearInterval(progress);
+  process.send?.({ type: 'final', counts } satisfies WorkerMessage, () => process.exit(0));
+}
+
+// ---------------------------------------------------------------- parent ---
+
+const MB = 1024; // KiB per MiB, for RSS in KiB
+const fmt = (n: number): string => n.toLocaleString('en-US');
+const mb = (kib: number): string => `${(kib / MB).toFixed(1)} MiB`;
+
+function merge(all: Counts[]): Counts {
+  const out: Counts = { done: 0, byKind: {}, errors: {}, samples: [] };
+  for (const c of all) {
+    out.done += c.done;
+    for (const [k, v] of Object.entries(c.byKind)) out.byKind[k] = (out.byKind[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(c.errors)) out.errors[k as FailureKind] = (out.errors[k as FailureKind] ?? 0) + (v ?? 0);
+    out.samples.push(...c.samples);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+  out(`soak: up to ${fmt(o.requests)} requests or ${o.duration} s, ${o.connections} keep-alive connections in ${o.workers} client process(es), ` +
+    `server request log ${o.log ? 'on' : 'off'}, loopback only`);
+
+  // Loopback only: the server listens on 127.0.0.1 and every client connects there.
+  const hb = await startServer(['--host', '127.0.0.1', ...(o.log ? ['--log'] : [])]);
+  const pid = hb.proc.pid as number;
+  // The request log is counted and dropped as it comes (not kept: it may be a million lines).
+  let logged = 0;
+  const countLog = (): void => {
+    for (const l of hb.lines.splice(0, hb.lines.length)) if (l.includes('\trequest\t')) logged++;
+  };
+  const idle = { rss: rssKiB(pid), fds: fdCount(pid) };
+
+  const started = Date.now();
+  const deadline = started + o.duration * 1000;
+  const latest: Counts[] = [];
+  const finals: Promise<void>[] = [];
+  for (let w = 0; w < o.workers; w++) {
+    const budget = Math.floor(o.requests / o.workers) + (w < o.requests % o.workers ? 1 : 0);
+    const conns = Math.floor(o.connections / o.workers) + (w < o.connections % o.workers ? 1 : 0);
+    const child = fork(__filename, ['--worker', String(hb.port), String(conns), String(budget), String(deadline), String(o.seed * 100 + w)]);
+    finals.push(new Promise((resolve, reject) => {
+      child.on('message', (m: WorkerMessage) => {
+        latest[w] = m.counts;
+        if (m.type === 'final') resolve();
+      });
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`client process ${w} exited ${code}`))));
+    }));
+  }
+  const allDone = Promise.all(finals);
+
+  let start: { rss: number; fds: number; at: number; done: number } | undefined;
+  let maxRss = 0;
+  let finished = false;
+  void allDone.then(() => { finished = true; });
+  while (!finished) {
+    await Promise.race([allDone, new Promise((r) => setTimeout(r, 1000))]);
+    countLog();
+    if (finished) break;
+    const rss = rssKiB(pid);
+    maxRss = Math.max(maxRss, rss);
+    const done = merge(latest).done;
+    if (!start && Date.now() - started >= o.warmup * 1000) start = { rss, fds: fdCount(pid), at: Date.now(), done };
+    const secs = (Date.now() - started) / 1000;
+    out(`  ${secs.toFixed(0)} s: ${fmt(done)} requests, server RSS ${mb(rss)}`);
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  const end = { rss: rssKiB(pid), fds: fdCount(pid) };
+  maxRss = Math.max(maxRss, end.rss);
+  await allDone;
+  const total = merge(latest);
+  // The clients have closed their connections: the server settles.
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = { rss: rssKiB(pid), fds: fdCount(pid) };
+  const code = await hb.stop('SIGTERM');
+  countLog();
+
+  const errorCount = Object.values(total.errors).reduce((a, b) => a + (b ?? 0), 0);
+  const s = start ?? { rss: idle.rss, fds: idle.fds, at: started, done: 0 };
+  const growth = end.rss - s.rss;
+  out('');
+  out(`requests: ${fmt(total.done)} complete in ${elapsed.toFixed(1)} s (${fmt(Math.round(total.done / elapsed))} req/s)`);
+  out(`  ${MIX.map((m) => `${m.kind}: ${fmt(total.byKind[m.kind] ?? 0)}`).join(', ')}`);
+  out(`errors: ${fmt(errorCount)}${errorCount ? ` (${Object.entries(total.errors).map(([k, v]) => `${k}: ${fmt(v ?? 0)}`).join(', ')})` : ''}`);
+  for (const m of total.samples.slice(0, 10)) out(`  ${m}`);
+  if (o.log) out(`log: ${fmt(logged)} request lines for ${fmt(total.done)} complete responses${logged === total.done ? '' : ' (MISMATCH)'}`);
+  out(`server RSS: idle ${mb(idle.rss)}; start ${mb(s.rss)} (after ${((s.at - started) / 1000).toFixed(0)} s, ${fmt(s.done)} requests); ` +
+    `end ${mb(end.rss)}; growth ${growth >= 0 ? '+' : ''}${mb(growth)}; max ${mb(maxRss)}; 2 s after the load ${mb(after.rss)}`);
+  out(`server fds: idle ${idle.fds}; start ${s.fds}; end ${end.fds}; 2 s after the load ${after.fds}`);
+  out(`server exit on SIGTERM: ${code}`);
+  const met = total.done >= 1_000_000 && errorCount === 0 && growth <= 5 * MB && (!o.log || logged === total.done);
+  out(`target (1,000,000 requests, 0 errors, RSS growth <= 5 MiB): ${met ? 'met' : 'not met'}`);
+  process.exitCode = errorCount === 0 && code === 0 && (!o.log || logged === total.done) ? 0 : 1;
+}
+
+if (process.argv[2] === '--worker') {
+  const [port, connections, budget, deadline, seed] = process.argv.slice(3).map(Number) as [number, number, number, number, number];
+  void worker(port, connections, budget, deadline, seed);
+} else {
+  main().catch((e: unknown) => {
+    process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}

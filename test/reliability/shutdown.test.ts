@@ -124,4 +124,32 @@ describe('reliability: SIGTERM under load', function () {
     assert.deepEqual([...new Set(lines.map((c) => c[2]))].sort(), ['200', '503']);
     assert.ok(hb.lines.some((l) => l.includes('\tshutdown done\t')));
   });
+  it('does not cut a response still queued in the socket when SIGTERM comes (a client that stopped reading)', async () => {
+    hb = await startServer(['--log']);
+    // 24 pipelined 1 MiB GETs to a client that does not read: the kernel's buffers fill, and the
+    // response being written when the signal comes has bytes still queued in the server.
+    const sock = net.connect(hb.port, '127.0.0.1');
+    const parser = new ResponseParser({ checkPattern: true });
+    const got: RawResponse[] = [];
+    sock.on('data', (c: Buffer) => got.push(...parser.push(c)));
+    sock.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); });
+    sock.pause();
+    for (let i = 0; i < 24; i++) parser.expect(false);
+    sock.write(Buffer.concat(Array.from({ length: 24 }, () => requestBytes({ method: 'GET', target: `/heartbeat/${MIB}` }))));
+    // Wait until the server has written what the kernel takes (its request log shows responses done).
+    await waitFor(() => hb!.lines.filter((l) => l.includes('\trequest\t')).length >= 1, 10_000, 'the first responses');
+
+    const exited = hb.stop('SIGTERM');
+    await waitFor(() => hb!.lines.some((l) => l.includes('\tshutdown begun\t')), 5000, 'shutdown begun');
+    sock.resume();
+    await closed;
+    assert.equal(await exited, 0);
+    assert.ok(!parser.midResponse, `the connection ended in the middle of a response: ${parser.progress()}`);
+    assert.ok(got.length >= 2, `${got.length} responses`);
+    for (const r of got) assert.equal(heartbeatProblem(r, MIB), undefined);
+    const logged = hb.lines.filter((l) => l.includes('\trequest\t')).map((l) => l.split('\t'));
+    assert.equal(logged.length, got.length, 'one log line per response received');
+    assert.deepEqual(logged.filter((c) => c[9] !== 'false'), [], 'no response logged as aborted');
+  });
 });

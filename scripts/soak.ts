@@ -164,7 +164,11 @@ async function main(): Promise<void> {
   }
   const allDone = Promise.all(finals);
 
-  let start: { rss: number; fds: number; at: number; done: number } | undefined;
+  // Server samples under load: after the warm-up, half-way (by requests or time), and the last one.
+  type Sample = { rss: number; fds: number; secs: number; done: number };
+  let start: Sample | undefined;
+  let middle: Sample | undefined;
+  let last: Sample | undefined;
   let maxRss = 0;
   let finished = false;
   void allDone.then(() => { finished = true; });
@@ -172,16 +176,15 @@ async function main(): Promise<void> {
     await Promise.race([allDone, new Promise((r) => setTimeout(r, 1000))]);
     countLog();
     if (finished) break;
-    const rss = rssKiB(pid);
-    maxRss = Math.max(maxRss, rss);
-    const done = merge(latest).done;
-    if (!start && Date.now() - started >= o.warmup * 1000) start = { rss, fds: fdCount(pid), at: Date.now(), done };
     const secs = (Date.now() - started) / 1000;
-    out(`  ${secs.toFixed(0)} s: ${fmt(done)} requests, server RSS ${mb(rss)}`);
+    const sample: Sample = { rss: rssKiB(pid), fds: fdCount(pid), secs, done: merge(latest).done };
+    maxRss = Math.max(maxRss, sample.rss);
+    if (!start && secs >= o.warmup) start = sample;
+    if (!middle && (sample.done >= o.requests / 2 || secs >= o.duration / 2)) middle = sample;
+    last = sample;
+    out(`  ${secs.toFixed(0)} s: ${fmt(sample.done)} requests, server RSS ${mb(sample.rss)}, fds ${sample.fds}`);
   }
   const elapsed = (Date.now() - started) / 1000;
-  const end = { rss: rssKiB(pid), fds: fdCount(pid) };
-  maxRss = Math.max(maxRss, end.rss);
   await allDone;
   const total = merge(latest);
   // The clients have closed their connections: the server settles.
@@ -191,17 +194,21 @@ async function main(): Promise<void> {
   countLog();
 
   const errorCount = Object.values(total.errors).reduce((a, b) => a + (b ?? 0), 0);
-  const s = start ?? { rss: idle.rss, fds: idle.fds, at: started, done: 0 };
-  const growth = end.rss - s.rss;
+  const first: Sample = start ?? { ...idle, secs: 0, done: 0 };
+  const end: Sample = last ?? first;
+  const growth = end.rss - first.rss;
+  const signed = (kib: number): string => `${kib >= 0 ? '+' : ''}${mb(kib)}`;
+  const at = (x: Sample): string => `${mb(x.rss)} (${x.secs.toFixed(0)} s, ${fmt(x.done)} requests)`;
   out('');
   out(`requests: ${fmt(total.done)} complete in ${elapsed.toFixed(1)} s (${fmt(Math.round(total.done / elapsed))} req/s)`);
   out(`  ${MIX.map((m) => `${m.kind}: ${fmt(total.byKind[m.kind] ?? 0)}`).join(', ')}`);
   out(`errors: ${fmt(errorCount)}${errorCount ? ` (${Object.entries(total.errors).map(([k, v]) => `${k}: ${fmt(v ?? 0)}`).join(', ')})` : ''}`);
   for (const m of total.samples.slice(0, 10)) out(`  ${m}`);
   if (o.log) out(`log: ${fmt(logged)} request lines for ${fmt(total.done)} complete responses${logged === total.done ? '' : ' (MISMATCH)'}`);
-  out(`server RSS: idle ${mb(idle.rss)}; start ${mb(s.rss)} (after ${((s.at - started) / 1000).toFixed(0)} s, ${fmt(s.done)} requests); ` +
-    `end ${mb(end.rss)}; growth ${growth >= 0 ? '+' : ''}${mb(growth)}; max ${mb(maxRss)}; 2 s after the load ${mb(after.rss)}`);
-  out(`server fds: idle ${idle.fds}; start ${s.fds}; end ${end.fds}; 2 s after the load ${after.fds}`);
+  out(`server RSS: idle ${mb(idle.rss)}; start ${at(first)}; half-way ${middle ? at(middle) : '-'}; end ${at(end)}; max ${mb(maxRss)}; ` +
+    `2 s after the load ${mb(after.rss)}`);
+  out(`  growth start -> end ${signed(growth)}${middle ? `; half-way -> end ${signed(end.rss - middle.rss)}` : ''}`);
+  out(`server fds: idle ${idle.fds}; start ${first.fds}; end ${end.fds} (${o.connections} client connections); 2 s after the load ${after.fds}`);
   out(`server exit on SIGTERM: ${code}`);
   const met = total.done >= 1_000_000 && errorCount === 0 && growth <= 5 * MB && (!o.log || logged === total.done);
   out(`target (1,000,000 requests, 0 errors, RSS growth <= 5 MiB): ${met ? 'met' : 'not met'}`);

@@ -198,15 +198,19 @@ describe('HTTP contract', () => {
     });
 
     it('never serves the process environment', async () => {
-      process.env.HEARTBEAT_TEST_SECRET = 'do-not-leak-4b1d';
+      // The real command, started with secrets in its environment (one with heartbeat's own prefix).
+      const { kill, request: get, startServer } = await import('./helpers/server');
+      const hb = await startServer(['--log'], { env: { API_TOKEN: 'do-not-leak-4b1d', HEARTBEAT_SECRET: 'do-not-leak-9c2e' } });
       try {
-        for (const p of ['/', '/version', '/healthz', '/readyz', '/heartbeat/17', '/nope', '/heartbeat/0', '/env']) {
-          const res = await request(s.hb.server).get(p);
-          assert.ok(!res.text?.includes('do-not-leak'), p);
-          assert.ok(!JSON.stringify(res.headers).includes('do-not-leak'), p);
+        for (const p of ['/', '/version', '/healthz', '/readyz', '/heartbeat/17', '/nope', '/heartbeat/0', '/env', '/metrics', '/debug']) {
+          for (const method of ['GET', 'POST', 'OPTIONS']) {
+            const res = await get(hb.port, method, p);
+            assert.ok(!res.body.toString('latin1').includes('do-not-leak'), `${method} ${p}`);
+            assert.ok(!JSON.stringify(res.headers).includes('do-not-leak'), `${method} ${p}`);
+          }
         }
       } finally {
-        delete process.env.HEARTBEAT_TEST_SECRET;
+        kill(hb);
       }
     });
   });

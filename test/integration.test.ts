@@ -76,7 +76,8 @@ describe('heartbeat process (integration)', function () {
   });
 
   it('on SIGTERM finishes the request in flight, turns /readyz 503, and exits 0', async () => {
-    hb = await startServer(['--max', String(GIB)]);
+    // A drain timeout long enough for a loaded machine to read 256 MiB.
+    hb = await startServer(['--max', String(GIB), '--drain-timeout', '60000']);
     // One keep-alive connection, busy with a big download when the signal comes.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const before = await get(hb.port, '/readyz', agent);

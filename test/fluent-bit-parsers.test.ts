@@ -56,6 +56,19 @@ async function raw(port: number, method: string, target: string): Promise<{ stat
   return { status, length };
 }
 
+
+/** A request heartbeat answers with a short error body. */
+function refused(name: string, method: string, path: string, status: number): Case {
+  return {
+    name,
+    async run(port) {
+      const r = await request(port, method, path);
+      assert.equal(r.status, status);
+      return { status, method, path, bytesIn: 0, bytesOut: r.body.length, aborted: false };
+    },
+  };
+}
+
 const CASES: Case[] = [
   {
     name: 'GET 200',
@@ -79,30 +92,9 @@ const CASES: Case[] = [
       return { status: r.status, method: 'POST', path: '/heartbeat/5', bytesIn: 1000, bytesOut: 5, aborted: false };
     },
   },
-  {
-    name: '404',
-    async run(port) {
-      const r = await request(port, 'GET', '/no/such/thing?x=1');
-      assert.equal(r.status, 404);
-      return { status: 404, method: 'GET', path: '/no/such/thing?x=1', bytesIn: 0, bytesOut: r.body.length, aborted: false };
-    },
-  },
-  {
-    name: '400 (size 0)',
-    async run(port) {
-      const r = await request(port, 'GET', '/heartbeat/0');
-      assert.equal(r.status, 400);
-      return { status: 400, method: 'GET', path: '/heartbeat/0', bytesIn: 0, bytesOut: r.body.length, aborted: false };
-    },
-  },
-  {
-    name: '405',
-    async run(port) {
-      const r = await request(port, 'PUT', '/heartbeat/18');
-      assert.equal(r.status, 405);
-      return { status: 405, method: 'PUT', path: '/heartbeat/18', bytesIn: 0, bytesOut: r.body.length, aborted: false };
-    },
-  },
+  refused('404', 'GET', '/no/such/thing?x=1', 404),
+  refused('400 (size 0)', 'GET', '/heartbeat/0', 400),
+  refused('405', 'PUT', '/heartbeat/18', 405),
   {
     name: 'a percent-encoded newline and tab that spell a fake log line',
     async run(port) {

@@ -243,8 +243,9 @@ export function hostileCorpus(): Shape[] {
   add(malformed('a 17 KiB request target', withHeaders(line('GET', `${HB}/17?${'a'.repeat(17 * 1024)}`)), 431));
   add(malformed('a 17 KiB header name', withHeaders(line('GET', `${HB}/17`), `${'X'.repeat(17 * 1024)}: a`), 431));
   add(malformed('10,000 headers (20 KB of names and values)', withHeaders(line('GET', `${HB}/17`), ...Array<string>(10_000).fill('a:b')), 431));
-  add(served('4,000 headers within the limit', { method: 'GET', target: `${HB}/17`, headers: Array<string>(4000).fill('a:b') }, 200, { length: 17 }));
-  add(served('1,500 distinct headers', { method: 'GET', target: `${HB}/17`, headers: Array.from({ length: 1500 }, (_, i) => `x-${i}: v`) }, 200, { length: 17 }));
+  // Inside the limits of every Node we run on: 16 KiB of headers, and (Node 24) under 1,000 of them.
+  add(served('500 short headers within the limit', { method: 'GET', target: `${HB}/17`, headers: Array<string>(500).fill('a:b') }, 200, { length: 17 }));
+  add(served('500 distinct headers', { method: 'GET', target: `${HB}/17`, headers: Array.from({ length: 500 }, (_, i) => `x-${i}: v`) }, 200, { length: 17 }));
   add(served('a header value with bytes above 0x7F', { method: 'GET', target: `${HB}/17`, headers: ['X-A: caf\xe9 \xff'] }, 200, { length: 17 }));
   add(served('an Upgrade request (no upgrade is served)', { method: 'GET', target: `${HB}/17`, headers: ['Upgrade: websocket', 'Connection: Upgrade'] }, 200, { length: 17 }));
   add(served('HTTP/1.0 without Host', { method: 'GET', target: `${HB}/17`, noHost: true }, 200, { length: 17, bytes: Buffer.from(`GET ${HB}/17 HTTP/1.0\r\n\r\n`) }));

@@ -39,7 +39,6 @@ const DRAIN_IDLE_MS = 500;
 /** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
 const CONNECT_LINGER_MS = 2000;
 
-
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const state = { ready: true };
   let draining = false;

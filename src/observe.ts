@@ -56,14 +56,20 @@ export interface ExchangeResult {
 
 export type ExchangeListener = (result: ExchangeResult) => void;
 
-export function observe(req: IncomingMessage, res: ServerResponse, route: Route, done: ExchangeListener): Exchange {
+/**
+ * `withClient`: also record the peer address (the request log wants it; metrics do not).
+ */
+export function observe(
+  req: IncomingMessage, res: ServerResponse, route: Route, done: ExchangeListener, withClient: boolean,
+): Exchange {
   const x: Exchange = { start: performance.now(), bytesIn: 0, bytesOut: 0, declared: -1 };
   (res as Observed)[EXCHANGE] = x;
   // Taken now: the URL may be rewritten by routing and the socket may be gone at the end.
   const method = req.method ?? '';
   const url = req.url ?? '';
-  const client = req.socket.remoteAddress ?? '';
-  res.once('close', () => {
+  const client = withClient ? req.socket.remoteAddress ?? '' : '';
+  // 'close' comes once per response; on() spares once()'s wrapper on this per-request path.
+  res.on('close', () => {
     const finished = res.writableFinished;
     const bytesOut = !finished ? x.bytesOut : method === 'HEAD' ? 0 : Math.max(x.declared, x.bytesOut);
     done({

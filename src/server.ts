@@ -82,7 +82,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     const isHeartbeat = heartbeat.matches(url);
     let x: Exchange | undefined;
     if (onExchange) {
-      x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange);
+      x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange, logger.requests);
       metrics?.begin();
     }
     if (url !== raw) req.url = url;

@@ -7,7 +7,8 @@ import { STATUS_CODES } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppLogger } from './log/logger';
 import { serveMetrics, type Metrics } from './metrics';
-import { probes, PROBE_METHODS, type ProbeState } from './probes';
+import { PROBE_METHODS } from './paths';
+import { probes, type ProbeState } from './probes';
 import { methodNotAllowed, sendText } from './respond';
 
 /** A "%" not followed by two hex digits. */

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange } from './observe';
 import { buildPayload, parseSize } from './payload';
+import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
 
 export interface HeartbeatOptions {
@@ -15,7 +16,6 @@ export interface HeartbeatOptions {
   uploadLimit: number;
 }
 
-export const HEARTBEAT_METHODS = 'GET, HEAD, POST';
 /** Response header that reports how many request body bytes an upload delivered. */
 export const RECEIVED_HEADER = 'X-Received-Bytes';
 

@@ -6,7 +6,8 @@
  */
 import http from 'node:http';
 import type * as client from 'prom-client';
-import { methodNotAllowed, sendText } from './respond';
+import { PROBE_METHODS } from './paths';
+import { methodNotAllowed, pathOf, sendText } from './respond';
 import type { ExchangeResult, Route } from './observe';
 
 /** Request duration buckets, seconds: 25 µs to 30 s. */
@@ -190,7 +191,7 @@ export function createMetrics(version: string): Metrics {
 /** Answers a scrape: GET/HEAD only. */
 export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    methodNotAllowed(res, 'GET, HEAD');
+    methodNotAllowed(res, PROBE_METHODS);
     return;
   }
   metrics.render().then(
@@ -202,9 +203,7 @@ export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: h
 /** A server of its own for --metrics-port: the metrics path, and 404 for anything else. */
 export function metricsServer(metrics: Metrics, path: string, options: http.ServerOptions): http.Server {
   return http.createServer(options, (req, res) => {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    if ((q < 0 ? url : url.slice(0, q)) === path) serveMetrics(metrics, req, res);
+    if (pathOf(req.url ?? '') === path) serveMetrics(metrics, req, res);
     else sendText(res, 404, 'not found\n');
   });
 }

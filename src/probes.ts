@@ -1,13 +1,12 @@
 /** Probes for the orchestrator, and the version: GET/HEAD only, plain text, never cached. */
 import { Router } from 'express';
+import { PROBE_METHODS } from './paths';
 import { methodNotAllowed, sendText } from './respond';
 
 export interface ProbeState {
   /** False once shutdown has begun: /readyz then answers 503 so traffic moves elsewhere. */
   readonly ready: boolean;
 }
-
-export const PROBE_METHODS = 'GET, HEAD';
 
 export function probes(state: ProbeState, version: string): Router {
   const router = Router({ caseSensitive: true, strict: true });

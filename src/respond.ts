@@ -41,6 +41,12 @@ export function sendText(
   res.end(body);
 }
 
+/** The path of a request target: everything before the query string. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
 /** 405 with the Allow header naming what the path takes. */
 export function methodNotAllowed(res: ServerResponse, allow: string): void {
   sendText(res, 405, `method not allowed here; use ${allow}\n`, { Allow: allow });

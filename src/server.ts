@@ -13,7 +13,8 @@ import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
 import { createMetrics, metricsServer } from './metrics';
-import { sendText } from './respond';
+import { HEARTBEAT_METHODS, PROBE_PATHS } from './paths';
+import { pathOf, sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
@@ -65,9 +66,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
   /** The route label of a request that is not the heartbeat's. */
   const routeOf = (url: string): Route => {
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    if (path === '/healthz' || path === '/readyz' || path === '/version') return 'probe';
+    const path = pathOf(url);
+    if ((PROBE_PATHS as readonly string[]).includes(path)) return 'probe';
     return path === metricsHere ? 'metrics' : 'other';
   };
 
@@ -129,7 +129,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     socket.on('close', () => clearTimeout(linger));
     socket.on('error', () => socket.destroy());
     socket.resume(); // read and discard, so the client's close or reset is seen
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${HEARTBEAT_METHODS}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     onRejected?.({
       route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
       durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,

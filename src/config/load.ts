@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
+import { PROBE_PATHS } from '../paths';
 import { CONFIG_FILE, KEYS, schema, type Config, type Key } from './schema';
 
 export class ConfigError extends Error {}
@@ -121,16 +122,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       `invalid setting headersTimeout = ${config.headersTimeout} (${sources.headersTimeout}) with requestTimeout = ${config.requestTimeout} (${sources.requestTimeout}): headersTimeout must be <= requestTimeout`,
     );
   }
-  const probePaths = ['/healthz', '/readyz', '/version'];
-  if (probePaths.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
-    throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a probe path (${probePaths.join(', ')})`);
+  if (PROBE_PATHS.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
+    throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a probe path (${PROBE_PATHS.join(', ')})`);
   }
   if (config.metrics) {
     const p = config.metricsPath;
     if (config.metricsPort === config.port) {
       throw new ConfigError(`invalid setting metricsPort = ${config.metricsPort} (${sources.metricsPort}): must differ from port (0 serves metrics on the heartbeat port)`);
     }
-    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', ...probePaths].includes(p))) {
+    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', ...PROBE_PATHS].includes(p))) {
       throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a probe path`);
     }
   }

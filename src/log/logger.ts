@@ -53,7 +53,7 @@ export class StdoutBatchTransport extends Transport {
 
   constructor(
     private readonly out: NodeJS.WritableStream & { writableLength?: number },
-    private readonly err: NodeJS.WritableStream,
+    err: NodeJS.WritableStream,
     private readonly maxBacklog = MAX_BACKLOG_BYTES,
   ) {
     super();
@@ -115,7 +115,6 @@ export class StdoutBatchTransport extends Transport {
 export interface AppLogger {
   /** Whether request lines are wanted (--log). */
   readonly requests: boolean;
-  readonly format: LogFormat;
   request(record: RequestRecord): void;
   info(message: string, details?: Record<string, unknown>): void;
   warn(message: string, details?: Record<string, unknown>): void;
@@ -159,7 +158,6 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   transport.onDropped = (dropped) => lifecycle('warn')('log lines dropped: stdout was backed up', { dropped });
   return {
     requests: opts.requests,
-    format: opts.format,
     request(record: RequestRecord): void {
       // The hot path: formatted here and handed straight to the transport. Going through
       // winston's Logger stream as well costs ~0.8 µs a line, a tenth of a 1 KiB request.

@@ -28,6 +28,10 @@ const REQUEST_TYPES: Record<(typeof REQUEST_COLUMNS)[number], FieldType> = {
   path: 'string',
   client: 'string',
   aborted: 'bool',
+  forwarded_for: 'string',
+  user_agent: 'string',
+  request_id: 'string',
+  proto: 'string',
 };
 
 const GIB = 1024 * 1024 * 1024;
@@ -211,6 +215,8 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
     const rec = {
       time: '2026-11-25T00:52:08.955Z', status: 400, duration_ms: 2, bytes_out: 55, bytes_in: 0,
       method: 'GET', path: `/heartbeat/${every}\u2028`, client: '', aborted: false,
+      // the context columns carry the same hostile text, within their bounds
+      forwarded_for: `203.0.113.9, ${every}`, user_agent: every, request_id: '"id"\\{}', proto: 'HTTP/1.0',
     };
     const byFormat = (['tsv', 'json'] as const).map((f) => {
       const line = formatRequest(rec, f);
@@ -218,6 +224,9 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
       const got = parserFilter(parsers, order, line);
       assert.equal(got?.parser, f === 'tsv' ? PARSER_FOR.tsvRequest : PARSER_FOR.json);
       assert.equal(unescape(got.record.path as string), rec.path);
+      for (const c of ['forwarded_for', 'user_agent', 'request_id', 'proto'] as const) {
+        assert.equal(unescape(got.record[c] as string), rec[c], c);
+      }
       assert.equal(got.record.client, '');
       assert.deepEqual(got.record.duration_ms, new FbFloat(2));
       return got.record;

@@ -48,11 +48,12 @@ describe('logging', () => {
     const record: RequestRecord = {
       time: '2026-11-25T00:00:00.000Z', status: 200, duration_ms: 0.125, bytes_out: 17, bytes_in: 0,
       method: 'GET', path: '/x\t"y"\n\\', client: '127.0.0.1', aborted: false,
+      forwarded_for: '', user_agent: '', request_id: '', proto: 'HTTP/1.1',
     };
 
     it('writes a TSV request line with the documented columns in order', () => {
       const line = formatRequest(record, 'tsv');
-      assert.equal(line, '2026-11-25T00:00:00.000Z\trequest\t200\t0.125\t17\t0\tGET\t/x\\t"y"\\n\\\\\t127.0.0.1\tfalse');
+      assert.equal(line, '2026-11-25T00:00:00.000Z\trequest\t200\t0.125\t17\t0\tGET\t/x\\t"y"\\n\\\\\t127.0.0.1\tfalse\t-\t-\t-\tHTTP/1.1');
       assert.equal(line.split('\t').length, REQUEST_COLUMNS.length);
     });
 
@@ -94,6 +95,7 @@ describe('logging', () => {
       const record: RequestRecord = {
         time: '2026-11-25T00:00:00.000Z', status: 200, duration_ms: 0.1, bytes_out: 17, bytes_in: 0,
         method: 'GET', path: '/heartbeat/17', client: '127.0.0.1', aborted: false,
+        forwarded_for: '', user_agent: '', request_id: '', proto: 'HTTP/1.1',
       };
       for (let i = 0; i < 200; i++) {
         logger.request({ ...record, bytes_out: i });

@@ -125,9 +125,13 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
       for (const [kind, allowed] of Object.entries(PLUGINS)) {
         for (const s of p.pipeline[kind as keyof typeof PLUGINS]) assert.ok(allowed.includes(String(s.name)), `${kind}: ${String(s.name)}`);
       }
-      // every parser named anywhere exists; heartbeat's line tries all three, TSV request first (the hot line)
+      // every parser named anywhere exists; heartbeat's line tries the sidecar's parsers, in the
+      // sidecar's order (so every shipper gives the same records), TSV request first (the hot line)
       const known = parsers.get(name) as Map<string, Parser>;
-      assert.deepEqual(values(logParserOf(p).parser), HEARTBEAT_PARSERS);
+      const order = values(logParserOf(p).parser);
+      assert.deepEqual(order, values(logParserOf(load('sidecar.yaml')).parser), 'the same parsers as the sidecar, in its order');
+      assert.equal(order[0], 'heartbeat_tsv_request');
+      for (const n of HEARTBEAT_PARSERS) assert.ok(order.includes(n), `${name} tries ${n}`);
       for (const f of p.pipeline.filters.filter((x) => x.name === 'parser')) {
         for (const n of values(f.parser)) assert.ok(known.has(n), `parser ${n} is defined for ${name}`);
         assert.ok(fbBool(f.reserve_data), 'reserve_data keeps the other fields');

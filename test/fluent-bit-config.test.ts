@@ -260,6 +260,24 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
     });
   });
 
+  it('collector.yaml reads pod and namespace from the kubelet\'s log paths, both regex engines agreeing, nothing else', () => {
+    const p = (parsers.get('collector.yaml') as Map<string, Parser>).get('heartbeat_pod_log_file') as Parser;
+    assert.ok(p.regex);
+    const cases: [string, Record<string, string> | null][] = [
+      [`/var/log/pods/heartbeat_${EXAMPLE_ENV.POD_NAME}_${EXAMPLE_UID}/heartbeat/0.log`, { namespace: 'heartbeat', pod: EXAMPLE_ENV.POD_NAME }],
+      [`/var/log/pods/hb-mesh_heartbeat-x7k2p_${EXAMPLE_UID}/heartbeat/0.log.20261201-093015`, { namespace: 'hb-mesh', pod: 'heartbeat-x7k2p' }],
+      [`/var/log/pods/team.a_heartbeat.v2-0_${EXAMPLE_UID}/heartbeat/3.log`, null], // a namespace is a DNS label: no dot
+      [`/var/log/pods/heartbeat_heartbeat.v2-0_${EXAMPLE_UID}/heartbeat/3.log`, { namespace: 'heartbeat', pod: 'heartbeat.v2-0' }],
+      ['/var/log/containers/heartbeat-x_heartbeat_heartbeat-0123abcd.log', null],
+    ];
+    for (const [file, want] of cases) {
+      assert.deepEqual(p.regex.js(file), p.regex.onig(file), file);
+      const got = p.parse(file);
+      assert.deepEqual(got && plain(got.record), want, file);
+      assert.equal(got?.time ?? null, null, 'the path gives no timestamp: the line keeps its own');
+    }
+  });
+
   it('local.yaml prints every record as a JSON line', () => {
     const p = load('local.yaml');
     assert.equal(tail(p).path, '${HEARTBEAT_LOG_FILE}');

@@ -64,7 +64,8 @@ describe('reliability: every exchange answered and logged once, its own', functi
 
   describe('SIGTERM', () => {
     it('answers a request whose headers were still arriving when the signal came, and logs it', async () => {
-      hb = await startServer(['--log', '--drain-timeout', '30000']);
+      // headersTimeout is not checked once the drain has begun: drainTimeout bounds it.
+      hb = await startServer(['--log', '--drain-timeout', '30000', '--headers-timeout', '600']);
       const c = await connect(hb.port);
       c.parser.expect(false);
       c.sock.write('GET /heartbeat/17 HTTP/1.1\r\nHost: x\r\n');
@@ -72,6 +73,7 @@ describe('reliability: every exchange answered and logged once, its own', functi
       await sleep(200);
       const exited = hb.stop('SIGTERM');
       await waitFor(() => hb!.lines.some((l) => l.includes('\tshutdown begun\t')), 5000, 'shutdown begun');
+      await sleep(1000);
       c.sock.write('\r\n');
       await c.responsesArrived(1);
       await c.closed;
@@ -184,6 +186,19 @@ describe('reliability: every exchange answered and logged once, its own', functi
       const lines = requestLines(hb).map((l) => [l[2], l[6], l[7], l[5]]);
       assert.deepEqual(lines.sort(), [['200', 'POST', '/heartbeat/5', '3'], ['400', 'GET', '/x', '0']]);
     });
+  });
+
+  it('answers headers not complete within headersTimeout with 408 and the common headers, logged as 408', async () => {
+    hb = await startServer(['--log', '--headers-timeout', '500']);
+    const c = await connect(hb.port);
+    c.parser.expect(false);
+    c.sock.write('GET /heartbeat/17 HTTP/1.1\r\nHost: x\r\n');
+    await c.responsesArrived(1);
+    await c.closed;
+    assert.equal(c.responses[0]?.status, 408);
+    assertCommonHeaders(c.responses[0]);
+    await waitFor(() => requestLines(hb!).length >= 1, 5000, 'the request line');
+    assert.deepEqual(requestLines(hb).map((l) => l[2]), ['408']);
   });
 
   it('answers a body cut by the request timeout with 408 and the common headers, logged as 408', async () => {

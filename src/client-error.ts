@@ -4,8 +4,8 @@
  * and logged as request lines so they are not invisible. Each exchange is reported once, its own:
  *
  * - an error in the body of a request already handed to a handler (a malformed chunk, the request
- *   timeout mid-upload) belongs to that request: its own response answers it (unless its answer is
- *   already under way: then the connection is closed, and that exchange is logged as aborted);
+ *   timeout mid-upload) belongs to that request: its own response answers it (an answer already
+ *   complete is delivered, then the connection closed; one under way is cut, logged as aborted);
  * - any other error is a request of its own, after the last one handed over: it is answered once every
  *   response before it has been written (pipelining), and logged with the method and target the
  *   parser saw of it, `-` for what it did not.
@@ -90,11 +90,13 @@ export function handleClientError(
 
   if (last && !last.req.complete) {
     // In the body of the request being received: its exchange reports it, with this status.
+    (socket as Rejecting)[ANSWERED] = true;
     if (last.headersSent) {
-      socket.destroy();
+      // Its answer is complete: deliver it, then close. Under way: cut it (logged as aborted).
+      if (last.writableEnded) socket.destroySoon();
+      else socket.destroy();
       return;
     }
-    (socket as Rejecting)[ANSWERED] = true;
     rejectExchange(last, status);
     sendText(last, status, bodyOf(status), { Connection: 'close' });
     return;

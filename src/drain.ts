@@ -28,6 +28,7 @@ export class DrainingServer extends http.Server {
   /** Every open connection (CONNECT sockets too, which Node's HTTP server no longer tracks). */
   private readonly sockets = new Set<Socket>();
   private onSocketClosed: (() => void) | undefined;
+  private begun = false;
   private drained: Promise<void> | undefined;
 
   constructor(options: http.ServerOptions, listener: http.RequestListener) {
@@ -43,7 +44,7 @@ export class DrainingServer extends http.Server {
 
   /** True once the drain has begun. */
   get draining(): boolean {
-    return this.drained !== undefined;
+    return this.begun;
   }
 
   /**
@@ -81,7 +82,9 @@ export class DrainingServer extends http.Server {
    * connections are still open when the drain timeout cuts them.
    */
   drain(timeoutMs: number, onTimeout: (connections: number) => void): Promise<void> {
-    this.drained ??= new Promise<void>((resolve) => {
+    if (this.drained) return this.drained;
+    this.begun = true;
+    this.drained = new Promise<void>((resolve) => {
       this.keepAliveTimeout = DRAIN_IDLE_MS;
       const deadline = setTimeout(() => {
         onTimeout(this.sockets.size);

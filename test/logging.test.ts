@@ -268,7 +268,7 @@ describe('logging', () => {
       }
       await waitFor(() => hb!.stderr().includes('log output is gone'), 5000, 'the stderr notice');
       assert.equal(hb.stderr().match(/log output is gone/g)?.length, 1, hb.stderr());
-      assert.equal((await request(hb.port, 'GET', '/healthz')).body.toString(), 'pass');
+      assert.equal((await request(hb.port, 'GET', '/healthz')).body.toString(), 'Pass\n');
       assert.equal(await hb.stop(), 0);
     });
   });

@@ -4,12 +4,13 @@
  * everything else to the Express app; the timeouts; a graceful shutdown.
  */
 import http from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
+import { listenOn, type Listening } from './listen';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
 import { createMetrics, metricsServer } from './metrics';
@@ -21,7 +22,8 @@ export interface HeartbeatServer {
   readonly server: http.Server;
   /** False once shutdown has begun. */
   readonly ready: boolean;
-  listen(): Promise<AddressInfo>;
+  /** Opens the heartbeat port (and the metrics port, when metrics have their own); rejects with a ListenError. */
+  listen(): Promise<Listening>;
   /**
    * Stops accepting, lets in-flight requests finish (up to the drain timeout,
    * then cuts what is left), and resolves when every connection is closed.
@@ -145,9 +147,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     server,
     get ready() { return state.ready; },
 
-    async listen(): Promise<AddressInfo> {
-      if (side) await listenOn(side, config.metricsPort, config.host);
-      return listenOn(server, config.port, config.host);
+    async listen(): Promise<Listening> {
+      const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
+      return { heartbeat: await listenOn(server, config.port, config.host, 'heartbeat'), metrics: metricsAt };
     },
 
     shutdown(): Promise<void> {
@@ -199,16 +201,6 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
 function fanOut(listeners: ExchangeListener[]): ExchangeListener | undefined {
   return listeners.length <= 1 ? listeners[0] : (r) => { for (const l of listeners) l(r); };
-}
-
-function listenOn(srv: http.Server, port: number, host: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen({ port, host: host || undefined }, () => {
-      srv.off('error', reject);
-      resolve(srv.address() as AddressInfo);
-    });
-  });
 }
 
 /**

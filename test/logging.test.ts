@@ -151,7 +151,7 @@ describe('logging', () => {
         ['200', '0', '0', 'HEAD', '/heartbeat/9', 'false'],
         ['400', '55', '0', 'GET', '/heartbeat/0', 'false'],
         ['404', '10', '0', 'GET', '/nope', 'false'],
-        ['200', '4', '0', 'GET', '/healthz', 'false'],
+        ['200', '5', '0', 'GET', '/healthz', 'false'],
       ]);
       for (const r of rows) {
         assert.match(r.time as string, RFC3339_MS);

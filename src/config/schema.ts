@@ -6,9 +6,9 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 
-export const ENV_PREFIX = 'HEARTBEAT_';
+const ENV_PREFIX = 'HEARTBEAT_';
 export const GIB = 1024 * 1024 * 1024;
-export const MAX_PAYLOAD = GIB;
+const MAX_PAYLOAD = GIB;
 
 /** Strict decimal integer coercion: anything but plain digits is left as text so validation names it. */
 function coerceInteger(v: unknown): unknown {

@@ -104,7 +104,7 @@ export const schema = {
     format: 'tcp-port', default: 8080, arg: 'port', env: `${ENV_PREFIX}PORT`,
   },
   host: {
-    doc: 'Address to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
+    doc: 'IP address or host name to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
     format: 'listen-host', default: '', arg: 'host', env: `${ENV_PREFIX}HOST`,
   },
   min: {

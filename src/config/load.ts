@@ -158,11 +158,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
           : 'default';
   }
 
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (e) {
-    throw new ConfigError((e as Error).message.split('\n').map((line) => explain(line, conf, (k) => sources[k])).join('\n'));
-  }
+  // Every value in it has passed in its own source above; what is left are the checks across settings.
   const config = conf.getProperties();
   if (config.min > config.max) {
     throw new ConfigError(

@@ -223,6 +223,7 @@ describe('configuration', () => {
         assert.ok(text.includes(`config key "${k}"`), k);
       }
       assert.ok(text.includes(CONFIG_FILE.env));
+      assert.ok(text.includes('Switches (no VALUE below) are given alone or with "=": --log, --log=true, --log=false.'), 'how switches are written');
     });
 
     it("README's settings table is the one generated from the schema", () => {

@@ -17,7 +17,7 @@ export interface HeartbeatOptions {
 }
 
 /** Response header that reports how many request body bytes an upload delivered. */
-export const RECEIVED_HEADER = 'X-Received-Bytes';
+const RECEIVED_HEADER = 'X-Received-Bytes';
 
 export interface Heartbeat {
   /** Whether a request path (starting with "/") is the heartbeat's: {uri}, {uri}/..., {uri}?... */

@@ -28,4 +28,9 @@ COPY --from=build /app/dist ./dist
 USER 65532:65532
 EXPOSE 8080
 # Exec form, node directly: heartbeat is PID 1 and gets SIGTERM itself, then drains and exits 0.
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/main.js"]
+# The memory settings travel with the image, so `docker run` behaves as the pod (docs/memory.md has the
+# figures): a 1 MiB semi-space (young generation 3 MiB instead of up to 48), a 48 MiB old space (the heap
+# holds ~10 MiB live; room for a 16 MiB log backlog), no Maglev (its code and compile memory: -7 MiB peak,
+# same req/s). Flags here, not ENV NODE_OPTIONS: Node refuses --no-maglev there. The manifests do not
+# repeat them (test/memory-flags.test.ts).
+ENTRYPOINT ["/nodejs/bin/node", "--max-old-space-size=48", "--max-semi-space-size=1", "--no-maglev", "/app/dist/main.js"]

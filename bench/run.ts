@@ -623,6 +623,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   const busy = (st: HttpStat): string => `${pct(st.serverBusy)} / ${pct(st.loadBusy)}`;
   out(`heartbeat bench  ${date}`);
   out(`machine: ${machine.cores} x ${machine.model}, ${machine.platform}, Node ${machine.node}`);
+  out(`servers: Node ${serverNode.version} (${serverNode.name}) with the image's flags ${machine.serverNode.flags.join(' ') || '(none)'}`);
   out(`${pinning}`);
   out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} keep-alive connections; MB = 10^6 bytes`);
   out();

@@ -16,9 +16,9 @@ export type LoadClient = 'autocannon' | 'lean';
 export type LoadJob =
   /**
    * GETs of `url` for `seconds` over `connections` keep-alive connections, one request in flight
-   * on each, every one with `headers` (besides Host).
+   * on each, every one with `headers` (besides Host), if given.
    */
-  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number; headers: Record<string, string> }
+  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number; headers?: Record<string, string> }
   /** One GET of `bytes`, every byte checked against the heartbeat pattern as it streams in. */
   | { kind: 'get'; url: string; bytes: number }
   /** One POST of `bytes`, streamed with backpressure; the server must report them all received. */

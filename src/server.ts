@@ -44,7 +44,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   const state = { ready: true };
   let draining = false;
   const heartbeat = createHeartbeat(config);
-  const metrics = config.metrics ? createMetrics(version) : undefined;
+  const metrics = config.metrics
+    ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
+    : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
   const app = createApp({ uri: config.uri, version, state, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath });
 
@@ -167,6 +169,12 @@ export function createServer(config: Config, logger: AppLogger, version: string)
         const done = (): void => {
           if (!listenerClosed || sockets.size > 0) return;
           clearTimeout(deadline);
+          // The metrics port serves until the drain is done, so a scrape sees heartbeat_ready 0
+          // and the requests still in flight.
+          if (side?.listening) {
+            side.close();
+            side.closeAllConnections();
+          }
           resolve();
         };
         onSocketClosed = done;
@@ -187,10 +195,6 @@ export function createServer(config: Config, logger: AppLogger, version: string)
           done();
         });
         for (const socket of sockets) closeIfIdle(socket);
-        if (side?.listening) {
-          side.close();
-          side.closeAllConnections();
-        }
       });
       return closed;
     },

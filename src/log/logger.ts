@@ -48,6 +48,8 @@ export class StdoutBatchTransport extends Transport {
   private gone = false;
   /** Lines dropped since the last report because stdout was backed up. */
   private dropped = 0;
+  /** Every line dropped so far: stdout backed up past the limit, or gone (for the metrics). */
+  droppedTotal = 0;
   /** Called with the count once stdout has caught up after dropping lines. */
   onDropped: (count: number) => void = () => undefined;
 
@@ -69,8 +71,10 @@ export class StdoutBatchTransport extends Transport {
   }
 
   override log(info: LineInfo, next: () => void): void {
-    if (!this.gone) {
+    if (this.gone) this.droppedTotal++;
+    else {
       if ((this.out.writableLength ?? 0) + this.pending.length > this.maxBacklog) {
+        this.droppedTotal++;
         // Report the drop as soon as stdout has caught up.
         if (this.dropped++ === 0) this.out.once('drain', this.flush);
         next();
@@ -115,6 +119,8 @@ export class StdoutBatchTransport extends Transport {
 export interface AppLogger {
   /** Whether request lines are wanted (--log). */
   readonly requests: boolean;
+  /** Lines dropped so far because stdout was backed up (or gone). */
+  readonly droppedLines: number;
   request(record: RequestRecord): void;
   info(message: string, details?: Record<string, unknown>): void;
   warn(message: string, details?: Record<string, unknown>): void;
@@ -158,6 +164,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   transport.onDropped = (dropped) => lifecycle('warn')('log lines dropped: stdout was backed up', { dropped });
   return {
     requests: opts.requests,
+    get droppedLines() { return transport.droppedTotal; },
     request(record: RequestRecord): void {
       // The hot path: formatted here and handed straight to the transport. Going through
       // winston's Logger stream as well costs ~0.8 µs a line, a tenth of a 1 KiB request.

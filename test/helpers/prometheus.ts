@@ -47,8 +47,8 @@ export async function startPrometheus(config: string, files: Record<string, stri
     '--log.level=warn',
   ], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  proc.stdout!.on('data', (c: Buffer) => { log += c.toString(); });
-  proc.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
+  proc.stdout.on('data', (c: Buffer) => { log += c.toString(); });
+  proc.stderr.on('data', (c: Buffer) => { log += c.toString(); });
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
   const running: RunningPrometheus = {
     port,
@@ -127,7 +127,7 @@ export async function eventually<T>(what: string, ms: number, check: () => Promi
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await sleep(200);
   }
 }

@@ -43,7 +43,7 @@ export async function startProxy(upstreamPort: number, fault: Fault = 'pass'): P
     }
     const upstream = net.connect(upstreamPort, '127.0.0.1');
     sockets.add(upstream);
-    upstream.on('close', () => { sockets.delete(upstream); client.destroy(); });
+    upstream.on('close', () => { sockets.delete(upstream); if (mode !== 'delay') client.destroy(); });
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
     client.pipe(upstream);

@@ -4,6 +4,7 @@ import { helpText } from './config/help';
 import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
 import { createLogger } from './log/logger';
+import { createProber } from './probe/scheduler';
 import { createServer } from './server';
 import { readVersion } from './version';
 
@@ -30,10 +31,15 @@ async function main(): Promise<void> {
   const logger = createLogger({ format: config.logFormat, requests: config.log });
   logger.info('starting', { version, node: process.version, pid: process.pid, config, sources });
   const hb = createServer(config, logger, version);
-  installLifecycle(hb, logger);
+  // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
+  const prober = createProber({ config, logger, version, registry: hb.metrics?.registry });
+  installLifecycle(prober ? {
+    shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
+  } : hb, logger);
   try {
     const addr = await hb.listen();
     logger.info('listening', { address: addr.address, port: addr.port, uri: config.uri });
+    prober?.start();
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     logger.error('cannot listen', { port: config.port, host: config.host, error: err.code ?? err.message });

@@ -12,7 +12,7 @@ import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
-import { createMetrics, metricsServer } from './metrics';
+import { createMetrics, metricsServer, type Metrics } from './metrics';
 import { HEARTBEAT_METHODS, PROBE_PATHS } from './paths';
 import { pathOf, sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
@@ -21,6 +21,8 @@ export interface HeartbeatServer {
   readonly server: http.Server;
   /** False once shutdown has begun. */
   readonly ready: boolean;
+  /** The metrics (--metrics): probe mode registers its own in the same registry. */
+  readonly metrics?: Metrics;
   listen(): Promise<AddressInfo>;
   /**
    * Stops accepting, lets in-flight requests finish (up to the drain timeout,
@@ -145,6 +147,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
   return {
     server,
+    metrics,
     get ready() { return state.ready; },
 
     async listen(): Promise<AddressInfo> {

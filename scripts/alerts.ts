@@ -22,7 +22,7 @@ export interface AlertSettings {
   latency: { seconds: number; sizes: string[]; window: string; for: string };
   /** HeartbeatProbeFailing: probes of one peer not `ok` above `ratio`. */
   probeFailing: { ratio: number; window: string; for: string };
-  /** HeartbeatProbeLatencyHigh: p99 of ok probes to a target above `seconds`, per size. */
+  /** HeartbeatProbeLatencyHigh: p99 of ok probes to a target above `seconds`, per method and size. */
   probeLatency: { seconds: number; window: string; for: string };
   /** HeartbeatPeersMissing: fewer peers resolved than `ago` earlier. */
   peersMissing: { ago: string; for: string };
@@ -71,7 +71,9 @@ function rateOr0(metric: string, selector: string, by: string, window: string, d
 }
 
 /** The dashboard queries docs/metrics.md shows, named; each is evaluated on a real Prometheus in test:prometheus. */
-export function queries(s: AlertSettings = DEFAULTS): Record<string, { title: string; promql: string }> {
+export type QueryName = 'p99BySize' | 'errorRatio' | 'probeSuccess' | 'worstPeers';
+
+export function queries(s: AlertSettings = DEFAULTS): Record<QueryName, { title: string; promql: string }> {
   const job = `job="${s.job}"`;
   const requests = (by: string): string => `sum by (${by}) (rate(heartbeat_http_requests_total{${job},${TRAFFIC}}[5m]))`;
   const probes = (by: string): string => `sum by (${by}) (rate(heartbeat_probes_total{${job}}[5m]))`;
@@ -172,12 +174,12 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
     },
     {
       alert: 'HeartbeatProbeLatencyHigh',
-      expr: `histogram_quantile(0.99, sum by (${by}, target, size, le) (rate(heartbeat_probe_duration_seconds_bucket{${job}}[${s.probeLatency.window}])))\n> ${s.probeLatency.seconds}`,
+      expr: `histogram_quantile(0.99, sum by (${by}, target, method, size, le) (rate(heartbeat_probe_duration_seconds_bucket{${job}}[${s.probeLatency.window}])))\n> ${s.probeLatency.seconds}`,
       for: s.probeLatency.for,
       labels: { severity: 'warning' },
       annotations: {
         summary: 'heartbeat {{ $labels.instance }}: probe latency to {{ $labels.target }} high',
-        description: `heartbeat {{ $labels.instance }}: p99 of {{ $labels.size }}-byte probes to {{ $labels.target }} over ${s.probeLatency.window} is {{ $value | humanizeDuration }} (threshold ${s.probeLatency.seconds}s).`,
+        description: `heartbeat {{ $labels.instance }}: p99 of {{ $labels.method }} probes of {{ $labels.size }} bytes to {{ $labels.target }} over ${s.probeLatency.window} is {{ $value | humanizeDuration }} (threshold ${s.probeLatency.seconds}s).`,
       },
     },
     {

@@ -80,7 +80,7 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     traffic = true;
     trafficDone = (async () => {
       for (let i = 0; traffic && i < 20_000; i++) {
-        const hb = i % 2 ? a! : b!;
+        const hb = i % 2 ? a : b;
         await request(hb.port, 'GET', i % 3 ? '/heartbeat/1024' : '/heartbeat/65536').catch(() => undefined);
         if (i % 10 === 0) await request(hb.port, 'GET', '/heartbeat/x').catch(() => undefined);
         await sleep(20);

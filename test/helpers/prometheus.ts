@@ -9,15 +9,14 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, sleep } from './server';
+import { requireTool } from './tools';
 
-export const INSTALL_HINT = 'apt-get install -y --no-install-recommends prometheus';
+export const PROMETHEUS_HINT =
+  "npm run test:prometheus needs Debian's prometheus package (promtool and the server): apt-get install -y --no-install-recommends prometheus";
 
-/** Throws one line naming the tool and the install command when it is missing. */
-export function requireTool(tool: 'promtool' | 'prometheus'): void {
-  const r = spawnSync(tool, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.error || r.status !== 0) {
-    throw new Error(`${tool} is not installed (or does not run): the test:prometheus tier needs Debian's prometheus package: ${INSTALL_HINT}`);
-  }
+/** Throws one line naming the tool and the install command when it is missing (test/helpers/tools.ts). */
+export function requirePrometheusTool(tool: 'promtool' | 'prometheus'): void {
+  requireTool(tool, PROMETHEUS_HINT);
 }
 
 /** Runs promtool to completion (bounded), stdin optional. */

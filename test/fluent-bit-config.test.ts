@@ -1,8 +1,8 @@
 /**
  * fluent-bit/sidecar.yaml and fluent-bit/local.yaml: valid pipelines whose references resolve
  * (parsers file, parser names, tags), which use only the environment the manifests set and
- * README documents, keep what the pod relies on, and turn the lines README shows into the
- * records README shows.
+ * docs/fluent-bit.md documents, keep what the pod relies on, and turn the lines the docs show into the
+ * records the docs show.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,7 +20,7 @@ interface Pipeline { service: Section; pipeline: { inputs: Section[]; filters: S
 /** The variables the k8s manifests set for the sidecar (fixed with the deploy work), and local.yaml's. */
 const SIDECAR_ENV = ['HEARTBEAT_LOG_PATH', 'FLUENT_FORWARD_HOST', 'FLUENT_FORWARD_PORT', 'POD_NAME', 'POD_NAMESPACE', 'NODE_NAME'];
 const LOCAL_ENV = ['HEARTBEAT_LOG_FILE'];
-/** The pod README's examples are set in. */
+/** The pod docs/fluent-bit.md's examples are set in. */
 const EXAMPLE_ENV = { POD_NAME: 'heartbeat-7c9d5b8f4-x2x7q', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'edge-ber-01' };
 /** Fluent Bit's built-in multiline parsers. */
 const BUILTIN_MULTILINE = ['docker', 'cri', 'go', 'python', 'java', 'ruby'];
@@ -30,9 +30,9 @@ const file = (name: string): string => path.join(FLUENT_BIT_DIR, name);
 const load = (name: string): Pipeline => readYaml(file(name)) as unknown as Pipeline;
 
 function readmeSection(): string {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const readme = fs.readFileSync(path.join(ROOT, 'docs', 'fluent-bit.md'), 'utf8');
   const m = /<!-- fluent-bit:begin -->([\s\S]*?)<!-- fluent-bit:end -->/.exec(readme);
-  assert.ok(m, 'README has the Fluent Bit section');
+  assert.ok(m, 'docs/fluent-bit.md has the Fluent Bit section');
   return m[1] as string;
 }
 
@@ -87,14 +87,14 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
     });
   }
 
-  it('uses only the environment variables the manifests set (local.yaml: HEARTBEAT_LOG_FILE), each documented in README', () => {
+  it('uses only the environment variables the manifests set (local.yaml: HEARTBEAT_LOG_FILE), each documented in docs/fluent-bit.md', () => {
     const used = (name: string): string[] =>
       [...new Set([...fs.readFileSync(file(name), 'utf8').replace(/^\s*#.*$/gm, '').matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1] as string))].sort();
     assert.deepEqual(used('sidecar.yaml'), [...SIDECAR_ENV].sort());
     assert.deepEqual(used('local.yaml'), [...LOCAL_ENV].sort());
     assert.deepEqual(used('parsers.yaml'), []);
     const section = readmeSection();
-    for (const v of [...SIDECAR_ENV, ...LOCAL_ENV]) assert.ok(section.includes(`| \`${v}\` |`), `README's Fluent Bit section has a row for ${v}`);
+    for (const v of [...SIDECAR_ENV, ...LOCAL_ENV]) assert.ok(section.includes(`| \`${v}\` |`), `docs/fluent-bit.md has a row for ${v}`);
   });
 
   it('sidecar.yaml keeps what the pod relies on: paths, probe, buffering, delivery', () => {
@@ -124,10 +124,10 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
     assert.deepEqual(p.pipeline.outputs.map((o) => [o.name, o.format]), [['stdout', 'json_lines']]);
   });
 
-  it('turns each line README shows into the record README shows, through the sidecar', () => {
+  it('turns each line docs/fluent-bit.md shows into the record it shows, through the sidecar', () => {
     const p = sidecar();
     const examples = [...readmeSection().matchAll(/<!-- fluent-bit-example -->\s*```text\n([^\n]*)\n```\s*```json\n([\s\S]*?)\n```/g)];
-    assert.equal(examples.length, 4, 'README shows four examples');
+    assert.equal(examples.length, 4, 'docs/fluent-bit.md shows four examples');
     for (const [, fileLine, json] of examples) {
       const read = criRecord(fileLine as string);
       assert.ok(read, `a CRI log file line: ${fileLine as string}`);

@@ -274,11 +274,11 @@ describe('logging', () => {
   });
 });
 
-describe('README logs section', () => {
+describe('docs/logs.md', () => {
   it('lists the request columns in the order src/log/format.ts defines them', async () => {
     const { readFileSync } = await import('node:fs');
     const { ROOT } = await import('./helpers/server');
-    const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
+    const readme = readFileSync(`${ROOT}/docs/logs.md`, 'utf8');
     const section = /<!-- logs:begin -->([\s\S]*?)<!-- logs:end -->/.exec(readme)?.[1] ?? '';
     const table = /Request line columns, in order:\n\n([\s\S]*?)\n\n/.exec(section)?.[1] ?? '';
     const listed = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]);

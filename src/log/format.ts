@@ -1,6 +1,6 @@
 /**
- * The log line format: the one place that defines the columns. README's "Logs"
- * section and fluent-bit/parsers.yaml are written from these lists, and a test
+ * The log line format: the one place that defines the columns. docs/logs.md
+ * and fluent-bit/parsers.yaml are written from these lists, and a test
  * keeps them in step.
  *
  * Every line starts with `time` then `kind`, so a parser tells request lines

@@ -277,7 +277,7 @@ export function packJson(text: string): FbValue | undefined {
   return value();
 }
 
-/** Plain JSON value of a typed record (for comparing with a record written in README). */
+/** Plain JSON value of a typed record (for comparing with a record written in docs/fluent-bit.md). */
 export function plain(v: FbValue): unknown {
   if (v instanceof FbInt || v instanceof FbFloat) return v.value;
   if (Array.isArray(v)) return v.map(plain);

@@ -1,6 +1,6 @@
 /**
  * The hostile request corpus: request shapes a client may send, as raw bytes,
- * each with the answer README's "What every other request gets" table
+ * each with the answer docs/endpoints.md's "What every other request gets" table
  * documents for the default settings (uri /heartbeat, sizes 1..1048576,
  * upload limit 1 GiB). Most carry `Connection: close` so each exchange ends
  * when the server closes; shapes the server must close on its own do not.

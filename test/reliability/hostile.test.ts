@@ -1,6 +1,6 @@
 /**
  * The hostile request corpus against the compiled server over raw TCP: every
- * shape gets README's documented status (parsed from the raw status line),
+ * shape gets docs/endpoints.md's documented status (parsed from the raw status line),
  * never a 5xx; the server still serves afterwards; and with --log every
  * request it answered has exactly one well-formed log line.
  */
@@ -104,7 +104,7 @@ describe(`reliability: a hostile corpus of ${corpus.length} request shapes`, fun
     { label: '--log --log-format json', args: ['--log', '--log-format', 'json'], format: 'json' },
   ];
   for (const run of runs) {
-    it(`answers each as README documents, never 5xx, and still serves /healthz (${run.label})`, async () => {
+    it(`answers each as docs/endpoints.md documents, never 5xx, and still serves /healthz (${run.label})`, async () => {
       hb = await startServer(run.args);
       const failures: string[] = [];
       for (const shape of corpus) {

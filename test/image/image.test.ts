@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   BUILD_FLAGS, lastLines, podman, podmanMissing, podmanOk, ROOT, RUN_FLAGS, spawnPodman,
-} from '../scripts/podman';
-import { ensureStandins, lastOf, parseDockerfile, type Stage } from '../scripts/standin-images';
-import { REQUEST_COLUMNS } from '../src/log/format';
-import { freePort, request, waitFor } from './helpers/server';
+} from '../../scripts/podman';
+import { ensureStandins, lastOf, parseDockerfile, type Stage } from '../../scripts/standin-images';
+import { REQUEST_COLUMNS } from '../../src/log/format';
+import { freePort, request, waitFor } from '../helpers/server';
 
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 const VERSION = `9.9.9-imagetest.${process.pid}`;

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -13,12 +14,12 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
-/** The request line's method and target, as far as the parser had them. */
-function requestLine(raw: unknown): { method: string; url: string } {
-  if (!Buffer.isBuffer(raw)) return { method: '-', url: '-' };
+/** The request line's method, target and HTTP version, as far as the parser had them. */
+function requestLine(raw: unknown): { method: string; url: string; proto: string } {
+  if (!Buffer.isBuffer(raw)) return { method: '-', url: '-', proto: '' };
   const head = raw.subarray(0, 4096).toString('latin1');
-  const m = /^([^ \r\n]{1,32}) ([^ \r\n]+)/.exec(head);
-  return m ? { method: m[1] as string, url: m[2] as string } : { method: '-', url: '-' };
+  const m = /^([^ \r\n]{1,32}) ([^ \r\n]+)(?: (HTTP\/1\.[01])\r?\n)?/.exec(head);
+  return m ? { method: m[1] as string, url: m[2] as string, proto: m[3] ?? '' } : { method: '-', url: '-', proto: '' };
 }
 
 export function handleClientError(
@@ -47,7 +48,12 @@ export function handleClientError(
   if (inFlight) rejectExchange(inFlight, status);
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.destroySoon();
-  if (!inFlight) log?.({
-    ...requestLine(err.rawPacket), route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
-  });
+  if (!inFlight) {
+    // The headers are not read from a request the parser refused: only the version, if the line had it.
+    const { method, url, proto } = requestLine(err.rawPacket);
+    log?.({
+      method, url, route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+      context: unknownContext(proto),
+    });
+  }
 }

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { requestContext, type RequestContext } from './context/headers';
 
 export interface Exchange {
   /** performance.now() when the request arrived. */
@@ -52,12 +53,15 @@ export interface ExchangeResult {
   /** The body length the response declared (0 when none). */
   declared: number;
   aborted: boolean;
+  /** The request's context headers, when the request log wants them (undefined otherwise). */
+  context?: RequestContext;
 }
 
 export type ExchangeListener = (result: ExchangeResult) => void;
 
 /**
- * `withClient`: also record the peer address (the request log wants it; metrics do not).
+ * `withClient`: also record the peer address and the context headers (the request log wants
+ * them; metrics do not).
  */
 export function observe(
   req: IncomingMessage, res: ServerResponse, route: Route, done: ExchangeListener, withClient: boolean,
@@ -68,6 +72,7 @@ export function observe(
   const method = req.method ?? '';
   const url = req.url ?? '';
   const client = withClient ? req.socket.remoteAddress ?? '' : '';
+  const context = withClient ? requestContext(req) : undefined;
   // 'close' comes once per response; on() spares once()'s wrapper on this per-request path.
   res.on('close', () => {
     const finished = res.writableFinished;
@@ -84,6 +89,7 @@ export function observe(
       bytesOut,
       declared: x.declared < 0 ? 0 : x.declared,
       aborted: !finished && x.rejected === undefined,
+      context,
     });
   });
   return x;

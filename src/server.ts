@@ -7,6 +7,7 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApp } from './app';
+import { requestContext } from './context/headers';
 import { handleClientError } from './client-error';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
@@ -62,6 +63,10 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     path: r.url,
     client: r.client,
     aborted: r.aborted,
+    forwarded_for: r.context?.forwardedFor ?? '',
+    user_agent: r.context?.userAgent ?? '',
+    request_id: r.context?.requestId ?? '',
+    proto: r.context?.proto ?? '',
   });
   // Who wants to hear about each exchange; with nobody, requests are not observed at all.
   const log = logger.requests ? [logRequest] : [];
@@ -137,6 +142,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     onRejected?.({
       route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
       durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+      context: logger.requests ? requestContext(req) : undefined,
     });
   });
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatLifecycle, formatRequest } from '../src/log/format';
+import { formatLifecycle, formatProbe, formatRequest } from '../src/log/format';
 import {
   FLUENT_BIT_DIR, type Parsed, type Parser, criRecord, fbBool, loadOniguruma, loadParsers, plain, readYaml,
   runFilters, tagMatches, values,
@@ -71,9 +71,9 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
       for (const [kind, allowed] of Object.entries(PLUGINS)) {
         for (const s of p.pipeline[kind as keyof typeof PLUGINS]) assert.ok(allowed.includes(String(s.name)), `${kind}: ${String(s.name)}`);
       }
-      // every parser named anywhere exists; the filter tries all three, TSV request first (the hot line)
+      // every parser named anywhere exists; the filter tries all four, TSV request first (the hot line)
       const filter = parserFilterOf(p);
-      assert.deepEqual(values(filter.parser), ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_json']);
+      assert.deepEqual(values(filter.parser), ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_tsv_probe', 'heartbeat_json']);
       for (const n of values(filter.parser)) assert.ok(parsers.has(n), `parser ${n} is in parsers.yaml`);
       assert.equal(filter.key_name, 'log');
       assert.ok(fbBool(filter.reserve_data), 'reserve_data keeps the other fields');
@@ -127,7 +127,7 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
   it('turns each line docs/fluent-bit.md shows into the record it shows, through the sidecar', () => {
     const p = sidecar();
     const examples = [...readmeSection().matchAll(/<!-- fluent-bit-example -->\s*```text\n([^\n]*)\n```\s*```json\n([\s\S]*?)\n```/g)];
-    assert.equal(examples.length, 4, 'docs/fluent-bit.md shows four examples');
+    assert.equal(examples.length, 5, 'docs/fluent-bit.md shows five examples (request, lifecycle, JSON request, probe, not ours)');
     for (const [, fileLine, json] of examples) {
       const read = criRecord(fileLine as string);
       assert.ok(read, `a CRI log file line: ${fileLine as string}`);
@@ -143,8 +143,11 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, fluent-bit/local.yaml)'
   it('gives the same heartbeat fields through the sidecar and through local.yaml, for every line kind and format', () => {
     const time = '2026-11-25T00:52:08.955Z';
     const lines = (['tsv', 'json'] as const).flatMap((f) => [
-      formatRequest({ time, status: 200, duration_ms: 0.25, bytes_out: 17, bytes_in: 0, method: 'GET', path: '/heartbeat/17', client: '::1', aborted: false }, f),
+      formatRequest({ time, status: 200, duration_ms: 0.25, bytes_out: 17, bytes_in: 0, method: 'GET', path: '/heartbeat/17', client: '::1', aborted: false,
+        forwarded_for: '203.0.113.9, 10.42.0.1', user_agent: 'curl/8.5.0', request_id: '4bf92f3577b34da6a3ce929d0e0e4736', proto: 'HTTP/1.1' }, f),
       formatLifecycle({ time, level: 'warn', message: 'drain timeout reached', details: { drainTimeout: 10000 } }, f),
+      formatProbe({ time, target: 'http://heartbeat-peers:8080', peer: '10.0.0.8:8080', method: 'GET', size: 1024, status: 200, outcome: 'ok',
+        dns_ms: 0.2, connect_ms: 0.25, ttfb_ms: 1, total_ms: 1.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21' }, f),
     ]);
     const sc = sidecar();
     const lc = local();

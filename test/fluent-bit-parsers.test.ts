@@ -28,10 +28,16 @@ const REQUEST_TYPES: Record<(typeof REQUEST_COLUMNS)[number], FieldType> = {
   path: 'string',
   client: 'string',
   aborted: 'bool',
+  forwarded_for: 'string',
+  user_agent: 'string',
+  request_id: 'string',
+  proto: 'string',
 };
 
 const GIB = 1024 * 1024 * 1024;
-const PARSER_FOR = { tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', json: 'heartbeat_json' };
+const PARSER_FOR = {
+  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', json: 'heartbeat_json',
+};
 
 interface Expected {
   status: number;
@@ -44,6 +50,8 @@ interface Expected {
   aborted: boolean;
   /** Node's HTTP parser may refuse the request before heartbeat sees it (then nothing is logged). */
   optional?: boolean;
+  /** The context columns, where the request sent headers for them (else `-`, and proto HTTP/1.1). */
+  context?: Partial<Record<'forwarded_for' | 'user_agent' | 'request_id' | 'proto', string>>;
 }
 
 interface Case { name: string; run(port: number): Promise<Expected> }
@@ -71,10 +79,15 @@ function refused(name: string, method: string, path: string, status: number): Ca
 
 const CASES: Case[] = [
   {
-    name: 'GET 200',
+    name: 'GET 200, through a proxy, with a user agent and a request id',
     async run(port) {
-      const r = await request(port, 'GET', '/heartbeat/17');
-      return { status: r.status, method: 'GET', path: '/heartbeat/17', bytesIn: 0, bytesOut: 17, aborted: false };
+      const r = await request(port, 'GET', '/heartbeat/17', undefined, {
+        'User-Agent': 'kube-probe/1.31', 'X-Forwarded-For': '203.0.113.9, 10.42.0.1', 'X-Request-Id': 'a1b2\tc3',
+      });
+      return {
+        status: r.status, method: 'GET', path: '/heartbeat/17', bytesIn: 0, bytesOut: 17, aborted: false,
+        context: { user_agent: 'kube-probe/1.31', forwarded_for: '203.0.113.9, 10.42.0.1', request_id: 'a1b2\\tc3' },
+      };
     },
   },
   {
@@ -211,6 +224,8 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
     const rec = {
       time: '2026-11-25T00:52:08.955Z', status: 400, duration_ms: 2, bytes_out: 55, bytes_in: 0,
       method: 'GET', path: `/heartbeat/${every}\u2028`, client: '', aborted: false,
+      // the context columns carry the same hostile text, within their bounds
+      forwarded_for: `203.0.113.9, ${every}`, user_agent: every, request_id: '"id"\\{}', proto: 'HTTP/1.0',
     };
     const byFormat = (['tsv', 'json'] as const).map((f) => {
       const line = formatRequest(rec, f);
@@ -218,6 +233,9 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
       const got = parserFilter(parsers, order, line);
       assert.equal(got?.parser, f === 'tsv' ? PARSER_FOR.tsvRequest : PARSER_FOR.json);
       assert.equal(unescape(got.record.path as string), rec.path);
+      for (const c of ['forwarded_for', 'user_agent', 'request_id', 'proto'] as const) {
+        assert.equal(unescape(got.record[c] as string), rec[c], c);
+      }
       assert.equal(got.record.client, '');
       assert.deepEqual(got.record.duration_ms, new FbFloat(2));
       return got.record;
@@ -316,6 +334,8 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
           assert.deepEqual(r.bytes_out, new FbInt(e.bytesOut));
         }
         assert.equal(r.aborted, e.aborted);
+        const context = { forwarded_for: '-', user_agent: '-', request_id: '-', proto: 'HTTP/1.1', ...e.context };
+        for (const [k, v] of Object.entries(context)) assert.equal(r[k], v, `${k} of ${e.path}`);
         assert.match(r.client as string, /^(::ffff:)?127\.0\.0\.1$/);
         assert.ok((r.duration_ms as FbFloat).value >= 0);
       }

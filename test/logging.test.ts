@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  escapeText, formatLifecycle, formatRequest, LIFECYCLE_COLUMNS, REQUEST_COLUMNS, type RequestRecord,
+  CONTEXT_BOUNDS, escapeText, formatLifecycle, formatRequest, LIFECYCLE_COLUMNS, REQUEST_COLUMNS, type RequestRecord,
 } from '../src/log/format';
 import { kill, rawExchange, request, startServer, waitFor, type Running } from './helpers/server';
 
@@ -48,11 +48,12 @@ describe('logging', () => {
     const record: RequestRecord = {
       time: '2026-11-25T00:00:00.000Z', status: 200, duration_ms: 0.125, bytes_out: 17, bytes_in: 0,
       method: 'GET', path: '/x\t"y"\n\\', client: '127.0.0.1', aborted: false,
+      forwarded_for: '', user_agent: '', request_id: '', proto: 'HTTP/1.1',
     };
 
     it('writes a TSV request line with the documented columns in order', () => {
       const line = formatRequest(record, 'tsv');
-      assert.equal(line, '2026-11-25T00:00:00.000Z\trequest\t200\t0.125\t17\t0\tGET\t/x\\t"y"\\n\\\\\t127.0.0.1\tfalse');
+      assert.equal(line, '2026-11-25T00:00:00.000Z\trequest\t200\t0.125\t17\t0\tGET\t/x\\t"y"\\n\\\\\t127.0.0.1\tfalse\t-\t-\t-\tHTTP/1.1');
       assert.equal(line.split('\t').length, REQUEST_COLUMNS.length);
     });
 
@@ -63,6 +64,30 @@ describe('logging', () => {
       assert.equal(obj.path, '/x\\t"y"\\n\\\\');
       assert.equal(obj.duration_ms, 0.125);
       assert.equal(obj.aborted, false);
+    });
+
+    it('writes the context columns last: `-` when absent, escaped like the path, each cut to its bound', () => {
+      const ctx = { ...record, forwarded_for: '203.0.113.9, 10.0.0.1', user_agent: 'ua\t"x"\xff', request_id: 'r\\1', proto: 'HTTP/1.0' };
+      const cols = formatRequest(ctx, 'tsv').split('\t');
+      assert.deepEqual(cols.slice(-4), ['203.0.113.9, 10.0.0.1', 'ua\\t"x"\\xff', 'r\\\\1', 'HTTP/1.0']);
+      const json = JSON.parse(formatRequest(ctx, 'json')) as Record<string, unknown>;
+      assert.deepEqual([json.forwarded_for, json.user_agent, json.request_id, json.proto], cols.slice(-4));
+      assert.deepEqual(formatRequest(record, 'tsv').split('\t').slice(-4), ['-', '-', '-', 'HTTP/1.1']);
+
+      const long = {
+        ...record,
+        forwarded_for: Array.from({ length: 200 }, (_v, i) => `10.1.0.${i}`).join(', '),
+        user_agent: 'u'.repeat(10_000), request_id: '\xff'.repeat(10_000), proto: 'HTTP/1.1',
+      };
+      const [fwd, ua, id] = formatRequest(long, 'tsv').split('\t').slice(-4) as [string, string, string];
+      assert.equal(ua, 'u'.repeat(CONTEXT_BOUNDS.user_agent));
+      assert.equal(id, '\\xff'.repeat(CONTEXT_BOUNDS.request_id), 'the bound counts bytes before escaping');
+      // the end of the list, from a whole entry on
+      assert.ok(long.forwarded_for.endsWith(`, ${fwd}`) && fwd.length <= CONTEXT_BOUNDS.forwarded_for, fwd);
+      assert.match(fwd, /^10\.1\.0\.\d+, .*10\.1\.0\.199$/);
+      // one entry longer than the bound: its last characters
+      const one = formatRequest({ ...long, forwarded_for: 'f'.repeat(5000) + 'end' }, 'tsv').split('\t').at(-4) as string;
+      assert.equal(one, 'f'.repeat(CONTEXT_BOUNDS.forwarded_for - 3) + 'end');
     });
 
     it('writes lifecycle lines with level, message and JSON details, ASCII only', () => {
@@ -94,6 +119,7 @@ describe('logging', () => {
       const record: RequestRecord = {
         time: '2026-11-25T00:00:00.000Z', status: 200, duration_ms: 0.1, bytes_out: 17, bytes_in: 0,
         method: 'GET', path: '/heartbeat/17', client: '127.0.0.1', aborted: false,
+        forwarded_for: '', user_agent: '', request_id: '', proto: 'HTTP/1.1',
       };
       for (let i = 0; i < 200; i++) {
         logger.request({ ...record, bytes_out: i });
@@ -158,6 +184,8 @@ describe('logging', () => {
         assert.match(r.time as string, RFC3339_MS);
         assert.match(r.duration_ms as string, /^\d+(\.\d{1,3})?$/);
         assert.match(r.client as string, /127\.0\.0\.1$/);
+        // Node's client sends none of the context headers
+        assert.deepEqual([r.forwarded_for, r.user_agent, r.request_id, r.proto], ['-', '-', '-', 'HTTP/1.1']);
       }
     });
 

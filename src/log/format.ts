@@ -19,7 +19,31 @@ export const REQUEST_COLUMNS = [
   'path', // request target as sent, escaped
   'client', // peer address
   'aborted', // true when the client went away before the response was complete
+  // The request's context, as the client (or the proxies in front of heartbeat) sent it; after
+  // the columns above so readers of those keep working. Client-controlled: escaped like `path`,
+  // each cut to CONTEXT_BOUNDS, `-` when absent.
+  'forwarded_for', // X-Forwarded-For as received, else Forwarded's for= values, joined with ", "
+  'user_agent', // User-Agent
+  'request_id', // X-Request-Id, else the trace id of a valid W3C traceparent
+  'proto', // HTTP/1.0 or HTTP/1.1
 ] as const;
+
+/**
+ * The most characters of a header value a context column keeps, before escaping (a header
+ * value reaches us one byte per character, so escaping at most quadruples it: `\xHH`).
+ * `forwarded_for` keeps its end: the hops nearest heartbeat, the ones the operator's own
+ * proxies appended, which a client cannot push out of the column with a long forged list.
+ * The others keep their start.
+ */
+export const CONTEXT_BOUNDS = {
+  forwarded_for: 512,
+  user_agent: 512,
+  request_id: 128,
+  proto: 16,
+} as const;
+
+/** What a context column says when the request did not carry it. */
+export const ABSENT = '-';
 
 export const LIFECYCLE_COLUMNS = [
   'time', // RFC 3339 UTC with milliseconds
@@ -60,6 +84,11 @@ export interface RequestRecord {
   path: string;
   client: string;
   aborted: boolean;
+  /** The context columns, raw ('' when absent); formatRequest bounds and escapes them. */
+  forwarded_for: string;
+  user_agent: string;
+  request_id: string;
+  proto: string;
 }
 
 export interface ProbeRecord {
@@ -152,16 +181,42 @@ function jsonFloat(n: number): string {
   return Number.isInteger(n) && Math.abs(n) < 1e21 ? `${n}.0` : String(n);
 }
 
+/** A context column: '' is `-`; else the first `max` characters, escaped. */
+function head(s: string, max: number): string {
+  if (s === '') return ABSENT;
+  return escapeText(s.length > max ? s.slice(0, max) : s);
+}
+
+/**
+ * `forwarded_for`: its last `max` characters, starting after a ", " so the first entry shown is
+ * whole (unless one entry alone is longer than that), escaped.
+ */
+function tail(s: string, max: number): string {
+  if (s === '') return ABSENT;
+  if (s.length <= max) return escapeText(s);
+  const cut = s.length - max;
+  const comma = s.indexOf(',', cut);
+  let from = comma < 0 ? cut : comma + 1;
+  while (from < s.length && s.charCodeAt(from) === 0x20) from++;
+  return escapeText(from < s.length ? s.slice(from) : s.slice(cut));
+}
+
 export function formatRequest(r: RequestRecord, format: LogFormat): string {
   const path = escapeText(r.path);
   const method = escapeText(r.method);
   const { client } = r; // the peer address from the socket: not client-controlled text
+  const forwarded = tail(r.forwarded_for, CONTEXT_BOUNDS.forwarded_for);
+  const agent = head(r.user_agent, CONTEXT_BOUNDS.user_agent);
+  const id = head(r.request_id, CONTEXT_BOUNDS.request_id);
+  const proto = head(r.proto, CONTEXT_BOUNDS.proto);
   if (format === 'tsv') {
-    return `${r.time}\trequest\t${r.status}\t${r.duration_ms}\t${r.bytes_out}\t${r.bytes_in}\t${method}\t${path}\t${client}\t${r.aborted}`;
+    return `${r.time}\trequest\t${r.status}\t${r.duration_ms}\t${r.bytes_out}\t${r.bytes_in}\t${method}\t${path}\t${client}\t${r.aborted}` +
+      `\t${forwarded}\t${agent}\t${id}\t${proto}`;
   }
   return `{"time":"${r.time}","kind":"request","status":${r.status},"duration_ms":${jsonFloat(r.duration_ms)},` +
     `"bytes_out":${r.bytes_out},"bytes_in":${r.bytes_in},"method":${jsonQuote(method)},` +
-    `"path":${jsonQuote(path)},"client":${jsonQuote(client)},"aborted":${r.aborted}}`;
+    `"path":${jsonQuote(path)},"client":${jsonQuote(client)},"aborted":${r.aborted},` +
+    `"forwarded_for":${jsonQuote(forwarded)},"user_agent":${jsonQuote(agent)},"request_id":${jsonQuote(id)},"proto":${jsonQuote(proto)}}`;
 }
 
 export function formatLifecycle(r: LifecycleRecord, format: LogFormat): string {

@@ -71,6 +71,9 @@ function parseRequestLine(line: string, format: 'tsv' | 'json'): LoggedRequest {
   assert.match(s('bytes_in'), /^\d+$/, line);
   assert.match(s('aborted'), /^(true|false)$/, line);
   assert.match(s('client'), /^(::ffff:)?127\.0\.0\.1$|^$/, line);
+  // the context columns are never empty (`-` when absent); proto is a version or `-`
+  for (const k of ['forwarded_for', 'user_agent', 'request_id']) assert.notEqual(s(k), '', `${k} of ${line}`);
+  assert.match(s('proto'), /^(HTTP\/1\.[01]|-)$/, line);
   return { status: s('status'), method: s('method'), path: s('path'), aborted: s('aborted') };
 }
 

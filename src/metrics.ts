@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics (prom-client), opt-in with --metrics. Per request the hot
- * path only bumps plain numbers in maps and one histogram child; prom-client
- * reads the totals when Prometheus scrapes (collect()), so the cost stays
- * small. Label values are bounded: route is one of five words, never a path.
+ * path only bumps plain numbers in maps and one histogram cell; prom-client
+ * reads the totals when Prometheus scrapes (collect()), and the histogram is
+ * written out by histogram.ts, so the cost stays small. Label values are
+ * bounded: route is one of five words, never a path.
  */
 import http from 'node:http';
 import type * as client from 'prom-client';

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import dns from 'node:dns';
 import { PROBE_COLUMNS } from '../src/log/format';
-import { hasIpv6Loopback, privateResolver, probeLines, scrape, type ProbeLine } from './helpers/probe';
+import { writeFileSync } from 'node:fs';
+import { hasIpv6Loopback, privateResolver, privateResolverFiles, probeLines, scrape, type ProbeLine } from './helpers/probe';
 import { startProxy, type Proxy } from './helpers/probe-proxy';
 import { freePort, kill, request, sleep, startServer, waitFor, type Running } from './helpers/server';
 
@@ -28,14 +29,15 @@ function countBy(lines: ProbeLine[]): Map<string, number> {
  * A moment when no probe is running: lines and a scrape taken with nothing logged in between
  * (the line count is the same before the scrape and after the lines have been flushed).
  */
-async function quiet(hb: Running, port: number): Promise<{ lines: ProbeLine[]; metrics: Map<string, number> }> {
+async function quiet(hb: Running, port: number, everySeries = true): Promise<{ lines: ProbeLine[]; metrics: Map<string, number> }> {
   for (let i = 0; i < 50; i++) {
     const before = probeLines(hb).length;
     const metrics = scrape((await request(port, 'GET', '/metrics')).body.toString());
     await sleep(50); // the logger writes within 5 ms
     const lines = probeLines(hb);
     const counted = [...metrics].filter(([k]) => k.startsWith('heartbeat_probes_total{')).reduce((a, [, v]) => a + v, 0);
-    if (lines.length === before && counted === lines.length) return { lines, metrics };
+    // (everySeries: no series was dropped, so the counters add up to every line)
+    if (lines.length === before && (!everySeries || counted === lines.length)) return { lines, metrics };
   }
   throw new Error('no quiet moment between probes within 50 tries');
 }
@@ -149,6 +151,62 @@ describe('probe mode', function () {
     const clients = new Set(peer.lines.filter((l) => l.split('\t')[1] === 'request').map((l) => l.split('\t')[8]));
     if (v6) assert.ok(clients.has('::1'), [...clients].join(' '));
     assert.ok([...clients].some((cl) => /^(::ffff:)?127\.0\.0\.1$/.test(cl as string)), [...clients].join(' '));
+  });
+
+  it('resolves a name again every round: an address gone from it is no longer probed, and its series go after 10 rounds', async () => {
+    assert.ok(hasIpv6Loopback(), 'this test needs ::1 (a name with two loopback addresses)');
+    const { wrap, hostsFile } = privateResolverFiles('127.0.0.1 peers.test\n::1 peers.test\n');
+    const peer = await startServer(['--host', '::']);
+    running.push(peer);
+    const target = `http://peers.test:${peer.port}`;
+    const v4 = `127.0.0.1:${peer.port}`;
+    const v6 = `[::1]:${peer.port}`;
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', target, '--probe-interval', '500',
+      '--probe-timeout', '500', '--probe-sizes', '1024'], { wrap });
+    running.push(prober);
+    await waitFor(() => [v4, v6].every((p) => probeLines(prober).some((l) => l.peer === p)), 20_000, 'probes of both addresses');
+    const before = await quiet(prober, prober.port);
+    assert.ok([...before.metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v6}"`)));
+    assert.equal(before.metrics.get(`heartbeat_probe_peers{target="${target}"}`), 2);
+
+    writeFileSync(hostsFile, '127.0.0.1 peers.test\n'); // ::1 leaves the name (the same file, rewritten in place)
+    const at = probeLines(prober).length;
+    const after = (): ProbeLine[] => probeLines(prober).slice(at);
+    await waitFor(() => after().filter((l) => l.peer === v4).length >= 12, 30_000, '12 more rounds');
+    assert.ok(after().filter((l) => l.peer === v6).length <= 1, 'at most the round already resolved probes ::1 once more');
+    const { metrics } = await quiet(prober, prober.port, false);
+    assert.deepEqual([...metrics.keys()].filter((k) => k.includes(`peer="${v6}"`)), [], 'every series of the gone address dropped');
+    assert.ok([...metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v4}"`)));
+    assert.equal(metrics.get(`heartbeat_probe_peers{target="${target}"}`), 1);
+  });
+
+  it('probeMaxPeers below the addresses: a fair rotating sample, and series for no more than probeMaxPeers peers', async () => {
+    const peers = [await startServer(['--host', '127.0.0.1']), await startServer(['--host', '127.0.0.1'])];
+    running.push(...peers);
+    const labels = peers.map((p) => `127.0.0.1:${p.port}`);
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', labels.map((l) => `http://${l}`).join(','),
+      ...FAST, '--probe-sizes', '1024', '--probe-max-peers', '1']);
+    running.push(prober);
+    await waitFor(() => probeLines(prober).length >= 4, 20_000, 'four rounds');
+    const { lines, metrics } = await quiet(prober, prober.port, false);
+    // one peer a round, taking turns in the targets' order
+    assert.deepEqual(lines.slice(0, 4).map((l) => l.peer), [labels[0], labels[1], labels[0], labels[1]]);
+    assert.ok(lines.every((l) => l.outcome === 'ok'));
+    const seriesPeers = new Set([...metrics.keys()].filter((k) => k.startsWith('heartbeat_probes_total{')).map((k) => /peer="([^"]+)"/.exec(k)?.[1]));
+    assert.deepEqual([...seriesPeers], [lines.at(-1)?.peer], 'only the peer probed last keeps its series');
+    for (const l of labels) assert.equal(metrics.get(`heartbeat_probe_peers{target="http://${l}"}`), 1);
+  });
+
+  it('a 256 MiB probe and a 64 MiB upload: every byte checked as it streams', async () => {
+    const peer = await startServer(['--host', '127.0.0.1', '--max', String(1024 * 1024 * 1024)]);
+    running.push(peer);
+    const prober = await startServer(['--host', '127.0.0.1', '--probe-targets', `http://127.0.0.1:${peer.port}`,
+      '--probe-interval', '60000', '--probe-timeout', '60000', '--probe-sizes', String(256 * 1024 * 1024), '--probe-upload', String(64 * 1024 * 1024)]);
+    running.push(prober);
+    await waitFor(() => probeLines(prober).length >= 2, 60_000, 'the big probes');
+    const [get, post] = probeLines(prober) as [ProbeLine, ProbeLine];
+    assert.deepEqual([get.method, get.outcome, get.bytes], ['GET', 'ok', String(256 * 1024 * 1024)]);
+    assert.deepEqual([post.method, post.outcome, post.bytes, post.size], ['POST', 'ok', String(64 * 1024 * 1024), String(64 * 1024 * 1024)]);
   });
 
   for (const mode of ['reuse', 'new'] as const) {

@@ -52,6 +52,11 @@ export function hasIpv6Loopback(): boolean {
  * Needs root and util-linux's unshare; fails loudly (naming both) without them.
  */
 export function privateResolver(hosts: string): string[] {
+  return privateResolverFiles(hosts).wrap;
+}
+
+/** privateResolver, and the hosts file it mounts: rewritten in place, the prober sees the new names. */
+export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile: string } {
   const ok = spawnSync('unshare', ['-m', 'true']);
   if (ok.status !== 0) {
     throw new Error('this test needs `unshare -m` (util-linux, run as root) to give the prober its own /etc/hosts; apt-get install util-linux and run as root');
@@ -60,5 +65,5 @@ export function privateResolver(hosts: string): string[] {
   fs.writeFileSync(path.join(dir, 'hosts'), hosts);
   fs.writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;
-  return ['unshare', '-m', 'sh', '-c', script, 'sh'];
+  return { wrap: ['unshare', '-m', 'sh', '-c', script, 'sh'], hostsFile: path.join(dir, 'hosts') };
 }

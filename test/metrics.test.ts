@@ -107,6 +107,21 @@ describe('metrics', function () {
     assert.deepEqual([...sizes].sort(), ['16KiB', '1KiB', '256KiB']);
     const inf = value(samples, 'heartbeat_http_request_duration_seconds_bucket', { route: 'heartbeat', le: '+Inf' });
     assert.equal(inf, value(samples, 'heartbeat_http_request_duration_seconds_count', { route: 'heartbeat' }));
+    // Every cell: buckets cumulative in le order, +Inf equal to its count, a sum of real durations.
+    const cells = new Map<string, Sample[]>();
+    for (const s of samples.filter((x) => x.name === 'heartbeat_http_request_duration_seconds_bucket')) {
+      const k = `${s.labels.route} ${s.labels.size}`;
+      cells.set(k, [...(cells.get(k) ?? []), s]);
+    }
+    for (const [k, buckets] of cells) {
+      const [route, size] = k.split(' ') as [string, string];
+      const les = buckets.map((b) => (b.labels.le === '+Inf' ? Infinity : Number(b.labels.le)));
+      assert.deepEqual(les, [...les].sort((x, y) => x - y), `${k}: le ascending`);
+      assert.ok(buckets.every((b, i) => i === 0 || b.value >= (buckets[i - 1] as Sample).value), `${k}: cumulative`);
+      assert.equal((buckets.at(-1) as Sample).value, value(samples, 'heartbeat_http_request_duration_seconds_count', { route, size }), `${k}: +Inf = count`);
+      const sum = value(samples, 'heartbeat_http_request_duration_seconds_sum', { route, size });
+      assert.ok(sum > 0 && sum < 60, `${k}: sum ${sum}`);
+    }
 
     // Bytes agree with the log's bytes_out / bytes_in.
     for (const route of ['heartbeat', 'upload', 'probe', 'other']) {

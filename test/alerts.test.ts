@@ -10,6 +10,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ALERTS, alertRules, DEFAULTS, queries, type RuleGroup } from '../scripts/alerts';
 import { plan, PROMETHEUS_RULE_FILE, ROOT, RULES_FILE } from '../scripts/sync-alerts';
+import { defaults } from '../src/config/schema';
+import { MAX_BACKLOG_BYTES } from '../src/log/logger';
 
 const read = (rel: string): string => readFileSync(path.join(ROOT, rel), 'utf8');
 
@@ -77,6 +79,13 @@ describe('alert rules', () => {
       assert.equal(cells[4], `\`${r.for}\``, `${r.alert} for:`);
       assert.ok((cells[5] ?? '').length > 40, `${r.alert}: a runbook line (what it means, what to look at first)`);
     }
+  });
+
+  it('the numbers the runbook and metrics docs quote are the code\'s', () => {
+    const backlog = `${MAX_BACKLOG_BYTES / (1024 * 1024)} MiB`;
+    assert.match(read('docs/alerts.md'), new RegExp(`stayed backed up past ${backlog}`));
+    assert.match(read('docs/metrics.md'), new RegExp(`backed up past ${backlog}`));
+    assert.ok(read('docs/alerts.md').includes(`\`drainTimeout\` (${defaults().drainTimeout / 1000} s)`), 'the default drain timeout');
   });
 
   it('docs/metrics.md shows the dashboard queries exactly as scripts/alerts.ts defines them', () => {

@@ -70,7 +70,7 @@ describe('Fluent Bit parsers on real probe lines', function () {
   });
   afterEach(() => kill(prober));
 
-  it('has a probe parser whose named groups are PROBE_COLUMNS in order, typed, in the sidecar's, the collector's and local.yaml's filters', () => {
+  it('has a probe parser whose named groups are PROBE_COLUMNS in order, typed, in the parser filters of the sidecar, the collector and local.yaml', () => {
     const p = parsers.get('heartbeat_tsv_probe');
     assert.deepEqual(p?.regex?.names, [...PROBE_COLUMNS]);
     assert.deepEqual(Object.keys(PROBE_TYPES), [...PROBE_COLUMNS]);

@@ -31,7 +31,7 @@ function runAutocannon(job: HttpJob): Promise<HttpFigures> {
   latencies.fill(0);
   let counted = 0;
   return new Promise((resolve, reject) => {
-    const instance = autocannon({ url: job.url, connections: job.connections, duration: job.seconds }, (err, r) => {
+    const instance = autocannon({ url: job.url, connections: job.connections, duration: job.seconds, headers: job.headers }, (err, r) => {
       if (err) return reject(err instanceof Error ? err : new Error(String(err)));
       const seconds = (r.finish.getTime() - r.start.getTime()) / 1000;
       resolve({
@@ -122,8 +122,10 @@ function leanConnection(url: URL, on: ResponseEvents): net.Socket {
   return sock;
 }
 
-const getRequest = (u: URL, close = false): Buffer =>
-  Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
+const getRequest = (u: URL, close = false, headers: Record<string, string> = {}): Buffer => {
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n${extra}${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
+};
 
 /**
  * The lean client: each connection sends a GET, reads the whole response, and
@@ -132,7 +134,7 @@ const getRequest = (u: URL, close = false): Buffer =>
 function runLean(job: HttpJob): Promise<HttpFigures> {
   latencies.fill(0);
   const u = new URL(job.url);
-  const request = getRequest(u);
+  const request = getRequest(u, false, job.headers);
   let completed = 0;
   let non2xx = 0;
   let errors = 0;

@@ -14,8 +14,11 @@ export type LoadClient = 'autocannon' | 'lean';
 
 /** One measurement the harness asks the load worker for. */
 export type LoadJob =
-  /** GETs of `url` for `seconds` over `connections` keep-alive connections, one request in flight on each. */
-  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number }
+  /**
+   * GETs of `url` for `seconds` over `connections` keep-alive connections, one request in flight
+   * on each, every one with `headers` (besides Host).
+   */
+  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number; headers: Record<string, string> }
   /** One GET of `bytes`, every byte checked against the heartbeat pattern as it streams in. */
   | { kind: 'get'; url: string; bytes: number }
   /** One POST of `bytes`, streamed with backpressure; the server must report them all received. */

@@ -248,9 +248,25 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
     assert.equal(json?.parser, PARSER_FOR.json);
     assert.equal(unescape(tsv.record.message as string), life.message);
     assert.equal(json.record.message, tsv.record.message);
-    assert.deepEqual(JSON.parse(tsv.record.details as string), life.details);
+    // details: the same typed map from both formats (decode_field_as json in TSV), so one index
+    // mapping serves both
+    assert.deepEqual(plain(tsv.record.details as FbValue), life.details);
+    assert.deepEqual(tsv.record.details, json.record.details);
+    assert.deepEqual((tsv.record.details as FbMap).port, new FbInt(8080));
+    assert.deepEqual((tsv.record.details as FbMap).ratio, new FbFloat(0.5));
     assert.deepEqual(plain(json.record.details as FbValue), life.details);
     assert.deepEqual((json.record.details as FbMap).port, new FbInt(8080));
+  });
+
+  it('decodes a TSV lifecycle line\'s details only when it is one JSON object (else it stays the text)', () => {
+    const lifecycle = parsers.get(PARSER_FOR.tsvLifecycle) as Parser;
+    const line = (details: string): string => `2026-11-25T00:52:08.955Z\tlifecycle\tinfo\tlistening\t${details}`;
+    assert.deepEqual(plain(lifecycle.parse(line('{"port":8080,"tags":["a"],"on":true}'))?.record.details as FbValue),
+      { port: 8080, tags: ['a'], on: true });
+    assert.deepEqual(lifecycle.parse(line('{}'))?.record.details, {});
+    // the regex takes {...}; text that is not one JSON object is kept as the string it was
+    assert.equal(lifecycle.parse(line('{not json}'))?.record.details, '{not json}');
+    assert.equal(lifecycle.parse(line('{"a":1} {"b":2}'))?.record.details, '{"a":1} {"b":2}');
   });
 
   for (const format of ['tsv', 'json'] as const) {
@@ -294,14 +310,12 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
         } else {
           for (const name of ['time', 'kind', 'level', 'message']) assertType(name, record[name], 'string', line);
           assert.match(record.level as string, /^(info|warn|error)$/);
-          if (format === 'tsv') {
-            assertType('details', record.details, 'string', line);
-            assert.equal(typeof JSON.parse(record.details as string), 'object');
-          } else {
-            const d = record.details;
-            assert.ok(d !== null && typeof d === 'object' && !Array.isArray(d) && !(d instanceof FbInt) && !(d instanceof FbFloat),
-              `details should be a map in ${line}`);
-          }
+          // a map in both formats (TSV: decoded from its JSON text)
+          const d = record.details;
+          assert.ok(d !== null && typeof d === 'object' && !Array.isArray(d) && !(d instanceof FbInt) && !(d instanceof FbFloat),
+            `details should be a map in ${line}`);
+          const text = format === 'tsv' ? line.split('\t')[4] as string : JSON.stringify((JSON.parse(line) as { details: unknown }).details);
+          assert.deepEqual(plain(d), JSON.parse(text));
           run.lifecycle.push(record);
         }
 

@@ -37,7 +37,8 @@ const PROBE_TYPES: Record<(typeof PROBE_COLUMNS)[number], FieldType> = {
 
 function filterOrder(file: string): string[] {
   const doc = readYaml(path.join(FLUENT_BIT_DIR, file)) as { pipeline: { filters: Record<string, unknown>[] } };
-  const f = doc.pipeline.filters.find((x) => x.name === 'parser');
+  // the parser filter of heartbeat's own line (a pipeline may parse other keys first)
+  const f = doc.pipeline.filters.find((x) => x.name === 'parser' && x.key_name === 'log');
   assert.ok(f, `${file} has a parser filter`);
   return ([] as unknown[]).concat(f.parser).map(String);
 }
@@ -69,13 +70,13 @@ describe('Fluent Bit parsers on real probe lines', function () {
   });
   afterEach(() => kill(prober));
 
-  it('has a probe parser whose named groups are PROBE_COLUMNS in order, typed, in the sidecar and local filters', () => {
+  it('has a probe parser whose named groups are PROBE_COLUMNS in order, typed, in the parser filters of the sidecar, the collector and local.yaml', () => {
     const p = parsers.get('heartbeat_tsv_probe');
     assert.deepEqual(p?.regex?.names, [...PROBE_COLUMNS]);
     assert.deepEqual(Object.keys(PROBE_TYPES), [...PROBE_COLUMNS]);
     const declared = Object.fromEntries(p?.types ?? []);
     assert.deepEqual(declared, Object.fromEntries(Object.entries(PROBE_TYPES).filter(([, t]) => t !== 'string')));
-    for (const file of ['sidecar.yaml', 'local.yaml']) assert.ok(filterOrder(file).includes('heartbeat_tsv_probe'), file);
+    for (const file of ['sidecar.yaml', 'collector.yaml', 'local.yaml']) assert.ok(filterOrder(file).includes('heartbeat_tsv_probe'), file);
   });
 
   for (const format of ['tsv', 'json'] as const) {

@@ -318,5 +318,18 @@ describe('docs/logs.md', () => {
     for (const line of section.split('\n').filter((l) => /^\d{4}-.*\trequest\t/.test(l))) {
       assert.equal(line.split('\t').length, REQUEST_COLUMNS.length, line);
     }
+    // ... and so do the JSON ones, in order.
+    const jsonExamples = section.split('\n').filter((l) => l.startsWith('{"time"') && l.includes('"kind":"request"'));
+    assert.ok(jsonExamples.length > 0);
+    for (const line of jsonExamples) assert.deepEqual(Object.keys(JSON.parse(line) as object), [...REQUEST_COLUMNS], line);
+  });
+
+  it('gives each context column the bound src/log/format.ts cuts it to', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { ROOT } = await import('./helpers/server');
+    const doc = readFileSync(`${ROOT}/docs/logs.md`, 'utf8');
+    const section = /## Request context\n([\s\S]*?)\n### /.exec(doc)?.[1] ?? '';
+    const rows = [...section.matchAll(/^\| `([a-z_]+)` \|.*\| (\d+)\b[^|]*\|$/gm)].map((m) => [m[1], Number(m[2])]);
+    assert.deepEqual(Object.fromEntries(rows), { ...CONTEXT_BOUNDS });
   });
 });

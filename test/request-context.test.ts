@@ -101,6 +101,8 @@ const CASES: Case[] = [
     status: 200,
     want: { request_id: TRACE },
   },
+  { name: 'X-Request-Id in two fields: both, joined', target: t(), headers: ['X-Request-Id: a', 'X-Request-Id: b'], status: 200, want: { request_id: 'a, b' } },
+  { name: 'empty values: -', target: t(), headers: ['User-Agent:', 'X-Forwarded-For: ', 'X-Request-Id:'], status: 200, want: none },
   { name: 'X-Request-Id wins over traceparent', target: t(), headers: [`TraceParent: ${TP}`, 'X-Request-Id: mine'], status: 200, want: { request_id: 'mine' } },
   ...[
     ['upper-case hex', `00-${TRACE.toUpperCase()}-${PARENT}-01`],

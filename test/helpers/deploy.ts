@@ -16,9 +16,9 @@ export interface K8sObject {
   [field: string]: unknown;
 }
 
-/** `kubectl kustomize DIR`, parsed: every object it renders. */
+/** `kubectl kustomize DIR` (repo-relative, or absolute), parsed: every object it renders. */
 export function render(dir: string): K8sObject[] {
-  const out = execFileSync('kubectl', ['kustomize', path.join(ROOT, dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('kubectl', ['kustomize', path.isAbsolute(dir) ? dir : path.join(ROOT, dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return parseAllDocuments(out).map((d) => {
     if (d.errors.length) throw new Error(`kubectl kustomize ${dir}: ${d.errors[0]?.message}`);
     return d.toJS() as K8sObject;

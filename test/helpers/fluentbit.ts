@@ -9,7 +9,9 @@
  *   time_keep;
  * - the json parser (flb_parser_json.c, flb_pack.c): one top-level object, numbers typed
  *   by their text (a "." or an exponent sign makes a float, else an integer);
- * - the parser filter (filter_parser.c): parsers tried in order, the first match wins.
+ * - the parser filter (filter_parser.c): parsers tried in order, the first match wins;
+ * - field decoders (flb_parser_decoder.c): `decode_field_as json <field>` turns a string field
+ *   holding one JSON object into a map, and leaves anything else as the string it was.
  *
  * Anything the parsers file asks for that is not modelled here throws, so a change to the
  * configuration cannot silently escape the tests.
@@ -293,7 +295,7 @@ export function fbBool(v: unknown): boolean {
   return ['true', 'on', 'yes'].includes(String(v).toLowerCase());
 }
 
-const PARSER_KEYS = new Set(['name', 'format', 'regex', 'time_key', 'time_format', 'time_keep', 'types', 'skip_empty_values']);
+const PARSER_KEYS = new Set(['name', 'format', 'regex', 'time_key', 'time_format', 'time_keep', 'types', 'skip_empty_values', 'decode_field_as']);
 
 export interface Parsed { record: FbMap; time: FbTime | null }
 
@@ -333,6 +335,36 @@ function scalar(v: unknown, what: string): string {
   throw new Error(`${what} must be a scalar, is ${JSON.stringify(v)}`);
 }
 
+/**
+ * decode_json of flb_parser_decoder.c: leading spaces skipped, the text must start with `{` or
+ * `[` and be exactly one JSON value, and only an object is taken (as a map); null otherwise.
+ */
+function decodeJson(text: string): FbMap | null {
+  const t = text.replace(/^ +/, '');
+  if (!t.startsWith('{') && !t.startsWith('[')) return null;
+  const v = packJson(t);
+  if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof FbInt || v instanceof FbFloat) return null;
+  return v;
+}
+
+/** A parser's `decode_field_as` rules as [backend, field]; only the json backend is modelled. */
+function decodersOf(def: Record<string, unknown>, name: string): [string, string][] {
+  if (def.decode_field_as === undefined) return [];
+  const rule = scalar(def.decode_field_as, `parser ${name}: decode_field_as`);
+  const [backend, field, ...rest] = rule.split(' ');
+  if (backend !== 'json' || !field || rest.length) throw new Error(`parser ${name}: decode_field_as ${rule} is not modelled`);
+  return [[backend, field]];
+}
+
+function applyDecoders(record: FbMap, decoders: [string, string][]): void {
+  for (const [, field] of decoders) {
+    const v = record[field];
+    if (typeof v !== 'string') continue;
+    const map = decodeJson(v);
+    if (map) record[field] = map;
+  }
+}
+
 function makeParser(def: Record<string, unknown>): Parser {
   for (const k of Object.keys(def)) {
     if (!PARSER_KEYS.has(k)) throw new Error(`parser ${JSON.stringify(def.name)}: key ${k} is not modelled by the test helper`);
@@ -344,6 +376,7 @@ function makeParser(def: Record<string, unknown>): Parser {
   const timeFormat = def.time_format === undefined ? undefined : scalar(def.time_format, 'time_format');
   const timeKeep = def.time_keep !== undefined && fbBool(def.time_keep);
   const skipEmpty = def.skip_empty_values === undefined || fbBool(def.skip_empty_values);
+  const decoders = decodersOf(def, name);
   const types = new Map<string, string>();
   if (def.types !== undefined) {
     for (const t of scalar(def.types, 'types').split(' ').filter(Boolean)) {
@@ -364,6 +397,7 @@ function makeParser(def: Record<string, unknown>): Parser {
           time = timeLookup(t, timeFormat);
           if (time && !timeKeep) delete record[timeKey];
         }
+        applyDecoders(record, decoders);
         return { record, time };
       },
     };
@@ -387,6 +421,7 @@ function makeParser(def: Record<string, unknown>): Parser {
         }
         record[n] = cast(types.get(n), value);
       }
+      applyDecoders(record, decoders);
       return { record, time };
     },
   };
@@ -397,18 +432,34 @@ export function readYaml(file: string): Record<string, unknown> {
   return parseYaml(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
-/** fluent-bit/parsers.yaml, read and compiled (call loadOniguruma() first). */
-export function loadParsers(file = path.join(FLUENT_BIT_DIR, 'parsers.yaml')): Map<string, Parser> {
-  const doc = readYaml(file);
-  const keys = Object.keys(doc);
-  if (keys.length !== 1 || keys[0] !== 'parsers') throw new Error(`${file}: expected only a "parsers" section, got ${keys.join(', ')}`);
-  const out = new Map<string, Parser>();
-  for (const def of doc.parsers as Record<string, unknown>[]) {
+function addParsers(out: Map<string, Parser>, defs: unknown, file: string): Map<string, Parser> {
+  if (!Array.isArray(defs)) throw new Error(`${file}: "parsers" must be a list`);
+  for (const def of defs as Record<string, unknown>[]) {
     const p = makeParser(def);
     if (out.has(p.name)) throw new Error(`parser ${p.name} defined twice`);
     out.set(p.name, p);
   }
   return out;
+}
+
+/** fluent-bit/parsers.yaml, read and compiled (call loadOniguruma() first). */
+export function loadParsers(file = path.join(FLUENT_BIT_DIR, 'parsers.yaml')): Map<string, Parser> {
+  const doc = readYaml(file);
+  const keys = Object.keys(doc);
+  if (keys.length !== 1 || keys[0] !== 'parsers') throw new Error(`${file}: expected only a "parsers" section, got ${keys.join(', ')}`);
+  return addParsers(new Map(), doc.parsers, file);
+}
+
+/**
+ * The parsers a pipeline file sees: its parsers_file's (resolved beside it) and those of its own
+ * `parsers` section (flb_config.c loads the main file's parser definitions too).
+ */
+export function pipelineParsers(file: string): Map<string, Parser> {
+  const doc = readYaml(file);
+  const service = (doc.service ?? {}) as Record<string, unknown>;
+  const out = service.parsers_file === undefined ? new Map<string, Parser>()
+    : loadParsers(path.resolve(path.dirname(file), scalar(service.parsers_file, 'parsers_file')));
+  return doc.parsers === undefined ? out : addParsers(out, doc.parsers, file);
 }
 
 /** The parser filter: the first of `names` that matches `line`, and what it made. */

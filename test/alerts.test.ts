@@ -32,19 +32,18 @@ describe('alert rules', () => {
     assert.deepEqual(plain.groups, alertRules());
   });
 
-  it('the kustomize component ships the PrometheusRule and a PodMonitor for both metrics ports', () => {
+  it('the kustomize component ships the PrometheusRule and PodMonitors for heartbeat and Fluent Bit (test/k8s/ renders them)', () => {
     const k = YAML.parse(read('k8s/components/alerts/kustomization.yaml')) as { kind: string; resources: string[] };
     assert.equal(k.kind, 'Component');
-    assert.deepEqual(k.resources.sort(), ['podmonitor.yaml', 'prometheusrule.yaml']);
-    const pm = YAML.parse(read('k8s/components/alerts/podmonitor.yaml')) as {
-      kind: string; spec: { podMetricsEndpoints: { port: string; path: string; relabelings: { targetLabel: string; replacement: string }[] }[] };
+    assert.deepEqual(k.resources.sort(), ['podmonitor-collector.yaml', 'podmonitor.yaml', 'prometheusrule.yaml']);
+    type PodMonitor = { kind: string; spec: { podMetricsEndpoints: { port: string; path: string; relabelings: { targetLabel: string; replacement: string }[] }[] } };
+    const endpoints = (file: string) => {
+      const pm = YAML.parse(read(`k8s/components/alerts/${file}`)) as PodMonitor;
+      assert.equal(pm.kind, 'PodMonitor');
+      return pm.spec.podMetricsEndpoints.map((e) => [e.port, e.path, e.relabelings.find((r) => r.targetLabel === 'job')?.replacement]);
     };
-    assert.equal(pm.kind, 'PodMonitor');
-    const eps = pm.spec.podMetricsEndpoints.map((e) => [e.port, e.path, e.relabelings.find((r) => r.targetLabel === 'job')?.replacement]);
-    assert.deepEqual(eps, [['metrics', '/metrics', DEFAULTS.job], ['fluent-bit', '/api/v2/metrics/prometheus', `${DEFAULTS.job}-fluent-bit`]]);
-    // The ports are the Deployment's own container ports.
-    const deployment = read('k8s/base/deployment.yaml');
-    for (const port of ['metrics', 'fluent-bit']) assert.match(deployment, new RegExp(`- name: ${port}\\n\\s+containerPort: `));
+    assert.deepEqual(endpoints('podmonitor.yaml'), [['metrics', '/metrics', DEFAULTS.job], ['fluent-bit', '/api/v2/metrics/prometheus', `${DEFAULTS.job}-fluent-bit`]]);
+    assert.deepEqual(endpoints('podmonitor-collector.yaml'), [['fluent-bit', '/api/v2/metrics/prometheus', `${DEFAULTS.job}-fluent-bit`]]);
   });
 
   it('the eight alerts, each with a severity, and a summary and description naming the instance', () => {

@@ -21,19 +21,20 @@ interface PodMonitor extends K8sObject {
   };
 }
 interface Container { name: string; ports?: { name: string; containerPort: number }[] }
-interface Deployment extends K8sObject {
+/** A Deployment or DaemonSet: the pod template. */
+interface Workload extends K8sObject {
   spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[]; initContainers?: Container[] } } };
 }
 
-/** Renders a throwaway overlay of the base plus the component (`extra`: more kustomization lines). */
-function renderWithAlerts(extra = ''): K8sObject[] {
+/** Renders a throwaway overlay of `of` (k8s/base, an overlay) plus the component (`extra`: more kustomization lines). */
+function renderWithAlerts(extra = '', of = 'base'): K8sObject[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-alerts-overlay-'));
   try {
     const k8s = path.relative(dir, path.join(ROOT, 'k8s'));
     writeFileSync(path.join(dir, 'kustomization.yaml'), [
       'apiVersion: kustomize.config.k8s.io/v1beta1',
       'kind: Kustomization',
-      `resources: [${k8s}/base]`,
+      `resources: [${k8s}/${of}]`,
       `components: [${k8s}/components/alerts]`,
       extra,
     ].join('\n'));
@@ -60,8 +61,8 @@ describe('k8s/components/alerts', function () {
 
   it('adds a PodMonitor that selects the Deployment\'s pods and scrapes ports they have, as the jobs the rules select', () => {
     const objs = renderWithAlerts();
-    const pm = objs.find((o) => o.kind === 'PodMonitor') as PodMonitor;
-    const deployment = objs.find((o) => o.kind === 'Deployment') as Deployment;
+    const pm = objs.find((o) => o.kind === 'PodMonitor' && o.metadata.name === 'heartbeat') as PodMonitor;
+    const deployment = objs.find((o) => o.kind === 'Deployment') as Workload;
     assert.equal(pm.metadata.namespace, deployment.metadata.namespace);
     const podLabels = deployment.spec.template.metadata.labels;
     for (const [k, v] of Object.entries(pm.spec.selector.matchLabels)) assert.equal(podLabels[k], v, `pod label ${k}`);
@@ -78,5 +79,23 @@ describe('k8s/components/alerts', function () {
     for (const kind of ['Deployment', 'PrometheusRule', 'PodMonitor']) {
       assert.equal(objs.find((o) => o.kind === kind)?.metadata.namespace, 'monitoring-test', kind);
     }
+  });
+
+  it('in the mesh overlay: heartbeat\'s DaemonSet pods, and the node collector\'s Fluent Bit in its namespace', () => {
+    const objs = renderWithAlerts('', 'overlays/mesh');
+    const ds = objs.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'heartbeat') as Workload;
+    const collector = objs.find((o) => o.kind === 'DaemonSet' && o.metadata.name !== 'heartbeat') as Workload;
+    assert.ok(ds && collector, 'both DaemonSets');
+    const monitors = objs.filter((o) => o.kind === 'PodMonitor') as (PodMonitor & { spec: { namespaceSelector?: { matchNames: string[] } } })[];
+    const matches = (pm: PodMonitor, w: Workload): boolean =>
+      Object.entries(pm.spec.selector.matchLabels).every(([k, v]) => w.spec.template.metadata.labels[k] === v);
+    const hb = monitors.find((m) => m.metadata.name === 'heartbeat')!;
+    assert.ok(matches(hb, ds), 'the heartbeat PodMonitor selects the DaemonSet\'s pods');
+    assert.equal(hb.metadata.namespace, ds.metadata.namespace);
+    const fb = monitors.find((m) => m.metadata.name === 'heartbeat-fluent-bit-collector')!;
+    assert.ok(matches(fb, collector), 'the collector PodMonitor selects the collector\'s pods');
+    assert.deepEqual(fb.spec.namespaceSelector?.matchNames, [collector.metadata.namespace]);
+    const ports = collector.spec.template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
+    assert.ok(ports.includes(fb.spec.podMetricsEndpoints[0]!.port), 'the collector has the port scraped');
   });
 });

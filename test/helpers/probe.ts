@@ -62,6 +62,7 @@ export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile
     throw new Error('this test needs `unshare -m` (util-linux, run as root) to give the prober its own /etc/hosts; apt-get install util-linux and run as root');
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-resolver-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'hosts'), hosts);
   fs.writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;

@@ -65,10 +65,10 @@ function startLine(raw: unknown, at: unknown, previousLength: number, beganHere:
   const line = raw.toString('latin1', from, eol).replace(/\r$/, '');
   // The error in the start line itself (a bad method or target): as far as the parser read it.
   // Past it (in a header): the line must be a whole start line.
-  // The HTTP version, when the line has it (the request log's proto column; the headers are never read).
   const m = errorAt <= eol
-    ? /^([^ \r\n]{1,32})(?: ([^ \r\n]+)(?: (HTTP\/1\.[01])$)?)?/.exec(line)
-    : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/\d\.\d)$/.exec(line);
+    ? /^([^ \r\n]{1,32})(?: ([^ \r\n]+))?/.exec(line)
+    : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
+  // The version only from a whole start line (proto); the headers of a refused request are never read.
   return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;
 }
 

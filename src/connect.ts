@@ -17,8 +17,7 @@ const CONNECT_LINGER_MS = 2000;
  * removed: a client that resets it must not become an uncaught ECONNRESET that ends the
  * process, and one that never closes (or whose reset we never read) must not hold the socket.
  */
-/** `withContext`: also read the context headers (the request log wants them; metrics do not). */
-export function refuseConnect(req: IncomingMessage, socket: Socket, report?: ExchangeListener, withContext = false): void {
+export function refuseConnect(req: IncomingMessage, socket: Socket, report?: ExchangeListener): void {
   const start = performance.now();
   const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
   socket.on('close', () => clearTimeout(linger));
@@ -28,6 +27,6 @@ export function refuseConnect(req: IncomingMessage, socket: Socket, report?: Exc
   report?.({
     route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
     durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
-    context: withContext ? requestContext(req) : undefined,
+    context: requestContext(req), // a rare request: read whether it is logged or only counted
   });
 }

@@ -1,12 +1,21 @@
 /**
- * Requests Node's HTTP parser rejects before they reach a handler (bad method
- * token, bytes HTTP forbids, oversized headers, headers timeout): answered as
- * Node would by default, and logged as request lines so they are not invisible.
+ * Requests Node's HTTP parser rejects (bad method token, bytes HTTP forbids, oversized headers,
+ * a malformed chunked body, the headers or request timeout): answered with our common headers,
+ * and logged as request lines so they are not invisible. Each exchange is reported once, its own:
+ *
+ * - an error in the body of a request already handed to a handler (a malformed chunk, the request
+ *   timeout mid-upload) belongs to that request: its own response answers it (an answer already
+ *   complete is delivered, then the connection closed; one under way is cut, logged as aborted);
+ * - any other error is a request of its own, after the last one handed over: it is answered once every
+ *   response before it has been written (pipelining), and logged with the method and target the
+ *   parser saw of it, `-` for what it did not.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { lastResponse, readAtLastRequest } from './connection';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
+import { COMMON_HEADERS, sendText, TEXT_PLAIN } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -14,16 +23,57 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
-/** The request line's method, target and HTTP version, as far as the parser had them. */
-function requestLine(raw: unknown): { method: string; url: string; proto: string } {
-  if (!Buffer.isBuffer(raw)) return { method: '-', url: '-', proto: '' };
-  const head = raw.subarray(0, 4096).toString('latin1');
-  const m = /^([^ \r\n]{1,32}) ([^ \r\n]+)(?: (HTTP\/1\.[01])\r?\n)?/.exec(head);
-  return m ? { method: m[1] as string, url: m[2] as string, proto: m[3] ?? '' } : { method: '-', url: '-', proto: '' };
+/** How much of a rejected request's start line is read for its method and target. */
+const START_LINE_LIMIT = 4096;
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const ANSWERED = Symbol('heartbeat.rejected');
+type Rejecting = Socket & { [ANSWERED]?: true };
+
+const bodyOf = (status: number): string => `${(STATUS_CODES[status] ?? 'bad request').toLowerCase()}\n`;
+
+/** The raw answer to a request that has no response object: our common headers, then close. */
+function rawAnswer(status: number): string {
+  const body = bodyOf(status);
+  const common = Object.entries(COMMON_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${common}Content-Type: ${TEXT_PLAIN}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * The method and target of the rejected request, from the bytes of the read in which the parser
+ * failed (`raw`, failing at `at`). The request began after the last head that ended in this read
+ * (and the body that head declared, `previousLength`); or, when `beganHere` (nothing was read between
+ * the last request and this read), at the start of this read. Otherwise its start line came in an
+ * earlier read, which Node's parser keeps to itself: `-`, never a header taken for a target.
+ */
+function startLine(raw: unknown, at: unknown, previousLength: number, beganHere: boolean): { method: string; url: string; proto: string } {
+  const none = { method: '-', url: '-', proto: '' };
+  if (!Buffer.isBuffer(raw)) return none;
+  const errorAt = typeof at === 'number' && at >= 0 && at <= raw.length ? at : raw.length;
+  const headEnd = errorAt >= HEAD_END.length ? raw.lastIndexOf(HEAD_END, errorAt - HEAD_END.length) : -1;
+  let from = 0;
+  if (headEnd >= 0) {
+    from = headEnd + HEAD_END.length;
+    if (previousLength > 0 && from + previousLength <= errorAt) from += previousLength;
+  } else if (!beganHere) {
+    return none;
+  }
+  while (raw[from] === 13 || raw[from] === 10) from++; // empty lines before a request are allowed
+  let eol = raw.indexOf(10, from);
+  if (eol < 0 || eol - from > START_LINE_LIMIT) eol = Math.min(raw.length, from + START_LINE_LIMIT);
+  const line = raw.toString('latin1', from, eol).replace(/\r$/, '');
+  // The error in the start line itself (a bad method or target): as far as the parser read it.
+  // Past it (in a header): the line must be a whole start line.
+  const m = errorAt <= eol
+    ? /^([^ \r\n]{1,32})(?: ([^ \r\n]+))?/.exec(line)
+    : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
+  // The version only from a whole start line (proto); the headers of a refused request are never read.
+  return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;
 }
 
 export function handleClientError(
-  err: NodeJS.ErrnoException & { rawPacket?: unknown },
+  err: NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown },
   socket: Socket,
   log?: (r: ExchangeResult) => void,
 ): void {
@@ -35,25 +85,43 @@ export function handleClientError(
     socket.destroy();
     return;
   }
+  // Already answering an earlier error on this connection: the parser reports every later read too.
+  if ((socket as Rejecting)[ANSWERED]) return;
   const status = STATUS_BY_CODE[code] ?? 400;
-  const client = socket.remoteAddress ?? '';
-  // As Node does: answer only when no response is under way or none of it has been written
-  // (it would be corrupted). A request already being answered (a bad chunk in its body, say)
-  // is reported by its own exchange, with this status.
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (inFlight?.headersSent) {
-    socket.destroy();
+  const last = lastResponse(socket);
+
+  if (last && !last.req.complete) {
+    // In the body of the request being received: its exchange reports it, with this status.
+    (socket as Rejecting)[ANSWERED] = true;
+    if (last.headersSent) {
+      // Its answer is complete: deliver it, then close. Under way: cut it (logged as aborted).
+      if (last.writableEnded) socket.destroySoon();
+      else socket.destroy();
+      return;
+    }
+    rejectExchange(last, status);
+    sendText(last, status, bodyOf(status), { Connection: 'close' });
     return;
   }
-  if (inFlight) rejectExchange(inFlight, status);
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  socket.destroySoon();
-  if (!inFlight) {
-    // The headers are not read from a request the parser refused: only the version, if the line had it.
-    const { method, url, proto } = requestLine(err.rawPacket);
-    log?.({
-      method, url, route: 'other', client, status, durationMs: 0, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
-      context: unknownContext(proto),
-    });
+
+  (socket as Rejecting)[ANSWERED] = true;
+  const answer = (): void => {
+    socket.end(rawAnswer(status));
+    socket.destroySoon();
+  };
+  // After every response before it (HTTP answers in order): the last one's 'finish' says all are written.
+  if (!last || last.writableFinished) answer();
+  else {
+    last.once('finish', answer);
+    socket.once('close', () => last.off('finish', answer));
   }
+  if (!log) return;
+  const declared = Number(last?.req.headers['content-length'] ?? 0);
+  const raw = err.rawPacket;
+  const beganHere = Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket);
+  const { method, url, proto } = startLine(raw, err.bytesParsed, Number.isSafeInteger(declared) ? declared : 0, beganHere);
+  log({
+    method, url, context: unknownContext(proto),
+    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: 0, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
+  });
 }

@@ -4,7 +4,7 @@
  * prefix check, one digit loop, one write of a slice of the prebuilt payload.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Exchange } from './observe';
+import { declareBody, type Exchange } from './observe';
 import { buildPayload, parseSize } from './payload';
 import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
@@ -44,7 +44,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     if (end < 0) end = url.length;
     if (end === uriLen) return SIZE_INVALID; // "{uri}" with no size
     const start = uriLen + 1;
-    let size = parseSize(url, start, end);
+    const size = parseSize(url, start, end);
     if (size >= 0) return size;
     // Slow path: anything that is not plain digits.
     const segment = url.slice(start, end);
@@ -56,9 +56,8 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     } catch {
       return SIZE_MALFORMED;
     }
-    if (decoded.includes('/')) return SIZE_INVALID;
-    size = parseSize(decoded, 0, decoded.length);
-    return size;
+    // parseSize takes digits only: a decoded "/" (or anything else) is SIZE_INVALID (-1).
+    return parseSize(decoded, 0, decoded.length);
   }
 
   const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
@@ -70,7 +69,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       ...COMMON_HEADERS,
     };
     if (received !== undefined) headers[RECEIVED_HEADER] = received;
-    if (x) x.declared = size;
+    declareBody(res, size);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') {
       res.end();
@@ -116,7 +115,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
       if (x) x.bytesIn = received;
-      if (received > uploadLimit && !refused) {
+      if (received > uploadLimit && !refused && !res.headersSent) {
         refused = true;
         req.off('data', onData);
         req.pause();
@@ -124,8 +123,9 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       }
     };
     req.on('data', onData);
+    // Not when already answered: the parser rejected the body (a bad chunk, the request timeout).
     req.on('end', () => {
-      if (!refused) respond(req, res, size, x, received);
+      if (!refused && !res.headersSent) respond(req, res, size, x, received);
     });
     // A client that goes away mid-upload: nothing to answer, nothing to log here.
     req.on('error', () => undefined);

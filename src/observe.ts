@@ -4,6 +4,7 @@
  * logging, metrics) wants it, so the hot path pays nothing otherwise.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { requestContext, type RequestContext } from './context/headers';
 
@@ -59,6 +60,26 @@ export interface ExchangeResult {
 
 export type ExchangeListener = (result: ExchangeResult) => void;
 
+const OPEN = Symbol('heartbeat.openExchanges');
+type Watched = Socket & { [OPEN]?: Set<() => void> };
+
+/**
+ * The exchanges of a connection not reported yet. When the connection closes, each of them ends
+ * there: Node 20 never emits 'close' for a response queued behind an unfinished one (pipelining)
+ * when the client goes away, so waiting for the response alone would lose it.
+ */
+function openOn(socket: Socket): Set<() => void> {
+  const s = socket as Watched;
+  let open = s[OPEN];
+  if (!open) {
+    const set = (open = s[OPEN] = new Set());
+    socket.once('close', () => {
+      for (const end of set) end();
+    });
+  }
+  return open;
+}
+
 /**
  * `withClient`: also record the peer address and the context headers (the request log wants
  * them; metrics do not).
@@ -73,8 +94,14 @@ export function observe(
   const url = req.url ?? '';
   const client = withClient ? req.socket.remoteAddress ?? '' : '';
   const context = withClient ? requestContext(req) : undefined;
-  // 'close' comes once per response; on() spares once()'s wrapper on this per-request path.
-  res.on('close', () => {
+  const open = openOn(req.socket);
+  let reported = false;
+  // Whichever comes first: the response's 'close' or the connection's. The outcome is read from the
+  // response either way, so both report the same; on() spares once()'s wrapper on this per-request path.
+  const end = (): void => {
+    if (reported) return;
+    reported = true;
+    open.delete(end);
     const finished = res.writableFinished;
     const bytesOut = !finished ? x.bytesOut : method === 'HEAD' ? 0 : Math.max(x.declared, x.bytesOut);
     done({
@@ -91,6 +118,8 @@ export function observe(
       aborted: !finished && x.rejected === undefined,
       context,
     });
-  });
+  };
+  open.add(end);
+  res.on('close', end);
   return x;
 }

@@ -1,54 +1,39 @@
 /**
- * The HTTP server and its lifecycle: one node:http server whose request
- * handler sends heartbeat requests straight to the heartbeat route and
- * everything else to the Express app; the timeouts; a graceful shutdown.
+ * The HTTP server: one node:http server whose request handler sends heartbeat
+ * requests straight to the heartbeat route and everything else to the Express
+ * app; the timeouts; the wiring of parser errors, CONNECT and the drain.
  */
-import http from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import type http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { createApp } from './app';
-import { requestContext } from './context/headers';
 import { handleClientError } from './client-error';
+import { refuseConnect } from './connect';
+import { noteResponse } from './connection';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
+import { DrainingServer } from './drain';
 import { createMetrics, metricsServer, type Metrics } from './metrics';
-import { HEARTBEAT_METHODS, PROBE_PATHS } from './paths';
+import { PROBE_PATHS } from './paths';
 import { pathOf, sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
   readonly server: http.Server;
-  /** False once shutdown has begun. */
-  readonly ready: boolean;
   /** The metrics (--metrics): probe mode registers its own in the same registry. */
   readonly metrics?: Metrics;
   listen(): Promise<AddressInfo>;
-  /**
-   * Stops accepting, lets in-flight requests finish (up to the drain timeout,
-   * then cuts what is left), and resolves when every connection is closed.
-   */
+  /** The graceful drain (src/drain.ts); resolves when every connection is closed. */
   shutdown(): Promise<void>;
 }
 
-/**
- * While draining, a keep-alive connection whose response has finished stays
- * open this long for a request already on its way (answered, with
- * `Connection: close`), then closes. Connections idle when shutdown begins
- * close at once.
- */
-const DRAIN_IDLE_MS = 500;
-
-/** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
-const CONNECT_LINGER_MS = 2000;
-
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
-  const state = { ready: true };
-  let draining = false;
   const heartbeat = createHeartbeat(config);
   const metrics = config.metrics ? createMetrics(version) : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  // Ready until the drain begins: /readyz reads it.
+  const state = { get ready() { return !server.draining; } };
   const app = createApp({ uri: config.uri, version, state, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath });
 
   const logRequest = (r: ExchangeResult): void => logger.request({
@@ -88,12 +73,13 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
     const isHeartbeat = heartbeat.matches(url);
     let x: Exchange | undefined;
+    noteResponse(res);
     if (onExchange) {
       x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange, logger.requests);
       metrics?.begin();
     }
     if (url !== raw) req.url = url;
-    if (draining) res.setHeader('Connection', 'close');
+    if (server.draining) res.setHeader('Connection', 'close');
     if (expect === 'other') sendText(res, 417, 'only Expect: 100-continue is supported\n');
     else if (isHeartbeat) heartbeat.handle(req, res, x, expect === 'continue');
     else void app(req, res);
@@ -106,53 +92,21 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     // Checks the headers/request timeouts often enough to cut a slowloris near its deadline.
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headersTimeout / 4))),
   };
-  const server = http.createServer(serverOptions, dispatch);
+  const server = new DrainingServer(serverOptions, dispatch);
   server.timeout = config.socketTimeout;
-
-  // Every open connection, for the shutdown to see which are still writing.
-  const sockets = new Set<Socket>();
-  let onSocketClosed: (() => void) | undefined;
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      onSocketClosed?.();
-    });
-  });
 
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'continue'));
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'other'));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    handleClientError(err, socket, onRejected);
-  });
-  // CONNECT is not a method heartbeat serves; without a listener Node would just drop the socket.
-  // Node hands the socket over bare, outside every HTTP timeout and with its own error listener
-  // removed: a client that resets it must not become an uncaught ECONNRESET that ends the
-  // process, and one that never closes (or whose reset we never read) must not hold the socket.
-  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
-    const start = performance.now();
-    const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
-    socket.on('close', () => clearTimeout(linger));
-    socket.on('error', () => socket.destroy());
-    socket.resume(); // read and discard, so the client's close or reset is seen
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${HEARTBEAT_METHODS}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    onRejected?.({
-      route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
-      durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
-      context: logger.requests ? requestContext(req) : undefined,
-    });
-  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(err, socket, onRejected));
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => refuseConnect(req, socket, onRejected));
 
   // Metrics on a port of their own, when asked: only the metrics path is served there.
   const side = metrics && config.metricsPort !== 0 ? metricsServer(metrics, config.metricsPath, serverOptions) : undefined;
 
-  let closed: Promise<void> | undefined;
-
   return {
     server,
     metrics,
-    get ready() { return state.ready; },
 
     async listen(): Promise<AddressInfo> {
       if (side) await listenOn(side, config.metricsPort, config.host);
@@ -160,48 +114,13 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     },
 
     shutdown(): Promise<void> {
-      if (closed) return closed;
-      state.ready = false;
-      draining = true;
-      server.keepAliveTimeout = DRAIN_IDLE_MS;
-      closed = new Promise<void>((resolve) => {
-        const deadline = setTimeout(() => {
-          logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections: sockets.size });
-          server.closeAllConnections();
-          for (const socket of sockets) socket.destroy(); // CONNECT sockets are not the HTTP server's any more
-        }, config.drainTimeout);
-        // Done when the listener is closed and every socket has emitted 'close': only then
-        // has every response emitted its own 'close', and so been logged and counted.
-        let listenerClosed = false;
-        const done = (): void => {
-          if (!listenerClosed || sockets.size > 0) return;
-          clearTimeout(deadline);
-          resolve();
-        };
-        onSocketClosed = done;
-        // Closes the connections that are idle now: no response in flight on them and nothing
-        // left in their send buffer (Node calls a connection idle as soon as res.end() is called,
-        // while the end of the body may still be queued: closing it then would cut the body).
-        // Connections busy now get `Connection: close` on any next request, or close after
-        // DRAIN_IDLE_MS idle (keepAliveTimeout above).
-        const closeIfIdle = (socket: Socket): void => {
-          if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) return;
-          if (socket.writableLength > 0) socket.once('drain', () => closeIfIdle(socket));
-          else socket.destroy();
-        };
-        // Stops accepting. Not server.close(): that also closes Node's idle connections at once,
-        // the flushing ones among them.
-        net.Server.prototype.close.call(server, () => {
-          listenerClosed = true;
-          done();
-        });
-        for (const socket of sockets) closeIfIdle(socket);
-        if (side?.listening) {
-          side.close();
-          side.closeAllConnections();
-        }
+      if (side?.listening && !server.draining) {
+        side.close();
+        side.closeAllConnections();
+      }
+      return server.drain(config.drainTimeout, (connections) => {
+        logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections });
       });
-      return closed;
     },
   };
 }

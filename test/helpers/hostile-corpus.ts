@@ -293,10 +293,13 @@ export function hostileCorpus(): Shape[] {
     ],
   });
   add({
-    name: 'pipelined: 200 then a request Node refuses (closed after the 200)',
+    name: 'pipelined: 200 then a request Node refuses (its own 400 after the 200, then closed)',
     bytes: Buffer.concat([ka('GET', `${HB}/17`), withHeaders(line('get', '/x'))]),
-    statuses: [200], length: 17, serverCloses: true,
-    log: [{ method: 'GET', path: `${HB}/17`, status: 200, aborted: false }],
+    statuses: [200, 400], length: 17, serverCloses: true,
+    log: [
+      { method: 'GET', path: `${HB}/17`, status: 200, aborted: false },
+      { method: 'get', path: '/x', status: 400, aborted: false },
+    ],
   });
   add({
     name: 'empty lines before the request',

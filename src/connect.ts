@@ -1,0 +1,32 @@
+/**
+ * CONNECT is not a method heartbeat serves: 405, logged like any request. Without a listener
+ * Node would just drop the socket.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { requestContext } from './context/headers';
+import type { ExchangeListener } from './observe';
+import { HEARTBEAT_METHODS } from './paths';
+
+/** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
+const CONNECT_LINGER_MS = 2000;
+
+/**
+ * Node hands the socket over bare, outside every HTTP timeout and with its own error listener
+ * removed: a client that resets it must not become an uncaught ECONNRESET that ends the
+ * process, and one that never closes (or whose reset we never read) must not hold the socket.
+ */
+export function refuseConnect(req: IncomingMessage, socket: Socket, report?: ExchangeListener): void {
+  const start = performance.now();
+  const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
+  socket.on('close', () => clearTimeout(linger));
+  socket.on('error', () => socket.destroy());
+  socket.resume(); // read and discard, so the client's close or reset is seen
+  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${HEARTBEAT_METHODS}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  report?.({
+    route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
+    durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+    context: requestContext(req), // a rare request: read whether it is logged or only counted
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * What happens on SIGTERM/SIGINT: the graceful drain of the HTTP server, on Node's own mechanisms.
+ *
+ * 1. `draining` turns true: /readyz answers 503, and every response started from now on carries
+ *    `Connection: close`, so Node closes each connection after the response it is on.
+ * 2. `server.close()`: the listener stops accepting (new connections are refused) and Node closes the
+ *    idle connections: those with no request on its way, not even part of its headers
+ *    (`closeIdleConnections()`, made safe below).
+ * 3. `keepAliveTimeout` drops to DRAIN_IDLE_MS: a keep-alive connection whose response finishes
+ *    during the drain waits that long for a request already on its way (answered, with
+ *    `Connection: close`), then Node closes it.
+ * 4. After `drainTimeout` whatever is left is cut (and still logged, as aborted).
+ *
+ * The drain resolves only once every connection has emitted 'close': by then every exchange on it
+ * has been reported (logged and counted).
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { flushing, lastResponse } from './connection';
+
+/**
+ * While draining, a keep-alive connection whose response has finished stays open this long for a
+ * request already on its way (Node 24 adds its keepAliveTimeoutBuffer, 1 s).
+ */
+const DRAIN_IDLE_MS = 500;
+
+export class DrainingServer extends http.Server {
+  /** Every open connection (CONNECT sockets too, which Node's HTTP server no longer tracks). */
+  private readonly sockets = new Set<Socket>();
+  private onSocketClosed: (() => void) | undefined;
+  private begun = false;
+  private drained: Promise<void> | undefined;
+
+  constructor(options: http.ServerOptions, listener: http.RequestListener) {
+    super(options, listener);
+    this.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.onSocketClosed?.();
+      });
+    });
+  }
+
+  /** True once the drain has begun. */
+  get draining(): boolean {
+    return this.begun;
+  }
+
+  /**
+   * Node's version, which `close()` runs, takes a connection as idle once its request has been read
+   * and its response has *ended* (`res.end()` called), even while the end of that response, and the
+   * pipelined responses queued behind it, are still waiting to be written: destroying it then cuts
+   * them (a client reading slowly loses the tail). So the idle connections are closed at a moment when
+   * no connection has an ended response still being written; until then, those responses are waited for.
+   */
+  override closeIdleConnections(): void {
+    const writing = [...this.sockets].filter(flushing);
+    if (writing.length === 0) {
+      super.closeIdleConnections();
+      return;
+    }
+    let left = writing.length;
+    const next = (): void => {
+      if (--left === 0) this.closeIdleConnections();
+    };
+    for (const socket of writing) {
+      let done = false;
+      const once = (): void => {
+        if (done) return;
+        done = true;
+        next();
+      };
+      // 'finish' of the last response: every response on the connection has been written.
+      lastResponse(socket)?.once('finish', once);
+      socket.once('close', once);
+    }
+  }
+
+  /**
+   * Begins the drain (once; later calls return the same promise). `onTimeout` is told how many
+   * connections are still open when the drain timeout cuts them.
+   */
+  drain(timeoutMs: number, onTimeout: (connections: number) => void): Promise<void> {
+    if (this.drained) return this.drained;
+    this.begun = true;
+    this.drained = new Promise<void>((resolve) => {
+      this.keepAliveTimeout = DRAIN_IDLE_MS;
+      const deadline = setTimeout(() => {
+        onTimeout(this.sockets.size);
+        this.closeAllConnections();
+        for (const socket of this.sockets) socket.destroy(); // CONNECT sockets are not the HTTP server's any more
+      }, timeoutMs);
+      let listenerClosed = false;
+      const done = (): void => {
+        if (!listenerClosed || this.sockets.size > 0) return;
+        clearTimeout(deadline);
+        resolve();
+      };
+      this.onSocketClosed = done;
+      this.close(() => {
+        listenerClosed = true;
+        done();
+      });
+    });
+    return this.drained;
+  }
+}

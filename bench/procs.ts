@@ -84,9 +84,11 @@ export interface ServerProc {
   stop(): Promise<number | string>;
 }
 
-export async function startServer(name: string, argv: string[], port: number, ready: RegExp, onReady?: (head: string) => void): Promise<ServerProc> {
+export async function startServer(
+  name: string, argv: string[], port: number, ready: RegExp, env?: NodeJS.ProcessEnv, onReady?: (head: string) => void,
+): Promise<ServerProc> {
   const [cmd, ...args] = argv as [string, ...string[]];
-  const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   let lines = 0;
   let head = '';
   let stderr = '';

@@ -9,16 +9,18 @@
  *
  * Prints a table on stdout (progress on stderr) and writes the figures as JSON.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { PATTERN } from '../src/payload';
+import { imageNodeFlags } from '../test/helpers/deploy';
 import { freePort } from '../test/helpers/server';
+import { FULL_LOAD, MEMORY_TARGETS, memoryPhase, QUICK_LOAD, type MemoryRow, type NodeBin } from './memory';
 import { cpuNs, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
 import { summarizeProfile, type ProfileSummary, type Window } from './profile';
-import type { HttpFigures, LoadClient, LoadJob, LoadReply, TransferFigures } from './protocol';
+import { CLIENT_HEADERS, type HttpFigures, type LoadClient, type LoadJob, type LoadReply, type TransferFigures } from './protocol';
 import { markdownTable, mib, num, pct } from './table';
 
 // ---------------------------------------------------------------------------------------------
@@ -62,16 +64,6 @@ const SIZES: readonly { label: string; bytes: number; minRatio: number; go: numb
   { label: '64 KiB', bytes: 64 * KiB, minRatio: 0.95, go: 7_500, minGoTimes: 5, client: 'lean' },
   { label: '1 MiB', bytes: MiB, minRatio: 0.95, go: 433, minGoTimes: 5, client: 'lean' },
 ];
-/**
- * What every request-rate measurement sends besides Host: what a browser behind an ingress
- * sends, so the log rows pay for the user_agent and forwarded_for columns as in production
- * (~150 bytes more per line). Every server gets them, so the ratios and costs compare like
- * with like.
- */
-export const CLIENT_HEADERS: Record<string, string> = {
-  'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
-  'X-Forwarded-For': '203.0.113.9, 10.42.0.1',
-};
 
 /** The size every configuration is measured at. */
 const CONFIG_SIZE = KiB;
@@ -88,6 +80,7 @@ const GO_RSS = 10 * 1000 * 1000;
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
 const BASELINE_JS = path.join(__dirname, 'baseline.js');
+const LTS_NODE = path.join(ROOT, 'scripts', 'lts-node.mjs');
 const LOAD_JS = path.join(__dirname, 'load.js');
 const PEERS_JS = path.join(__dirname, 'peers.js');
 const SERVER_CORE = 0;
@@ -104,6 +97,12 @@ interface Options {
   client?: LoadClient;
   out: string;
   profile: boolean;
+  /** Which Node runs the servers of the throughput rounds: `image`, `system` or a path. */
+  node: string;
+  /** Skip the memory phase (both Nodes). */
+  memory: boolean;
+  /** The Nodes of the memory phase: `image`, `system` or paths. */
+  memoryNodes: string[];
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--connections N] [--client C] [--out FILE] [--profile]
@@ -114,6 +113,11 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--c
   --client C     autocannon or lean for every size (default: autocannon at 1 KiB, lean at 64 KiB and 1 MiB)
   --out FILE     JSON results (default bench/results/latest.json)
   --profile      run the servers under node --cpu-prof; profiles go next to --out, summarised on stdout
+  --node N       the Node the throughput rounds run the servers on: image (default: the Dockerfile's
+                 NODE_VERSION, via scripts/lts-node.mjs), system (the one running the bench) or a path.
+                 Every server runs with the image's Node flags (Dockerfile ENTRYPOINT / ENV NODE_OPTIONS).
+  --no-memory    skip the memory phase (idle and peak RSS of both servers on both Nodes)
+  --memory-nodes LIST  the Nodes of the memory phase, comma-separated (default: image,system)
 `;
 
 function parseArgs(argv: string[]): Options {
@@ -127,6 +131,9 @@ function parseArgs(argv: string[]): Options {
     connections: 10,
     out: path.join(ROOT, 'bench', 'results', 'latest.json'),
     profile: false,
+    node: 'image',
+    memory: true,
+    memoryNodes: ['image', 'system'],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -151,6 +158,9 @@ function parseArgs(argv: string[]): Options {
       o.client = c;
     }
     else if (a === '--profile') o.profile = true;
+    else if (a === '--node') o.node = value();
+    else if (a === '--no-memory') o.memory = false;
+    else if (a === '--memory-nodes') o.memoryNodes = value().split(',').filter(Boolean);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -214,7 +224,26 @@ function startLoadWorker(core: number | undefined): LoadWorker {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The servers.
+// The servers: on a chosen Node, with the image's Node flags, so the figures are the shipped configuration's.
+
+const IMAGE_FLAGS = imageNodeFlags();
+
+function nodeBin(which: string): NodeBin {
+  const bin = which === 'system' ? process.execPath
+    : which === 'image' ? execFileSync(process.execPath, [LTS_NODE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+      : path.resolve(which);
+  const version = execFileSync(bin, ['-v'], { encoding: 'utf8' }).trim();
+  return { name: which === 'system' || which === 'image' ? which : 'path', bin, version };
+}
+
+/** The Node of the throughput rounds (set once in main). */
+let serverNode: NodeBin = { name: 'system', bin: process.execPath, version: process.version };
+
+/** argv prefix and environment of a server process on `node`. */
+function nodeArgv(node: NodeBin): string[] {
+  return [node.bin, ...IMAGE_FLAGS.entrypoint];
+}
+const SERVER_ENV = { ...process.env, NODE_OPTIONS: IMAGE_FLAGS.nodeOptions.join(' ') };
 
 interface Server {
   /** `baseline` or `heartbeat <config>`. */
@@ -241,32 +270,34 @@ function profileArgs(o: Options, key: string): { args: string[]; file?: string }
   return { args: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`], file: path.join(profileDir, name) };
 }
 
-async function startBaseline(o: Options, core: number | undefined): Promise<Server> {
+async function startBaseline(o: Options, core: number | undefined, node = serverNode): Promise<Server> {
   const port = await freePort();
   const n = profileArgs(o, 'baseline');
-  const argv = pinned(core, [process.execPath, ...n.args, BASELINE_JS, String(port)]);
-  return { key: 'baseline', proc: await startServer('baseline', argv, port, /^listening /m), served: 0, profile: n.file, windows: new Map() };
+  const argv = pinned(core, [...nodeArgv(node), ...n.args, BASELINE_JS, String(port)]);
+  return { key: 'baseline', proc: await startServer('baseline', argv, port, /^listening /m, SERVER_ENV), served: 0, profile: n.file, windows: new Map() };
 }
 
 /** The peers a probing configuration probes: one process, `count` ports, on the load core (not the server's). */
 async function startPeers(count: number, core: number | undefined): Promise<{ proc: ServerProc; targets: string }> {
   let ports = '';
   const proc = await startServer(`${count} probe peers`, pinned(core, [process.execPath, PEERS_JS, String(count)]), 0, /^listening ([0-9,]+)$/m,
-    (head) => { ports = /^listening ([0-9,]+)$/m.exec(head)?.[1] ?? ''; });
+    undefined, (head) => { ports = /^listening ([0-9,]+)$/m.exec(head)?.[1] ?? ''; });
   return { proc, targets: ports.split(',').map((p) => `http://127.0.0.1:${p}`).join(',') };
 }
 
-async function startHeartbeat(o: Options, core: number | undefined, config: HeartbeatConfig, peerCore?: number): Promise<Server> {
+async function startHeartbeat(
+  o: Options, core: number | undefined, config: HeartbeatConfig, node = serverNode, peerCore?: number,
+): Promise<Server> {
   const key = `heartbeat ${config.name}`;
   const port = await freePort();
   const n = profileArgs(o, key);
   const peers = config.probePeers ? await startPeers(config.probePeers, peerCore) : undefined;
   const argv = pinned(core, [
-    process.execPath, ...n.args, MAIN,
+    ...nodeArgv(node), ...n.args, MAIN,
     '--host', '127.0.0.1', '--port', String(port), '--max', String(GiB), ...config.args,
     ...(peers ? ['--probe-targets', peers.targets] : []),
   ]);
-  const proc = await startServer(key, argv, port, /\blifecycle\b.*\blistening\b/);
+  const proc = await startServer(key, argv, port, /\blifecycle\b.*\blistening\b/, SERVER_ENV);
   return { key, config, proc, served: 0, profile: n.file, windows: new Map(), peers: peers?.proc };
 }
 
@@ -381,6 +412,9 @@ async function main(): Promise<void> {
     : `not pinned (${cores < 2 ? 'fewer than 2 cores' : 'taskset not available'})`;
   if (pin) pinSelf(LOAD_CORE);
   progress(`bench: ${pinning}`);
+  serverNode = nodeBin(o.node);
+  const memoryNodes = [...new Map(o.memoryNodes.map(nodeBin).map((n) => [n.bin, n])).values()];
+  progress(`bench: servers on Node ${serverNode.version} (${serverNode.name}) with the image's flags: ${[...IMAGE_FLAGS.nodeOptions, ...IMAGE_FLAGS.entrypoint].join(' ') || '(none)'}`);
   progress(`bench: ${o.rounds} rounds x ${o.seconds} s per measurement, ${o.connections} connections${o.profile ? ', profiling' : ''}`);
 
   const load = startLoadWorker(pin ? LOAD_CORE : undefined);
@@ -444,7 +478,7 @@ async function main(): Promise<void> {
     // CONFIG_SIZE (so its cost is against the reference in the same minutes), then stopped.
     const configSize = SIZES.find((z) => z.bytes === CONFIG_SIZE) as (typeof SIZES)[number];
     for (const config of CONFIGS.slice(1)) {
-      const s = await startHeartbeat(o, core, config, pin ? LOAD_CORE : undefined);
+      const s = await startHeartbeat(o, core, config, serverNode, pin ? LOAD_CORE : undefined);
       servers.push(s);
       configServers.push(s);
       await preflight([baseline, s]);
@@ -476,8 +510,17 @@ async function main(): Promise<void> {
 
     for (const s of [baseline, reference]) rss.set(s.key, s.proc.peakRss());
     const exits = await Promise.all([baseline, reference].map((s) => s.proc.stop()));
-    load.close();
     [baseline, reference].forEach((s, i) => { if (exits[i] !== 0) throw new Error(`${s.key} exited with ${exits[i]} on SIGTERM`); });
+
+    // Memory: each server alone on the server core, on every Node, under the same load (bench/memory.ts).
+    const memory = o.memory
+      ? await memoryPhase(memoryNodes, async (which, node) => {
+        const s = which === 'baseline' ? await startBaseline({ ...o, profile: false }, core, node)
+          : await startHeartbeat({ ...o, profile: false }, core, CONFIGS[0] as HeartbeatConfig, node);
+        return { pid: s.proc.pid, port: s.proc.port, stop: () => s.proc.stop() };
+      }, load.run.bind(load), o.quick ? QUICK_LOAD : FULL_LOAD, progress)
+      : [];
+    load.close();
 
     const results = report(o, pinning, {
       cores,
@@ -490,6 +533,7 @@ async function main(): Promise<void> {
       baseline,
       reference,
       configServers,
+      memory,
     });
     fs.mkdirSync(path.dirname(o.out), { recursive: true });
     fs.writeFileSync(o.out, JSON.stringify(results, null, 2) + '\n');
@@ -509,6 +553,7 @@ interface Measured {
   baseline: Server;
   reference: Server;
   configServers: Server[];
+  memory: MemoryRow[];
 }
 
 function report(o: Options, pinning: string, m: Measured): Record<string, unknown> {
@@ -518,6 +563,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     cores: m.cores,
     model: os.cpus()[0]?.model ?? 'unknown',
     node: process.version,
+    serverNode: { ...serverNode, flags: [...IMAGE_FLAGS.nodeOptions, ...IMAGE_FLAGS.entrypoint] },
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     memoryBytes: os.totalmem(),
     pinning,
@@ -584,12 +630,26 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     if (c.maxCost === undefined) continue;
     target(`${c.name}: costs <= ${Math.round(c.maxCost * 100)}% of req/s at 1 KiB vs ${CONFIGS[0]?.name}`, c.cost * 100, '%', '<=', c.maxCost * 100);
   }
-  target(`peak RSS of every heartbeat process <= ${PEAK_RSS_MAX / MiB} MiB`, (peakRss.maxHeartbeatBytes ?? NaN) / MiB, 'MiB', '<=', PEAK_RSS_MAX / MiB);
+  target(`peak RSS of every heartbeat process <= ${PEAK_RSS_MAX / MiB} MiB (throughput rounds, Node ${serverNode.version})`,
+    (peakRss.maxHeartbeatBytes ?? NaN) / MiB, 'MiB', '<=', PEAK_RSS_MAX / MiB);
+  // Memory targets: heartbeat in the shipped configuration (the image's Node with the image's flags).
+  const shipped = m.memory.find((r) => r.node === 'image' && r.server === 'heartbeat');
+  if (shipped) {
+    const floor = m.memory.find((r) => r.node === 'image' && r.server === 'baseline');
+    const vs = (key: 'peak' | 'idle'): string => (floor ? `; bare node:http ${mib(key === 'peak' ? floor.peak : floor.idle.rss)}` : '');
+    target(`memory, Node ${shipped.version}: heartbeat peak RSS (VmHWM) under the full load <= ${MEMORY_TARGETS.peakMax / MiB} MiB${vs('peak')}`,
+      shipped.peak / MiB, 'MiB', '<=', MEMORY_TARGETS.peakMax / MiB);
+    target(`memory, Node ${shipped.version}: heartbeat idle RSS <= ${MEMORY_TARGETS.idleMax / MiB} MiB${vs('idle')}`,
+      shipped.idle.rss / MiB, 'MiB', '<=', MEMORY_TARGETS.idleMax / MiB);
+    target(`memory, Node ${shipped.version}: uploads grow heartbeat's peak by <= ${MEMORY_TARGETS.uploadGrowthMax / MiB} MiB`,
+      shipped.uploadGrowth / MiB, 'MiB', '<=', MEMORY_TARGETS.uploadGrowthMax / MiB);
+  }
 
   // --- the table
   const busy = (st: HttpStat): string => `${pct(st.serverBusy)} / ${pct(st.loadBusy)}`;
   out(`heartbeat bench  ${date}`);
   out(`machine: ${machine.cores} x ${machine.model}, ${machine.platform}, Node ${machine.node}`);
+  out(`servers: Node ${serverNode.version} (${serverNode.name}) with the image's flags ${machine.serverNode.flags.join(' ') || '(none)'}`);
   out(`${pinning}`);
   out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} keep-alive connections; MB = 10^6 bytes`);
   out();
@@ -622,6 +682,15 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   ]));
   out(`(Go heartbeat: ${mib(GO_RSS)} MiB RSS)`);
   out();
+  if (m.memory.length > 0) {
+    out(`memory, each server alone, image flags ${[...IMAGE_FLAGS.nodeOptions, ...IMAGE_FLAGS.entrypoint].join(' ') || '(none)'}; ` +
+      'load: 1 KiB, 64 KiB, 1 MiB at full speed, 1 GiB GETs, then 256 MiB uploads; MiB from /proc/PID/status');
+    out(markdownTable(['Node', 'server', 'idle RSS', 'idle RssAnon', 'peak before uploads (VmHWM)', 'peak RSS (VmHWM)', 'peak RssAnon', 'uploads added'],
+      m.memory.map((r) => [`${r.version} (${r.node})`, r.server, mib(r.idle.rss), mib(r.idle.anon), mib(r.peakBeforeUploads), mib(r.peak),
+        mib(r.peakAnon), mib(r.uploadGrowth)])));
+    out(`(Go heartbeat: ${mib(GO_RSS)} MiB)`);
+    out();
+  }
   out('targets:');
   for (const t of targets) {
     const show = (v: number): string => (t.unit === 'req/s' ? num(v) : t.unit === 's' ? v.toFixed(3) : v.toFixed(t.unit === 'x' ? 2 : 1));
@@ -670,6 +739,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     transfers,
     configs,
     peakRss,
+    memory: m.memory,
     targets,
     warnings,
     ...(profiles ? { profiles } : {}),

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { declareBody, type Exchange } from './observe';
 import { buildPayload, parseSize } from './payload';
+import { uploaded } from './reclaim';
 import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
 
@@ -17,7 +18,7 @@ export interface HeartbeatOptions {
 }
 
 /** Response header that reports how many request body bytes an upload delivered. */
-export const RECEIVED_HEADER = 'X-Received-Bytes';
+const RECEIVED_HEADER = 'X-Received-Bytes';
 
 export interface Heartbeat {
   /** Whether a request path (starting with "/") is the heartbeat's: {uri}, {uri}/..., {uri}?... */
@@ -114,6 +115,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     let refused = false;
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
+      uploaded(chunk.length);
       if (x) x.bytesIn = received;
       if (received > uploadLimit && !refused && !res.headersSent) {
         refused = true;

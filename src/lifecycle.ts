@@ -37,6 +37,8 @@ export function installLifecycle(hb: Pick<HeartbeatServer, 'shutdown'>, logger: 
     crashed = true;
     const e = err instanceof Error ? err : new Error(String(err));
     logger.error(kind, { error: e.message, stack: e.stack });
+    // Also on stderr, like every fatal error: stdout may be a file or a pipe nobody watches.
+    process.stderr.write(`heartbeat: ${kind}: ${e.message}\n`);
     setTimeout(() => process.exit(1), CRASH_EXIT_MS).unref();
     void logger.close(CRASH_EXIT_MS).then(() => process.exit(1));
   };

@@ -3,6 +3,7 @@
 import { helpText } from './config/help';
 import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
+import { ListenError } from './listen';
 import { createLogger } from './log/logger';
 import { createProber } from './probe/scheduler';
 import { createServer } from './server';
@@ -27,9 +28,13 @@ async function main(): Promise<void> {
   if (loaded.kind === 'help') return void process.stdout.write(helpText(version));
   if (loaded.kind === 'version') return void process.stdout.write(`${version}\n`);
 
-  const { config, sources } = loaded;
+  const { config, sources, warnings } = loaded;
   const logger = createLogger({ format: config.logFormat, requests: config.log });
-  logger.info('starting', { version, node: process.version, pid: process.pid, config, sources });
+  // Settings that do nothing are said in the starting line (a warning then) and on stderr.
+  for (const w of warnings) process.stderr.write(`heartbeat: warning: ${w}\n`);
+  logger[warnings.length > 0 ? 'warn' : 'info']('starting', {
+    version, node: process.version, pid: process.pid, config, sources, ...(warnings.length > 0 ? { warnings } : {}),
+  });
   const hb = createServer(config, logger, version);
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
   const prober = createProber({ config, logger, version, registry: hb.metrics?.registry });
@@ -37,12 +42,17 @@ async function main(): Promise<void> {
     shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
   } : hb, logger);
   try {
-    const addr = await hb.listen();
-    logger.info('listening', { address: addr.address, port: addr.port, uri: config.uri });
+    const at = await hb.listen();
+    logger.info('listening', { listener: 'heartbeat', address: at.heartbeat.address, port: at.heartbeat.port, uri: config.uri });
+    if (at.metrics) {
+      logger.info('listening', { listener: 'metrics', address: at.metrics.address, port: at.metrics.port, path: config.metricsPath });
+    }
     prober?.start();
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    logger.error('cannot listen', { port: config.port, host: config.host, error: err.code ?? err.message });
+    if (!(e instanceof ListenError)) throw e;
+    logger.error('cannot listen', { listener: e.listener, port: e.port, host: e.host, error: e.code });
+    // Also on stderr: stdout is often a log file or a pipe nobody is watching at start-up.
+    process.stderr.write(`heartbeat: ${e.message}\n`);
     await logger.close();
     process.exit(EXIT_START);
   }

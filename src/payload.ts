@@ -6,7 +6,7 @@
 export const PATTERN = '0123456789ABCDEF';
 
 /** 1 MiB: a multiple of the pattern length, so each chunk of a long body restarts the pattern. */
-export const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 
 export function buildPayload(bytes: number = CHUNK_BYTES): Buffer {
   if (bytes % PATTERN.length !== 0) throw new Error('payload buffer must be a multiple of the pattern length');

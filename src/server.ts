@@ -4,13 +4,14 @@
  * app; the timeouts; the wiring of parser errors, CONNECT and the drain.
  */
 import type http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
 import { refuseConnect } from './connect';
 import { noteResponse } from './connection';
 import type { Config } from './config/schema';
 import { createHeartbeat } from './heartbeat';
+import { listenOn, type Listening } from './listen';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
 import { DrainingServer } from './drain';
@@ -23,7 +24,8 @@ export interface HeartbeatServer {
   readonly server: http.Server;
   /** The metrics (--metrics): probe mode registers its own in the same registry. */
   readonly metrics?: Metrics;
-  listen(): Promise<AddressInfo>;
+  /** Opens the heartbeat port (and the metrics port, when metrics have their own); rejects with a ListenError. */
+  listen(): Promise<Listening>;
   /** The graceful drain (src/drain.ts); resolves when every connection is closed. */
   shutdown(): Promise<void>;
 }
@@ -108,9 +110,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     server,
     metrics,
 
-    async listen(): Promise<AddressInfo> {
-      if (side) await listenOn(side, config.metricsPort, config.host);
-      return listenOn(server, config.port, config.host);
+    async listen(): Promise<Listening> {
+      const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
+      return { heartbeat: await listenOn(server, config.port, config.host, 'heartbeat'), metrics: metricsAt };
     },
 
     shutdown(): Promise<void> {
@@ -127,16 +129,6 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
 function fanOut(listeners: ExchangeListener[]): ExchangeListener | undefined {
   return listeners.length <= 1 ? listeners[0] : (r) => { for (const l of listeners) l(r); };
-}
-
-function listenOn(srv: http.Server, port: number, host: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen({ port, host: host || undefined }, () => {
-      srv.off('error', reject);
-      resolve(srv.address() as AddressInfo);
-    });
-  });
 }
 
 /**

@@ -1,13 +1,14 @@
 /** Configuration: one convict schema, merged defaults < file < env < flags, validated with clear errors. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { helpText, settingsTable } from '../src/config/help';
 import { ConfigError, loadConfig, type Loaded } from '../src/config/load';
 import { CONFIG_FILE, defaults, KEYS, schema, type Config } from '../src/config/schema';
-import { freePort, kill, request, ROOT, runCli, startServer, type Running } from './helpers/server';
+import { freePort, kill, MAIN, NODE, request, ROOT, runCli, startServer, waitFor, type Running } from './helpers/server';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-config-'));
 function file(name: string, content: unknown): string {
@@ -132,7 +133,14 @@ describe('configuration', () => {
       ['log format not tsv or json', ['--log-format', 'xml'], {}, [/logFormat = "xml"/, /tsv/, /json/]],
       ['switch not a boolean', [], { HEARTBEAT_LOG: 'maybe' }, [/log = "maybe"/, /true or false/]],
       ['negative timeout', ['--drain-timeout', '-5'], {}, [/drainTimeout = "-5"/]],
-      ['unknown flag', ['--prot', '8080'], {}, [/unknown flag "--prot"/]],
+      ['unknown flag', ['--prot', '8080'], {}, [/unknown flag "--prot" \(did you mean --port\?\)/]],
+      ['a config key as a flag', ['--logFormat', 'json'], {}, [/unknown flag "--logFormat" \(did you mean --log-format\?\)/]],
+      ['a value after a switch', ['--log', 'true'], {}, [/unexpected argument "true" after the switch --log/, /given alone \(--log\) or with "=" \(--log=true, --log=false\)/]],
+      ['host 999.1.1.1 (not an IPv4 address, and a numeric name is no DNS name)', ['--host', '999.1.1.1'], {},
+        [/invalid setting host = "999.1.1.1" \(flag --host\)/, /IPv4 or IPv6 address or a DNS host name/]],
+      ['host with a port', [], { HEARTBEAT_HOST: 'localhost:80' }, [/host = "localhost:80" \(env HEARTBEAT_HOST\)/]],
+      ['host with an empty label', ['--host', 'a..b'], {}, [/host = "a..b"/]],
+      ['host with an underscore', ['--host', 'my_host'], {}, [/host = "my_host"/]],
       ['stray argument', ['8080'], {}, [/unexpected argument "8080"/]],
       ['flag without its value', ['--port'], {}, [/--port needs a value/]],
       ['headers timeout above request timeout', ['--headers-timeout', '20000', '--request-timeout', '10000'], {},
@@ -148,9 +156,48 @@ describe('configuration', () => {
       fails(['--config', f], {}, /port = "eighty"/, new RegExp(`config file ${f}`));
     });
 
-    it('rejects unknown keys in the config file', () => {
-      const f = file('unknown.json', { port: 8080, colour: 'blue' });
-      fails(['--config', f], {}, /unknown setting "colour"/);
+    it('rejects unknown keys in the config file, suggesting the setting meant', () => {
+      const f = file('unknown.json', { port: 8080, colour: 'blue', logformat: 'json', 'upload-limit': 5 });
+      const msg = fails(['--config', f], {}, /unknown setting "colour"$/m, /unknown setting "logformat" \(did you mean "logFormat"\?\)/,
+        /unknown setting "upload-limit" \(did you mean "uploadLimit"\?\)/);
+      assert.equal(msg.split('\n').length, 3, msg);
+    });
+
+    it('rejects __proto__, constructor and prototype keys as unknown settings', () => {
+      const f = file('proto.json', '{"__proto__": {"port": 1}, "constructor": {"port": 2}, "prototype": 3}');
+      const msg = fails(['--config', f], {}, /unknown setting "__proto__"/, /unknown setting "constructor"/, /unknown setting "prototype"/);
+      assert.equal(msg.split('\n').length, 3, msg);
+    });
+
+    it('rejects an object or array where a setting takes one value', () => {
+      const f = file('nested.json', { port: { value: 80 }, max: [1] });
+      fails(['--config', f], {}, /invalid setting port = \{"value":80\} \(config file .*nested.json\): must be a single value, not an object/,
+        /invalid setting max = \[1\] .*not an array/);
+    });
+
+    it('rejects a bad value in every source, also where a later source overrides it', () => {
+      const f = file('overridden.json', { port: 'abc' });
+      fails(['--config', f, '--port', '31789'], {}, /invalid setting port = "abc" \(config file .*overridden.json\)/);
+      fails(['--port', '31789'], { HEARTBEAT_LOG: 'maybe' }, /invalid setting log = "maybe" \(env HEARTBEAT_LOG\)/);
+      fails(['--config', f, '--port', '0'], { HEARTBEAT_PORT: 'x' },
+        /port = "abc" \(config file/, /port = "x" \(env HEARTBEAT_PORT\)/, /port = 0 \(flag --port\)/);
+      const good = file('overridden-ok.json', { port: 1234 });
+      assert.equal(run(['--config', good, '--port', '31789']).config.port, 31789);
+    });
+
+    it('accepts IP addresses, DNS names and empty for the host; "[::1]" is ::1', () => {
+      for (const h of ['', '127.0.0.1', '::1', '::ffff:127.0.0.1', 'localhost', 'heartbeat.default.svc.cluster.local.', 'a-1.example']) {
+        assert.equal(run(['--host', h]).config.host, h, h);
+      }
+      assert.equal(run(['--host', '[::1]']).config.host, '::1');
+    });
+
+    it('warns about metrics settings given while metrics are off, and only then', () => {
+      assert.deepEqual(run(['--metrics-port', '9100']).warnings,
+        ['metricsPort = 9100 (flag --metrics-port) has no effect: metrics are off (turn them on with --metrics)']);
+      assert.match(run([], { HEARTBEAT_METRICS_PATH: '/m' }).warnings.join('\n'), /metricsPath = "\/m" \(env HEARTBEAT_METRICS_PATH\) has no effect/);
+      assert.deepEqual(run(['--metrics', '--metrics-port', '9100']).warnings, []);
+      assert.deepEqual(run([]).warnings, []);
     });
 
     it('rejects a missing file, invalid JSON, and JSON that is not an object', () => {
@@ -176,6 +223,7 @@ describe('configuration', () => {
         assert.ok(text.includes(`config key "${k}"`), k);
       }
       assert.ok(text.includes(CONFIG_FILE.env));
+      assert.ok(text.includes('Switches (no VALUE below) are given alone or with "=": --log, --log=true, --log=false.'), 'how switches are written');
     });
 
     it("README's settings table is the one generated from the schema", () => {
@@ -197,6 +245,13 @@ describe('configuration', () => {
       ['a missing config file', [], { HEARTBEAT_CONFIG: path.join(dir, 'nope.json') }, /config file .*nope.json: cannot be read/],
       ['invalid JSON', ['--config', file('cli-broken.json', '{')], {}, /invalid JSON/],
       ['an unknown flag', ['-verbose'], {}, /unknown flag "-verbose"/],
+      ['a mistyped flag', ['--prot', '8080'], {}, /unknown flag "--prot" \(did you mean --port\?\)/],
+      ['a value after a switch', ['--log', 'true'], {}, /after the switch --log: a switch is given alone \(--log\) or with "="/],
+      ['a host that is neither an address nor a name', ['--host', '999.1.1.1'], {}, /invalid setting host = "999.1.1.1" \(flag --host\)/],
+      ['a bad file value a flag overrides (--port follows)', ['--config', file('cli-overridden.json', { port: 'abc' })], {},
+        /invalid setting port = "abc" \(config file .*cli-overridden.json\)/],
+      ['a __proto__ key in the file', ['--config', file('cli-proto.json', '{"__proto__": {"port": 1}}')], {}, /unknown setting "__proto__"/],
+      ['a mistyped key in the file', ['--config', file('cli-typo.json', { logformat: 'json' })], {}, /unknown setting "logformat" \(did you mean "logFormat"\?\)/],
     ];
     for (const [name, args, env, pattern] of cases) {
       it(`exits 2 on ${name}, with a short message and nothing listening`, async () => {
@@ -210,6 +265,77 @@ describe('configuration', () => {
         assert.equal(await portListening(port), false);
       });
     }
+
+    /** Runs the CLI with stdout going to a file, as `heartbeat --log > hb.log` would. */
+    async function runToFile(args: string[]): Promise<{ code: number | null; log: string; stderr: string }> {
+      const logFile = path.join(dir, `stdout-${Date.now()}.log`);
+      const fd = openSync(logFile, 'w');
+      const proc = spawn(NODE, [MAIN, ...args], { env: { PATH: process.env.PATH }, stdio: ['ignore', fd, 'pipe'] });
+      closeSync(fd);
+      let stderr = '';
+      proc.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
+      const code = await new Promise<number | null>((resolve) => proc.on('close', (c) => resolve(c)));
+      return { code, log: readFileSync(logFile, 'utf8'), stderr };
+    }
+
+    it('names the port that is in use, heartbeat or metrics, on stderr too when stdout goes to a file; exit 1', async () => {
+      const busy = net.createServer();
+      await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+      const taken = (busy.address() as net.AddressInfo).port;
+      try {
+        const free = await freePort();
+        for (const [listener, flag, args] of [
+          ['metrics', '--metrics-port', ['--port', String(free), '--metrics', '--metrics-port', String(taken)]],
+          ['heartbeat', '--port', ['--port', String(taken), '--metrics', '--metrics-port', String(free)]],
+        ] as const) {
+          const r = await runToFile(['--host', '127.0.0.1', '--log', ...args]);
+          assert.equal(r.code, 1, listener);
+          assert.equal(r.stderr, `heartbeat: cannot listen on 127.0.0.1:${taken} (${flag}): EADDRINUSE (the port is already in use)\n`);
+          const line = r.log.split('\n').find((l) => l.includes('\tcannot listen\t'));
+          assert.ok(line, r.log);
+          assert.deepEqual(JSON.parse(line.split('\t')[4] as string), { listener, port: taken, host: '127.0.0.1', error: 'EADDRINUSE' });
+          assert.equal(await portListening(free), false, 'nothing left listening');
+        }
+      } finally {
+        busy.close();
+      }
+    });
+
+    it('warns in the starting line and on stderr about metrics settings given without --metrics, and serves no metrics', async () => {
+      const metricsPort = await freePort();
+      hb = await startServer(['--metrics-port', String(metricsPort), '--log-format', 'json']);
+      const starting = JSON.parse(hb.lines[0] as string) as { level: string; message: string; details: { warnings?: string[] } };
+      assert.equal(starting.message, 'starting');
+      assert.equal(starting.level, 'warn');
+      const warning = `metricsPort = ${metricsPort} (flag --metrics-port) has no effect: metrics are off (turn them on with --metrics)`;
+      assert.deepEqual(starting.details.warnings, [warning]);
+      assert.equal(hb.stderr(), `heartbeat: warning: ${warning}\n`);
+      assert.equal(await portListening(metricsPort), false);
+      assert.equal((await request(hb.port, 'GET', '/metrics')).status, 404);
+      assert.equal(await hb.stop(), 0);
+    });
+
+    it('logs a listening line for the metrics listener of its own', async () => {
+      const metricsPort = await freePort();
+      hb = await startServer(['--metrics', '--metrics-port', String(metricsPort), '--host', '127.0.0.1', '--log-format', 'json']);
+      const listening = (): { level: string; details: Record<string, unknown> }[] => hb!.lines
+        .map((l) => JSON.parse(l) as { level: string; message: string; details: Record<string, unknown> })
+        .filter((l) => l.message === 'listening');
+      await waitFor(() => listening().length === 2, 5000, 'two listening lines');
+      assert.deepEqual(listening().map((l) => l.details), [
+        { listener: 'heartbeat', address: '127.0.0.1', port: hb.port, uri: '/heartbeat' },
+        { listener: 'metrics', address: '127.0.0.1', port: metricsPort, path: '/metrics' },
+      ]);
+      assert.equal((JSON.parse(hb.lines[0] as string) as { level: string }).level, 'info', 'no warning when metrics are on');
+      assert.equal((await request(metricsPort, 'GET', '/metrics')).status, 200);
+      assert.equal(await hb.stop(), 0);
+    });
+
+    it('listens on a host given by name', async () => {
+      hb = await startServer(['--host', 'localhost']);
+      assert.equal((await request(hb.port, 'GET', '/healthz')).status, 200);
+      assert.equal(await hb.stop(), 0);
+    });
 
     it('prints help and the version, exit 0', async () => {
       const help = await runCli(['-h']);

@@ -95,8 +95,11 @@ describe('Dockerfile', () => {
     const entry = execForm(ops(runtime, 'ENTRYPOINT').at(-1) ?? '');
     assert.ok(entry, 'ENTRYPOINT in exec form (JSON array): no shell between the runtime and node, SIGTERM reaches it');
     assert.equal(entry[0], '/nodejs/bin/node');
-    // the script is the package's own bin, where the runtime stage put dist/
-    assert.equal(entry[1], path.posix.join(workdir(runtime), pkg.bin.heartbeat as string));
+    // then Node's own flags only (the memory settings, docs/memory.md), then the script: the package's
+    // own bin, where the runtime stage put dist/; the pod's args come after it
+    const flags = entry.slice(1, -1);
+    for (const f of flags) assert.match(f, /^--[a-z0-9-]+(=\S+)?$/, `ENTRYPOINT: ${f} between node and the script is not a Node flag`);
+    assert.equal(entry.at(-1), path.posix.join(workdir(runtime), pkg.bin.heartbeat as string));
     assert.equal(ops(runtime, 'CMD').length, 0, 'no CMD: arguments come from the pod (args:)');
   });
 });

@@ -159,8 +159,8 @@ describe('HTTP contract', () => {
   });
 
   describe('probes and version', () => {
-    for (const [p, body] of [['/healthz', 'pass'], ['/readyz', 'ready'], ['/version', '9.9.9-test']] as const) {
-      it(`GET ${p} answers 200 ${body}`, async () => {
+    for (const [p, body] of [['/healthz', 'Pass\n'], ['/readyz', 'Ready\n'], ['/version', '9.9.9-test\n']] as const) {
+      it(`GET ${p} answers 200 ${JSON.stringify(body)}`, async () => {
         const res = await request(s.hb.server).get(p);
         assert.equal(res.status, 200);
         assertCommon(res);

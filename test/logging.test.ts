@@ -177,7 +177,7 @@ describe('logging', () => {
         ['200', '0', '0', 'HEAD', '/heartbeat/9', 'false'],
         ['400', '55', '0', 'GET', '/heartbeat/0', 'false'],
         ['404', '10', '0', 'GET', '/nope', 'false'],
-        ['200', '4', '0', 'GET', '/healthz', 'false'],
+        ['200', '5', '0', 'GET', '/healthz', 'false'],
       ]);
       for (const r of rows) {
         assert.match(r.time as string, RFC3339_MS);
@@ -296,7 +296,7 @@ describe('logging', () => {
       }
       await waitFor(() => hb!.stderr().includes('log output is gone'), 5000, 'the stderr notice');
       assert.equal(hb.stderr().match(/log output is gone/g)?.length, 1, hb.stderr());
-      assert.equal((await request(hb.port, 'GET', '/healthz')).body.toString(), 'pass');
+      assert.equal((await request(hb.port, 'GET', '/healthz')).body.toString(), 'Pass\n');
       assert.equal(await hb.stop(), 0);
     });
   });

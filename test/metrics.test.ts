@@ -113,7 +113,7 @@ describe('metrics', function () {
     // The scrape itself is the one request in flight.
     assert.equal(value(samples, 'heartbeat_http_requests_in_flight'), 1);
 
-    const version = (await request(port, 'GET', '/version')).body.toString();
+    const version = (await request(port, 'GET', '/version')).body.toString().trimEnd();
     assert.equal(value(samples, 'heartbeat_build_info', { version }), 1);
     for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
       assert.ok(samples.some((s) => s.name === name), name);

@@ -72,10 +72,10 @@ describe('the packed package, installed with production dependencies only', func
 
     const health = await request(hb.port, 'GET', '/healthz');
     assert.equal(health.status, 200);
-    assert.equal(health.body.toString(), 'pass');
+    assert.equal(health.body.toString(), 'Pass\n');
     assert.equal((await request(hb.port, 'GET', '/readyz')).status, 200);
     const version = await request(hb.port, 'GET', '/version');
-    assert.equal(version.body.toString(), pkg.version);
+    assert.equal(version.body.toString(), `${pkg.version}\n`);
     const beat = await request(hb.port, 'GET', '/heartbeat/17');
     assert.equal(beat.status, 200);
     assert.deepEqual(beat.body, Buffer.from('0123456789ABCDEF0'));

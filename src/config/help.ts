@@ -8,6 +8,7 @@ export function helpText(version: string): string {
     `heartbeat ${version}: HTTP heartbeat server for network and cluster monitoring`,
     '',
     'Usage: heartbeat [--name value | --name=value | -name value]...',
+    'Switches (no VALUE below) are given alone or with "=": --log, --log=true, --log=false.',
     'Every setting is also read from its environment variable and from the JSON config file;',
     'precedence: flags > environment > config file > defaults.',
     '',

@@ -1,13 +1,16 @@
 /**
  * Builds the effective configuration from defaults < config file < environment
  * < command-line flags, with convict doing the merging and validation against
- * the schema. Any problem is a ConfigError whose message names the setting, the
- * bad value, where it came from and what is allowed.
+ * the schema. Every source is validated on its own as well, so a bad value is
+ * reported even where another source overrides it. Any problem is a ConfigError
+ * whose message names the setting, the bad value, where it came from and what is
+ * allowed.
  */
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
 import { PROBE_PATHS } from '../paths';
 import { CONFIG_FILE, KEYS, schema, type Config, type Key } from './schema';
+import { didYouMean } from './suggest';
 
 export class ConfigError extends Error {}
 
@@ -16,7 +19,11 @@ export type Source = 'default' | `config file ${string}` | `env ${string}` | `fl
 export type Loaded =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; config: Config; sources: Record<Key, Source>; file?: string };
+  | {
+    kind: 'run'; config: Config; sources: Record<Key, Source>;
+    /** Settings given that have no effect (e.g. metricsPort without metrics): said at start-up. */
+    warnings: string[];
+  };
 
 interface ParsedArgs {
   flags: Map<Key, string>;
@@ -26,30 +33,43 @@ interface ParsedArgs {
 }
 
 const BY_FLAG = new Map<string, Key>(KEYS.map((k) => [schema[k].arg, k]));
+const FLAG_NAMES = [...BY_FLAG.keys(), CONFIG_FILE.arg, 'help', 'version'];
 const isSwitch = (k: Key): boolean => schema[k].format === 'switch';
+const isKey = (k: string): k is Key => Object.prototype.hasOwnProperty.call(schema, k);
 
 /**
  * Reads flags the way both the Go server and GNU tools write them: `--port 9000`,
  * `--port=9000`, `-port 9000`, `-port=9000`; switches alone (`-log`) or with
  * `=value` (`-log=false`). Unknown flags and stray arguments are errors.
  */
-export function parseArgs(argv: readonly string[]): ParsedArgs {
+function parseArgs(argv: readonly string[]): ParsedArgs {
   const out: ParsedArgs = { flags: new Map(), help: false, version: false };
+  /** The switch just read when it was given alone: a stray value after it was probably meant for it. */
+  let bareSwitch: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const m = /^--?([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(arg);
-    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: settings are given as --name value`);
+    if (!m) {
+      if (bareSwitch !== undefined) {
+        throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} after the switch --${bareSwitch}: ` +
+          `a switch is given alone (--${bareSwitch}) or with "=" (--${bareSwitch}=true, --${bareSwitch}=false)`);
+      }
+      throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: settings are given as --name value`);
+    }
+    bareSwitch = undefined;
     const name = m[1] as string;
     let value = m[2];
     if (name === 'h' || name === 'help') { out.help = true; continue; }
     if (name === 'v' || name === 'version') { out.version = true; continue; }
     const key = BY_FLAG.get(name);
     if (name !== CONFIG_FILE.arg && key === undefined) {
-      throw new ConfigError(`unknown flag ${JSON.stringify(arg)}`);
+      throw new ConfigError(`unknown flag ${JSON.stringify(arg)}${didYouMean(name, FLAG_NAMES, (f) => `--${f}`)}`);
     }
     if (value === undefined) {
-      if (key !== undefined && isSwitch(key)) value = 'true';
-      else {
+      if (key !== undefined && isSwitch(key)) {
+        value = 'true';
+        bareSwitch = name;
+      } else {
         const next = argv[i + 1];
         if (next === undefined) throw new ConfigError(`flag --${name} needs a value`);
         value = next;
@@ -91,10 +111,42 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 
   const file = args.file ?? (env[CONFIG_FILE.env] || undefined);
   const fromFile = file === undefined ? {} : readConfigFile(file);
+  const fileSource = `config file ${file as string}` as const;
+
+  const errors: string[] = [];
+  // Own keys, checked here rather than by convict, which quietly drops `__proto__`.
+  const known: Record<string, unknown> = {};
+  for (const k of Object.keys(fromFile)) {
+    const v = fromFile[k];
+    if (!isKey(k)) errors.push(`${fileSource}: unknown setting ${JSON.stringify(k)}${didYouMean(k, KEYS, (c) => JSON.stringify(c))}`);
+    // Every setting is a single value; convict would take an object as settings nested under this one.
+    else if (v !== null && typeof v === 'object') errors.push(`invalid setting ${k} = ${JSON.stringify(v)} (${fileSource}): must be a single value, not ${Array.isArray(v) ? 'an array' : 'an object'}`);
+    else known[k] = v;
+  }
+
+  // Each source on its own: a bad value is an error even where a later source overrides it.
+  const alone = (): convict.Config<Config> => convict<Config>(schema, { env: {}, args: [] });
+  const fileLayer = alone();
+  fileLayer.load(known);
+  const flagLayer = alone();
+  for (const [key, value] of args.flags) flagLayer.set(key, value);
+  const layers: [convict.Config<Config>, (k: Key) => Source][] = [
+    [fileLayer, () => fileSource],
+    [convict<Config>(schema, { env, args: [] }), (k) => `env ${schema[k].env}`],
+    [flagLayer, (k) => `flag --${schema[k].arg}`],
+  ];
+  for (const [layer, sourceOf] of layers) {
+    try {
+      layer.validate({ allowed: 'strict' });
+    } catch (e) {
+      errors.push(...(e as Error).message.split('\n').map((line) => explain(line, layer, sourceOf)));
+    }
+  }
+  if (errors.length > 0) throw new ConfigError(errors.join('\n'));
 
   // convict reads the environment itself; flags are applied after it, last, as strings.
   const conf = convict<Config>(schema, { env, args: [] });
-  conf.load(fromFile);
+  conf.load(known);
   for (const [key, value] of args.flags) conf.set(key, value);
 
   const sources = {} as Record<Key, Source>;
@@ -102,15 +154,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     const envName = schema[k].env;
     sources[k] = args.flags.has(k) ? `flag --${schema[k].arg}`
       : env[envName] !== undefined ? `env ${envName}`
-        : Object.prototype.hasOwnProperty.call(fromFile, k) ? `config file ${file as string}`
+        : Object.prototype.hasOwnProperty.call(known, k) ? fileSource
           : 'default';
   }
 
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (e) {
-    throw new ConfigError((e as Error).message.split('\n').map((line) => explain(line, conf, sources, file)).join('\n'));
-  }
+  // Every value in it has passed in its own source above; what is left are the checks across settings.
   const config = conf.getProperties();
   if (config.min > config.max) {
     throw new ConfigError(
@@ -135,7 +183,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a probe path`);
     }
   }
-  return { kind: 'run', config, sources, file };
+  return { kind: 'run', config, sources, warnings: warnings(config, sources) };
+}
+
+/** Settings given (not defaults) that do nothing with the rest of the configuration. */
+function warnings(config: Config, sources: Record<Key, Source>): string[] {
+  const out: string[] = [];
+  if (!config.metrics) {
+    for (const k of ['metricsPort', 'metricsPath'] as const) {
+      if (sources[k] !== 'default') {
+        out.push(`${k} = ${JSON.stringify(config[k])} (${sources[k]}) has no effect: metrics are off (turn them on with --metrics)`);
+      }
+    }
+  }
+  return out;
 }
 
 /** Probe settings that are each valid but not together. */
@@ -153,13 +214,9 @@ function checkProbeSettings(config: Config, sources: Record<Key, Source>): void 
 }
 
 /** Turns one line of convict's report into ours: setting, value, source, what is allowed. */
-function explain(line: string, conf: convict.Config<Config>, sources: Record<Key, Source>, file?: string): string {
-  const undeclared = /^configuration param '([^']*)' not declared in the schema/.exec(line);
-  if (undeclared) {
-    return `config file ${file ?? ''}: unknown setting ${JSON.stringify(undeclared[1])}`;
-  }
+function explain(line: string, conf: convict.Config<Config>, sourceOf: (k: Key) => Source): string {
   const m = /^([A-Za-z]+): (.*?)(?:: value was .*)?$/.exec(line);
-  const key = m?.[1] as Key | undefined;
-  if (!m || key === undefined || !(key in schema)) return line;
-  return `invalid setting ${key} = ${describe(conf.get(key))} (${sources[key]}): ${m[2]}`;
+  const key = m?.[1];
+  if (!m || key === undefined || !isKey(key)) return line;
+  return `invalid setting ${key} = ${describe(conf.get(key))} (${sourceOf(key)}): ${m[2]}`;
 }

@@ -3,12 +3,13 @@
  * long flag and its environment variable. --help, README's settings table and the
  * shipped config/default.json are all generated from (or checked against) this.
  */
+import { isIP } from 'node:net';
 import convict from 'convict';
 import { coerceSizes, splitList, validateSizes, validateTargets } from '../probe/settings';
 
-export const ENV_PREFIX = 'HEARTBEAT_';
+const ENV_PREFIX = 'HEARTBEAT_';
 export const GIB = 1024 * 1024 * 1024;
-export const MAX_PAYLOAD = GIB;
+const MAX_PAYLOAD = GIB;
 
 /** Strict decimal integer coercion: anything but plain digits is left as text so validation names it. */
 function coerceInteger(v: unknown): unknown {
@@ -26,6 +27,23 @@ function integerFormat(name: string, lo: number, hi: number, unit: string): conv
       }
     },
   };
+}
+
+/**
+ * An IP address literal, a DNS host name (RFC 1123 labels of letters, digits and
+ * inner hyphens, up to 63 characters each and 253 in all, an optional final dot),
+ * or '' for every address. A name whose last label is all digits is an IPv4
+ * address or nothing (no top-level domain is numeric), so 999.1.1.1 is refused
+ * here rather than looked up. Names are not resolved now: one that does not
+ * resolve fails at listen, named there.
+ */
+function isListenHost(v: string): boolean {
+  if (v === '' || isIP(v) !== 0) return true;
+  const name = v.endsWith('.') ? v.slice(0, -1) : v;
+  const labels = name.split('.');
+  return name.length <= 253 &&
+    labels.every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) &&
+    !/^[0-9]+$/.test(labels[labels.length - 1] as string);
 }
 
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
@@ -70,8 +88,12 @@ convict.addFormats({
   'probe-sizes': { name: 'probe-sizes', coerce: coerceSizes, validate: validateSizes },
   'listen-host': {
     name: 'listen-host',
+    // "[::1]" as in a URL is the IPv6 address ::1
+    coerce: (v: unknown): unknown => (typeof v === 'string' && /^\[[^\]]*\]$/.test(v) ? v.slice(1, -1) : v),
     validate(v: unknown): void {
-      if (typeof v !== 'string' || /\s/.test(v)) throw new Error('must be a host name or IP address, or empty for all');
+      if (typeof v !== 'string' || !isListenHost(v)) {
+        throw new Error('must be an IPv4 or IPv6 address or a DNS host name (e.g. 127.0.0.1, ::1, localhost), or empty for all addresses');
+      }
     },
   },
 });
@@ -87,7 +109,7 @@ export const schema = {
     format: 'tcp-port', default: 8080, arg: 'port', env: `${ENV_PREFIX}PORT`,
   },
   host: {
-    doc: 'Address to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
+    doc: 'IP address or host name to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
     format: 'listen-host', default: '', arg: 'host', env: `${ENV_PREFIX}HOST`,
   },
   min: {

@@ -145,7 +145,7 @@ export function escapeText(s: string): string {
 }
 
 /** JSON text in plain ASCII: JSON.stringify already escapes controls; wider characters become \uHHHH. */
-export function asciiJson(value: unknown): string {
+function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => '\\u' + hex(c.charCodeAt(0), 4));
 }
 

@@ -31,18 +31,22 @@ const FLUSH_MS = 5;
  * (and counted, and reported once the reader catches up): a stalled log pipeline
  * must not grow the process until the orchestrator kills it for memory.
  */
-export const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
-interface LineInfo {
+/** What the transport writes: a line already formatted. */
+interface Formatted {
   level: string;
   message: string;
-  record?: RequestRecord;
-  details?: Record<string, unknown>;
-  time?: string;
   [MESSAGE]?: string;
 }
 
-export class StdoutBatchTransport extends Transport {
+/** A lifecycle line as it goes through winston (request lines go straight to the transport). */
+interface LineInfo extends Formatted {
+  details?: Record<string, unknown>;
+  time: string;
+}
+
+class StdoutBatchTransport extends Transport {
   private pending = '';
   private scheduled = false;
   private gone = false;
@@ -68,7 +72,7 @@ export class StdoutBatchTransport extends Transport {
     });
   }
 
-  override log(info: LineInfo, next: () => void): void {
+  override log(info: Formatted, next: () => void): void {
     if (!this.gone) {
       if ((this.out.writableLength ?? 0) + this.pending.length > this.maxBacklog) {
         // Report the drop as soon as stdout has caught up.
@@ -138,14 +142,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   const transport = new StdoutBatchTransport(opts.out ?? process.stdout, opts.err ?? process.stderr, opts.maxBacklog);
   const lineFormat = winston.format((info) => {
     const i = info as unknown as LineInfo;
-    i[MESSAGE] = i.record
-      ? formatRequest(i.record, opts.format)
-      : formatLifecycle({
-        time: i.time ?? isoNow(),
-        level: i.level as Level,
-        message: i.message,
-        details: i.details ?? {},
-      }, opts.format);
+    i[MESSAGE] = formatLifecycle({ time: i.time, level: i.level as Level, message: i.message, details: i.details ?? {} }, opts.format);
     return info;
   });
   const w = winston.createLogger({

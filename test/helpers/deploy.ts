@@ -136,3 +136,18 @@ export function dockerignoreKeeps(rel: string, ignoreText: string): boolean {
   }
   return kept;
 }
+
+/**
+ * The Node flags the image runs heartbeat with: those between `node` and the script in the runtime
+ * stage's exec-form ENTRYPOINT, then those of an `ENV NODE_OPTIONS` (Node reads NODE_OPTIONS first,
+ * so a flag given in both takes the ENTRYPOINT's value). The bench runs its servers with them.
+ */
+export function imageNodeFlags(docker: Dockerfile = readDockerfile()): { entrypoint: string[]; nodeOptions: string[] } {
+  const runtime = docker.stages[docker.stages.length - 1] as Stage;
+  const entry = execForm(runtime.instructions.filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? '') ?? [];
+  const env = runtime.instructions.filter((i) => i.op === 'ENV').map((i) => /^NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(i.args)).at(-1);
+  return {
+    entrypoint: entry.slice(1, -1),
+    nodeOptions: (env?.[1] ?? env?.[2] ?? '').split(/\s+/).filter(Boolean),
+  };
+}

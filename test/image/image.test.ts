@@ -190,16 +190,16 @@ describe('container image (podman; Dockerfile built on stand-in base images)', f
 
       const health = await request(port, 'GET', '/healthz');
       assert.equal(health.status, 200);
-      assert.equal(health.body.toString(), 'pass');
+      assert.equal(health.body.toString(), 'Pass\n');
       const ready = await request(port, 'GET', '/readyz');
       assert.equal(ready.status, 200);
-      assert.equal(ready.body.toString(), 'ready');
+      assert.equal(ready.body.toString(), 'Ready\n');
       const hb = await request(port, 'GET', '/heartbeat/17');
       assert.equal(hb.status, 200);
       assert.deepEqual(hb.body, Buffer.from('0123456789ABCDEF0'));
       assert.equal(hb.headers['content-length'], '17');
       const version = await request(port, 'GET', '/version');
-      assert.equal(version.body.toString(), VERSION);
+      assert.equal(version.body.toString(), `${VERSION}\n`);
 
       const col = (l: string, name: (typeof REQUEST_COLUMNS)[number]): string | undefined => l.split('\t')[REQUEST_COLUMNS.indexOf(name)];
       const logged = (): string | undefined => lines.find((l) => col(l, 'kind') === 'request' && col(l, 'path') === '/heartbeat/17');

@@ -33,6 +33,7 @@ describe('reliability: a crash is loud', function () {
     const d = JSON.parse(details!) as { error: string; stack: string };
     assert.equal(d.error, 'injected exception for the crash test');
     assert.match(d.stack, /crash-preload/);
+    assert.equal(hb.stderr(), 'heartbeat: uncaught exception: injected exception for the crash test\n', 'said on stderr too');
     assert.ok(!hb.lines.some((l) => l.includes('shutdown done')), 'a crash is not a clean shutdown');
     await assert.rejects(request(hb.port, 'GET', '/healthz'), /ECONNREFUSED/);
   });

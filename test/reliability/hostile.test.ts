@@ -119,7 +119,7 @@ describe(`reliability: a hostile corpus of ${corpus.length} request shapes`, fun
 
       const health = await request(hb.port, 'GET', '/healthz');
       assert.equal(health.status, 200);
-      assert.equal(health.body.toString(), 'pass');
+      assert.equal(health.body.toString(), 'Pass\n');
 
       if (run.format) {
         const format = run.format;

@@ -1,0 +1,68 @@
+/**
+ * `npm start` as an operator uses it: npm forwards SIGTERM/SIGINT to the script's
+ * process, so the script's shell must become node (`exec`), or node never hears
+ * the signal and keeps serving after npm has gone.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { freePort, ROOT, sleep, waitFor } from './helpers/server';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(false); });
+    s.on('error', () => resolve(true));
+  });
+}
+
+describe('npm start', function () {
+  // npm start compiles first (tsc), which takes a while on a loaded machine.
+  this.timeout(180_000);
+  let npm: ChildProcess | undefined;
+  let serverPid: number | undefined;
+  afterEach(() => {
+    if (serverPid !== undefined && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+    if (npm && npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+  });
+
+  it('stops when npm is sent SIGTERM: the server drains, exits, and the port is free', async () => {
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTBEAT_')) env[k] = v;
+    Object.assign(env, { HEARTBEAT_PORT: String(port), HEARTBEAT_HOST: '127.0.0.1' });
+    const proc = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    npm = proc;
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    proc.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    // 'exit', not 'close': a server left behind would hold npm's stdout open.
+    const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+
+    await waitFor(() => /\tlifecycle\tinfo\tlistening\t/.test(out) || proc.exitCode !== null, 150_000, 'npm start to listen');
+    const starting = /\tlifecycle\tinfo\tstarting\t(\{.*\})$/m.exec(out);
+    assert.ok(starting, `no starting line:\n${out}\n${err}`);
+    serverPid = (JSON.parse(starting[1] as string) as { pid: number }).pid;
+    assert.equal(await refused(port), false, 'the server is listening');
+
+    proc.kill('SIGTERM');
+    const code = await exited;
+    // Bounded: npm has exited; the server it ran must be gone too, not left serving.
+    for (let i = 0; i < 50 && alive(serverPid); i++) await sleep(100);
+    assert.equal(alive(serverPid), false, `the server (pid ${serverPid}) outlived npm:\n${out}`);
+    assert.equal(await refused(port), true, 'the port is free');
+    assert.match(out, /\tshutdown begun\t\{"signal":"SIGTERM"\}/);
+    assert.match(out, /\tshutdown done\t/);
+    assert.equal(code, 0, `npm exit: ${err}`);
+  });
+});

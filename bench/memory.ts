@@ -9,7 +9,7 @@
  * mark in /proc, so it is sampled while the load runs and its maximum kept.
  */
 import fs from 'node:fs';
-import type { HttpFigures, LoadJob, TransferFigures } from './protocol';
+import { CLIENT_HEADERS, type HttpFigures, type LoadJob, type TransferFigures } from './protocol';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -102,7 +102,7 @@ export async function measureMemory(run: Run, pid: number, base: string, load: M
   };
   const sizes = [{ bytes: KiB, client: 'autocannon' as const }, { bytes: 64 * KiB, client: 'lean' as const }, { bytes: MiB, client: 'lean' as const }];
   for (const s of sizes) {
-    check(`GET ${s.bytes}`, await run({ kind: 'http', client: s.client, url: `${base}${s.bytes}`, connections: load.connections, seconds: load.seconds, headers: {} }));
+    check(`GET ${s.bytes}`, await run({ kind: 'http', client: s.client, url: `${base}${s.bytes}`, connections: load.connections, seconds: load.seconds, headers: CLIENT_HEADERS }));
   }
   for (let i = 0; i < load.bigGets; i++) check('GET 1 GiB', await run({ kind: 'get', url: `${base}${BIG_GET_BYTES}`, bytes: BIG_GET_BYTES }));
   const peakBeforeUploads = procMemory(pid)?.hwm ?? NaN;

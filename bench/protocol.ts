@@ -16,9 +16,9 @@ export type LoadClient = 'autocannon' | 'lean';
 export type LoadJob =
   /**
    * GETs of `url` for `seconds` over `connections` keep-alive connections, one request in flight
-   * on each, every one with `headers` (besides Host).
+   * on each, every one with `headers` (besides Host), if given.
    */
-  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number; headers: Record<string, string> }
+  | { kind: 'http'; client: LoadClient; url: string; connections: number; seconds: number; headers?: Record<string, string> }
   /** One GET of `bytes`, every byte checked against the heartbeat pattern as it streams in. */
   | { kind: 'get'; url: string; bytes: number }
   /** One POST of `bytes`, streamed with backpressure; the server must report them all received. */
@@ -54,3 +54,14 @@ export interface LoadRequest {
   id: number;
   job: LoadJob;
 }
+
+/**
+ * What every request-rate measurement sends besides Host: what a browser behind an ingress
+ * sends, so the log rows pay for the user_agent and forwarded_for columns as in production
+ * (~150 bytes more per line). Every server gets them, so the ratios and costs compare like
+ * with like.
+ */
+export const CLIENT_HEADERS: Record<string, string> = {
+  'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'X-Forwarded-For': '203.0.113.9, 10.42.0.1',
+};

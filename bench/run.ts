@@ -20,7 +20,7 @@ import { freePort } from '../test/helpers/server';
 import { FULL_LOAD, MEMORY_TARGETS, memoryPhase, QUICK_LOAD, type MemoryRow, type NodeBin } from './memory';
 import { cpuNs, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
 import { summarizeProfile, type ProfileSummary, type Window } from './profile';
-import type { HttpFigures, LoadClient, LoadJob, LoadReply, TransferFigures } from './protocol';
+import { CLIENT_HEADERS, type HttpFigures, type LoadClient, type LoadJob, type LoadReply, type TransferFigures } from './protocol';
 import { markdownTable, mib, num, pct } from './table';
 
 // ---------------------------------------------------------------------------------------------
@@ -64,16 +64,6 @@ const SIZES: readonly { label: string; bytes: number; minRatio: number; go: numb
   { label: '64 KiB', bytes: 64 * KiB, minRatio: 0.95, go: 7_500, minGoTimes: 5, client: 'lean' },
   { label: '1 MiB', bytes: MiB, minRatio: 0.95, go: 433, minGoTimes: 5, client: 'lean' },
 ];
-/**
- * What every request-rate measurement sends besides Host: what a browser behind an ingress
- * sends, so the log rows pay for the user_agent and forwarded_for columns as in production
- * (~150 bytes more per line). Every server gets them, so the ratios and costs compare like
- * with like.
- */
-export const CLIENT_HEADERS: Record<string, string> = {
-  'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
-  'X-Forwarded-For': '203.0.113.9, 10.42.0.1',
-};
 
 /** The size every configuration is measured at. */
 const CONFIG_SIZE = KiB;
@@ -111,6 +101,8 @@ interface Options {
   node: string;
   /** Skip the memory phase (both Nodes). */
   memory: boolean;
+  /** The Nodes of the memory phase: `image`, `system` or paths. */
+  memoryNodes: string[];
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--connections N] [--client C] [--out FILE] [--profile]
@@ -125,6 +117,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--c
                  NODE_VERSION, via scripts/lts-node.mjs), system (the one running the bench) or a path.
                  Every server runs with the image's Node flags (Dockerfile ENTRYPOINT / ENV NODE_OPTIONS).
   --no-memory    skip the memory phase (idle and peak RSS of both servers on both Nodes)
+  --memory-nodes LIST  the Nodes of the memory phase, comma-separated (default: image,system)
 `;
 
 function parseArgs(argv: string[]): Options {
@@ -140,6 +133,7 @@ function parseArgs(argv: string[]): Options {
     profile: false,
     node: 'image',
     memory: true,
+    memoryNodes: ['image', 'system'],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -166,6 +160,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--profile') o.profile = true;
     else if (a === '--node') o.node = value();
     else if (a === '--no-memory') o.memory = false;
+    else if (a === '--memory-nodes') o.memoryNodes = value().split(',').filter(Boolean);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -285,12 +280,14 @@ async function startBaseline(o: Options, core: number | undefined, node = server
 /** The peers a probing configuration probes: one process, `count` ports, on the load core (not the server's). */
 async function startPeers(count: number, core: number | undefined): Promise<{ proc: ServerProc; targets: string }> {
   let ports = '';
-  const proc = await startServer(`${count} probe peers`, pinned(core, [process.execPath, PEERS_JS, String(count)]), 0, /^listening ([0-9,]+)$/m, undefined,
-    (head) => { ports = /^listening ([0-9,]+)$/m.exec(head)?.[1] ?? ''; });
+  const proc = await startServer(`${count} probe peers`, pinned(core, [process.execPath, PEERS_JS, String(count)]), 0, /^listening ([0-9,]+)$/m,
+    undefined, (head) => { ports = /^listening ([0-9,]+)$/m.exec(head)?.[1] ?? ''; });
   return { proc, targets: ports.split(',').map((p) => `http://127.0.0.1:${p}`).join(',') };
 }
 
-async function startHeartbeat(o: Options, core: number | undefined, config: HeartbeatConfig, peerCore?: number, node = serverNode): Promise<Server> {
+async function startHeartbeat(
+  o: Options, core: number | undefined, config: HeartbeatConfig, node = serverNode, peerCore?: number,
+): Promise<Server> {
   const key = `heartbeat ${config.name}`;
   const port = await freePort();
   const n = profileArgs(o, key);
@@ -416,7 +413,7 @@ async function main(): Promise<void> {
   if (pin) pinSelf(LOAD_CORE);
   progress(`bench: ${pinning}`);
   serverNode = nodeBin(o.node);
-  const memoryNodes = [...new Map([serverNode, nodeBin('image'), nodeBin('system')].map((n) => [n.bin, n])).values()];
+  const memoryNodes = [...new Map(o.memoryNodes.map(nodeBin).map((n) => [n.bin, n])).values()];
   progress(`bench: servers on Node ${serverNode.version} (${serverNode.name}) with the image's flags: ${[...IMAGE_FLAGS.nodeOptions, ...IMAGE_FLAGS.entrypoint].join(' ') || '(none)'}`);
   progress(`bench: ${o.rounds} rounds x ${o.seconds} s per measurement, ${o.connections} connections${o.profile ? ', profiling' : ''}`);
 
@@ -481,7 +478,7 @@ async function main(): Promise<void> {
     // CONFIG_SIZE (so its cost is against the reference in the same minutes), then stopped.
     const configSize = SIZES.find((z) => z.bytes === CONFIG_SIZE) as (typeof SIZES)[number];
     for (const config of CONFIGS.slice(1)) {
-      const s = await startHeartbeat(o, core, config, pin ? LOAD_CORE : undefined);
+      const s = await startHeartbeat(o, core, config, serverNode, pin ? LOAD_CORE : undefined);
       servers.push(s);
       configServers.push(s);
       await preflight([baseline, s]);
@@ -519,7 +516,7 @@ async function main(): Promise<void> {
     const memory = o.memory
       ? await memoryPhase(memoryNodes, async (which, node) => {
         const s = which === 'baseline' ? await startBaseline({ ...o, profile: false }, core, node)
-          : await startHeartbeat({ ...o, profile: false }, core, CONFIGS[0] as HeartbeatConfig, undefined, node);
+          : await startHeartbeat({ ...o, profile: false }, core, CONFIGS[0] as HeartbeatConfig, node);
         return { pid: s.proc.pid, port: s.proc.port, stop: () => s.proc.stop() };
       }, load.run.bind(load), o.quick ? QUICK_LOAD : FULL_LOAD, progress)
       : [];

@@ -84,7 +84,9 @@ export interface ServerProc {
   stop(): Promise<number | string>;
 }
 
-export async function startServer(name: string, argv: string[], port: number, ready: RegExp, env?: NodeJS.ProcessEnv): Promise<ServerProc> {
+export async function startServer(
+  name: string, argv: string[], port: number, ready: RegExp, env?: NodeJS.ProcessEnv, onReady?: (head: string) => void,
+): Promise<ServerProc> {
   const [cmd, ...args] = argv as [string, ...string[]];
   const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env }));
   let lines = 0;
@@ -102,6 +104,7 @@ export async function startServer(name: string, argv: string[], port: number, re
         head += c.toString('latin1');
         if (ready.test(head)) {
           listening = true;
+          onReady?.(head);
           clearTimeout(timer);
           resolve();
         }

@@ -37,6 +37,8 @@ export interface HeartbeatConfig {
   name: string;
   args: string[];
   maxCost?: number;
+  /** Probe mode: this many peers (bench/peers.ts, on the load core) are given to it as --probe-targets. */
+  probePeers?: number;
 }
 
 export const CONFIGS: HeartbeatConfig[] = [
@@ -44,6 +46,8 @@ export const CONFIGS: HeartbeatConfig[] = [
   { name: 'log tsv', args: ['--log', '--log-format', 'tsv'], maxCost: 0.20 },
   { name: 'log json', args: ['--log', '--log-format', 'json'], maxCost: 0.20 },
   { name: 'metrics on', args: ['--metrics'], maxCost: 0.10 },
+  // issue 15: probing 10 peers every 1 s (1 KiB and 64 KiB each) while serving 1 KiB at full speed
+  { name: 'probing 10 peers', args: ['--probe-interval', '1000', '--probe-timeout', '1000'], probePeers: 10, maxCost: 0.05 },
 ];
 
 const KiB = 1024;
@@ -78,6 +82,7 @@ const MAIN = path.join(ROOT, 'dist', 'main.js');
 const BASELINE_JS = path.join(__dirname, 'baseline.js');
 const LTS_NODE = path.join(ROOT, 'scripts', 'lts-node.mjs');
 const LOAD_JS = path.join(__dirname, 'load.js');
+const PEERS_JS = path.join(__dirname, 'peers.js');
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
@@ -250,6 +255,8 @@ interface Server {
   profile?: string;
   /** When each measured round ran, by GET size: to read the profile for one workload. */
   windows: Map<number, Window[]>;
+  /** The probe peers of a probing configuration, stopped with it. */
+  peers?: ServerProc;
 }
 
 const slug = (s: string): string => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
@@ -270,16 +277,28 @@ async function startBaseline(o: Options, core: number | undefined, node = server
   return { key: 'baseline', proc: await startServer('baseline', argv, port, /^listening /m, SERVER_ENV), served: 0, profile: n.file, windows: new Map() };
 }
 
-async function startHeartbeat(o: Options, core: number | undefined, config: HeartbeatConfig, node = serverNode): Promise<Server> {
+/** The peers a probing configuration probes: one process, `count` ports, on the load core (not the server's). */
+async function startPeers(count: number, core: number | undefined): Promise<{ proc: ServerProc; targets: string }> {
+  let ports = '';
+  const proc = await startServer(`${count} probe peers`, pinned(core, [process.execPath, PEERS_JS, String(count)]), 0, /^listening ([0-9,]+)$/m,
+    undefined, (head) => { ports = /^listening ([0-9,]+)$/m.exec(head)?.[1] ?? ''; });
+  return { proc, targets: ports.split(',').map((p) => `http://127.0.0.1:${p}`).join(',') };
+}
+
+async function startHeartbeat(
+  o: Options, core: number | undefined, config: HeartbeatConfig, node = serverNode, peerCore?: number,
+): Promise<Server> {
   const key = `heartbeat ${config.name}`;
   const port = await freePort();
   const n = profileArgs(o, key);
+  const peers = config.probePeers ? await startPeers(config.probePeers, peerCore) : undefined;
   const argv = pinned(core, [
     ...nodeArgv(node), ...n.args, MAIN,
     '--host', '127.0.0.1', '--port', String(port), '--max', String(GiB), ...config.args,
+    ...(peers ? ['--probe-targets', peers.targets] : []),
   ]);
   const proc = await startServer(key, argv, port, /\blifecycle\b.*\blistening\b/, SERVER_ENV);
-  return { key, config, proc, served: 0, profile: n.file, windows: new Map() };
+  return { key, config, proc, served: 0, profile: n.file, windows: new Map(), peers: peers?.proc };
 }
 
 const urlOf = (s: Server, bytes: number): string => `http://127.0.0.1:${s.proc.port}/heartbeat/${bytes}`;
@@ -459,7 +478,7 @@ async function main(): Promise<void> {
     // CONFIG_SIZE (so its cost is against the reference in the same minutes), then stopped.
     const configSize = SIZES.find((z) => z.bytes === CONFIG_SIZE) as (typeof SIZES)[number];
     for (const config of CONFIGS.slice(1)) {
-      const s = await startHeartbeat(o, core, config);
+      const s = await startHeartbeat(o, core, config, serverNode, pin ? LOAD_CORE : undefined);
       servers.push(s);
       configServers.push(s);
       await preflight([baseline, s]);
@@ -467,6 +486,7 @@ async function main(): Promise<void> {
       for (let r = 0; r < o.rounds; r++) await round(r, configSize, [reference, s]);
       rss.set(s.key, s.proc.peakRss());
       const code = await s.proc.stop();
+      await s.peers?.stop();
       if (code !== 0) throw new Error(`${s.key} exited with ${code} on SIGTERM`);
     }
 
@@ -520,7 +540,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nresults: ${path.relative(process.cwd(), o.out) || o.out}\n`);
   } finally {
     load.close();
-    await Promise.all(servers.map((s) => s.proc.stop()));
+    await Promise.all(servers.flatMap((s) => [s.proc.stop(), ...(s.peers ? [s.peers.stop()] : [])]));
   }
 }
 

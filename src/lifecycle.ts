@@ -9,7 +9,7 @@ import type { HeartbeatServer } from './server';
 /** Hard stop if flushing the log hangs (a stuck stdout reader) after a crash. */
 const CRASH_EXIT_MS = 5000;
 
-export function installLifecycle(hb: HeartbeatServer, logger: AppLogger): void {
+export function installLifecycle(hb: Pick<HeartbeatServer, 'shutdown'>, logger: AppLogger): void {
   let stopping = false;
   let crashed = false;
   const stop = (signal: string): void => {

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
 import { ListenError } from './listen';
 import { createLogger } from './log/logger';
+import { createProber } from './probe/scheduler';
 import { createServer } from './server';
 import { readVersion } from './version';
 
@@ -35,13 +36,18 @@ async function main(): Promise<void> {
     version, node: process.version, pid: process.pid, config, sources, ...(warnings.length > 0 ? { warnings } : {}),
   });
   const hb = createServer(config, logger, version);
-  installLifecycle(hb, logger);
+  // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
+  const prober = createProber({ config, logger, version, registry: hb.metrics?.registry });
+  installLifecycle(prober ? {
+    shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
+  } : hb, logger);
   try {
     const at = await hb.listen();
     logger.info('listening', { listener: 'heartbeat', address: at.heartbeat.address, port: at.heartbeat.port, uri: config.uri });
     if (at.metrics) {
       logger.info('listening', { listener: 'metrics', address: at.metrics.address, port: at.metrics.port, path: config.metricsPath });
     }
+    prober?.start();
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;
     logger.error('cannot listen', { listener: e.listener, port: e.port, host: e.host, error: e.code });

@@ -1,14 +1,16 @@
 /**
  * Prometheus metrics (prom-client), opt-in with --metrics. Per request the hot
- * path only bumps plain numbers in maps and one histogram child; prom-client
- * reads the totals when Prometheus scrapes (collect()), so the cost stays
- * small. Label values are bounded: route is one of five words, never a path.
+ * path only bumps plain numbers in maps and one histogram cell; prom-client
+ * reads the totals when Prometheus scrapes (collect()), and the histogram is
+ * written out by histogram.ts, so the cost stays small. Label values are
+ * bounded: route is one of five words, never a path.
  */
 import http from 'node:http';
 import type * as client from 'prom-client';
 import { PROBE_METHODS } from './paths';
 import { methodNotAllowed, pathOf, sendText } from './respond';
 import type { ExchangeResult, Route } from './observe';
+import { HistogramCell, histogramText } from './histogram';
 
 /** Request duration buckets, seconds: 25 µs to 30 s. */
 export const DURATION_BUCKETS = [
@@ -25,6 +27,30 @@ const SIZE_CLASSES: [number, string][] = [
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
 
 
+/** What the metrics read from the rest of heartbeat when Prometheus scrapes. */
+export interface MetricsSources {
+  /** Whether /readyz answers 200 (false once draining has begun). */
+  readonly ready: () => boolean;
+  /** Log lines dropped so far (stdout backed up past its limit, or gone). */
+  readonly logLinesDropped: () => number;
+}
+
+/**
+ * Series written at 0 from the start, so that queries over them (error ratio, rate of
+ * a first increment) have a series to read before the first error: route -> method -> statuses.
+ */
+const INITIAL_REQUESTS: [Route, string, number[]][] = [
+  ['heartbeat', 'GET', [200, 500]],
+  ['upload', 'POST', [200, 500]],
+];
+
+/**
+ * prom-client's default gauges that end in `_total` (which Prometheus reserves for counters;
+ * `promtool check metrics` rejects them). Each is the sum of the labelled gauge of the same
+ * name without `_total` (e.g. `sum(nodejs_active_handles)`), so nothing is lost.
+ */
+export const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface Metrics {
   readonly registry: client.Registry;
   /** An exchange has begun (for the in-flight gauge). */
@@ -38,21 +64,6 @@ export interface Metrics {
 
 const ROUTES: Route[] = ['heartbeat', 'upload', 'probe', 'metrics', 'other'];
 
-/** One (route, size class) cell of the duration histogram: counts per bucket, +Inf last. */
-class DurationCell {
-  readonly counts = new Float64Array(DURATION_BUCKETS.length + 1);
-  sum = 0;
-  count = 0;
-
-  observe(seconds: number): void {
-    let i = 0;
-    while (i < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[i] as number)) i++;
-    (this.counts[i] as number)++;
-    this.sum += seconds;
-    this.count++;
-  }
-}
-
 /** Everything counted for one route: plain numbers, bumped per request. */
 class RouteStats {
   /** method -> status -> requests */
@@ -60,12 +71,12 @@ class RouteStats {
   bodyBytes = 0;
   aborted = 0;
   /** by size class index (SIZE_CLASSES) */
-  readonly durations: (DurationCell | undefined)[] = [];
+  readonly durations: (HistogramCell | undefined)[] = [];
 
-  count(method: string, status: number): void {
+  count(method: string, status: number, n = 1): void {
     let byStatus = this.requests.get(method);
     if (!byStatus) this.requests.set(method, byStatus = new Map<number, number>());
-    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    byStatus.set(status, (byStatus.get(status) ?? 0) + n);
   }
 }
 
@@ -75,25 +86,29 @@ function sizeIndex(bytes: number): number {
   return i;
 }
 
-export function createMetrics(version: string): Metrics {
+export function createMetrics(version: string, sources: MetricsSources): Metrics {
   // Loaded here, only when metrics are on: prom-client costs ~10 MiB of RSS just to load,
   // which a heartbeat without --metrics should not carry.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const prom = require('prom-client') as typeof client;
   const registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry });
+  for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
 
   const stats = Object.fromEntries(ROUTES.map((r) => [r, new RouteStats()])) as Record<Route, RouteStats>;
+  for (const [route, method, statuses] of INITIAL_REQUESTS) {
+    for (const status of statuses) stats[route].count(method, status, 0);
+  }
   let uploadBytes = 0;
   let inFlight = 0;
 
-  /** A counter whose values are read from `stats` when Prometheus scrapes. */
+  /** A counter whose values are read from `stats` when Prometheus scrapes; zeros are written too. */
   const counter = (name: string, help: string, labelNames: string[], fill: (inc: (labels: Record<string, string>, v: number) => void) => void): void => {
     new prom.Counter({
       name, help, labelNames, registers: [registry],
       collect(this: client.Counter<string>) {
         this.reset();
-        fill((labels, v) => { if (v > 0) this.inc(labels, v); });
+        fill((labels, v) => this.inc(labels, v));
       },
     });
   };
@@ -113,53 +128,35 @@ export function createMetrics(version: string): Metrics {
   counter('heartbeat_aborted_transfers_total', 'Responses the client went away from before they were complete, by route.',
     ['route'], (inc) => { for (const route of ROUTES) inc({ route }, stats[route].aborted); });
 
-  // The histogram's cells are ours (a prom-client observe() with labels costs ~0.3 us a request);
-  // prom-client formats them, from the values this subclass hands it at scrape time.
-  const name = 'heartbeat_http_request_duration_seconds';
-  const help = 'Time from request to the end of the response, by route and response size class.';
-  type Snapshot = client.MetricObjectWithValues<client.MetricValueWithName<string>>;
-  const snapshot = (): Snapshot => {
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+  counter('heartbeat_log_lines_dropped_total',
+    'Log lines dropped because stdout was backed up past its limit (or gone): the log pipeline is not keeping up.',
+    [], (inc) => inc({}, sources.logLinesDropped()));
+
+  // The histogram's cells are ours (a prom-client observe() with labels costs ~0.3 us a request),
+  // and so is its exposition text, appended to what the registry writes (see histogram.ts).
+  const durationsText = (): string => {
+    const cells: [Record<string, string>, HistogramCell][] = [];
     for (const route of ROUTES) {
       stats[route].durations.forEach((cell, i) => {
-        if (!cell) return;
-        const size = (SIZE_CLASSES[i] as [number, string])[1];
-        let acc = 0;
-        DURATION_BUCKETS.forEach((le, b) => {
-          acc += cell.counts[b] as number;
-          values.push({ metricName: `${name}_bucket`, labels: { le, route, size }, value: acc });
-        });
-        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', route, size }, value: cell.count });
-        values.push({ metricName: `${name}_sum`, labels: { route, size }, value: cell.sum });
-        values.push({ metricName: `${name}_count`, labels: { route, size }, value: cell.count });
+        if (cell) cells.push([{ route, size: (SIZE_CLASSES[i] as [number, string])[1] }, cell]);
       });
     }
-    // The shape prom-client's own histograms hand the registry (its typings say less).
-    return { name, help, type: 'histogram', values, aggregator: 'sum', collect: () => undefined } as unknown as Snapshot;
+    return histogramText('heartbeat_http_request_duration_seconds',
+      'Time from request to the end of the response, of requests answered 1xx-3xx and sent in full, by route and response size class.',
+      DURATION_BUCKETS, cells);
   };
-  class Durations extends prom.Histogram<string> {
-    override get(): Promise<Snapshot> {
-      return Promise.resolve(snapshot());
-    }
-
-    /** What the registry calls for the text format. */
-    getForPromString(): Promise<Snapshot> {
-      return this.get();
-    }
-  }
-  new Durations({
-    name,
-    help,
-    labelNames: ['route', 'size'],
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
 
   new prom.Gauge({
     name: 'heartbeat_http_requests_in_flight',
     help: 'Requests being answered now.',
     registers: [registry],
     collect(this: client.Gauge) { this.set(inFlight); },
+  });
+  new prom.Gauge({
+    name: 'heartbeat_ready',
+    help: '1 while /readyz answers 200, 0 once draining has begun (it answers 503).',
+    registers: [registry],
+    collect(this: client.Gauge) { this.set(sources.ready() ? 1 : 0); },
   });
   new prom.Gauge({
     name: 'heartbeat_build_info',
@@ -180,11 +177,16 @@ export function createMetrics(version: string): Metrics {
       rs.bodyBytes += r.bytesOut;
       if (r.bytesIn) uploadBytes += r.bytesIn;
       if (r.aborted) rs.aborted++;
-      const i = sizeIndex(r.declared);
-      (rs.durations[i] ??= new DurationCell()).observe(r.durationMs / 1000);
+      // Latency is the latency of answers: a flood of fast 400s must not make heartbeat look
+      // fast, nor a client that went away make it look slow. Those are counted above.
+      else if (r.status < 400) {
+        const i = sizeIndex(r.declared);
+        (rs.durations[i] ??= new HistogramCell(DURATION_BUCKETS)).observe(r.durationMs / 1000);
+      }
     },
     rejected: (r: ExchangeResult) => stats[r.route].count(methodLabel(r.method), r.status),
-    render: () => registry.metrics(),
+    // The registry's text ends with a newline; families are separated by a blank line.
+    render: async () => `${await registry.metrics()}\n${durationsText()}`,
   };
 }
 

@@ -15,13 +15,15 @@ import { listenOn, type Listening } from './listen';
 import { isoNow, roundMs } from './log/format';
 import type { AppLogger } from './log/logger';
 import { DrainingServer } from './drain';
-import { createMetrics, metricsServer } from './metrics';
+import { createMetrics, metricsServer, type Metrics } from './metrics';
 import { PROBE_PATHS } from './paths';
 import { pathOf, sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
   readonly server: http.Server;
+  /** The metrics (--metrics): probe mode registers its own in the same registry. */
+  readonly metrics?: Metrics;
   /** Opens the heartbeat port (and the metrics port, when metrics have their own); rejects with a ListenError. */
   listen(): Promise<Listening>;
   /** The graceful drain (src/drain.ts); resolves when every connection is closed. */
@@ -30,7 +32,9 @@ export interface HeartbeatServer {
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
   const heartbeat = createHeartbeat(config);
-  const metrics = config.metrics ? createMetrics(version) : undefined;
+  const metrics = config.metrics
+    ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
+    : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
   // Ready until the drain begins: /readyz reads it.
   const state = { get ready() { return !server.draining; } };
@@ -106,6 +110,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
   return {
     server,
+    metrics,
 
     async listen(): Promise<Listening> {
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
@@ -113,13 +118,16 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     },
 
     shutdown(): Promise<void> {
-      if (side?.listening && !server.draining) {
+      // The metrics port serves until the drain is done, so a scrape sees heartbeat_ready 0 and the
+      // requests still in flight.
+      const closeSide = (): void => {
+        if (!side?.listening) return;
         side.close();
         side.closeAllConnections();
-      }
+      };
       return server.drain(config.drainTimeout, (connections) => {
         logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections });
-      });
+      }).then(closeSide);
     },
   };
 }

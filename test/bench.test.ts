@@ -110,6 +110,10 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
       if (c.args.includes('--log')) assert.ok(c.stdoutLines >= c.requestsServed, `${c.name}: ${c.stdoutLines} lines for ${c.requestsServed} requests`);
       else assert.ok(c.stdoutLines < c.requestsServed, `${c.name}: ${c.stdoutLines} lines with logging off`);
     }
+    // the probing row probed its 10 peers: at least one round of 20 probe lines beside its 5 lifecycle lines
+    const probing = results.configs.find((c) => c.name === 'probing 10 peers');
+    assert.ok(probing && probing.maxCost === 0.05 && probing.args.includes('--probe-interval'), 'a probing row with its 5% target');
+    assert.ok(probing.stdoutLines >= 5 + 20, `probing row: ${probing.stdoutLines} stdout lines`);
     positive(results.peakRss.maxHeartbeatBytes, 'peakRss.maxHeartbeatBytes');
     positive(results.peakRss.baselineBytes, 'peakRss.baselineBytes');
   });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatLifecycle, formatRequest } from '../src/log/format';
+import { formatLifecycle, formatProbe, formatRequest } from '../src/log/format';
 import {
   FLUENT_BIT_DIR, type FbMap, type Parsed, type Parser, criRecord, fbBool, loadOniguruma, pipelineParsers, plain, readYaml,
   runFilters, tagMatches, values,
@@ -34,7 +34,7 @@ const EXAMPLE_UID = '3f1c6b7e-9a2d-4c1b-8e5f-0a9b8c7d6e5f';
 /** Fluent Bit's built-in multiline parsers. */
 const BUILTIN_MULTILINE = ['docker', 'cri', 'go', 'python', 'java', 'ruby'];
 const PLUGINS = { inputs: ['tail'], filters: ['modify', 'parser'], outputs: ['forward', 'stdout'] };
-const HEARTBEAT_PARSERS = ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_json'];
+const HEARTBEAT_PARSERS = ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_tsv_probe', 'heartbeat_json'];
 
 const file = (name: string): string => path.join(FLUENT_BIT_DIR, name);
 const load = (name: string): Pipeline => readYaml(file(name)) as unknown as Pipeline;
@@ -297,7 +297,7 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
     it(`turns each line docs/fluent-bit.md shows into the record it shows, through ${name}`, () => {
       const p = load(name);
       const examples = [...docsSection().matchAll(/<!-- fluent-bit-example -->\s*```text\n([^\n]*)\n```\s*```json\n([\s\S]*?)\n```/g)];
-      assert.equal(examples.length, 4, 'docs/fluent-bit.md shows four examples');
+      assert.equal(examples.length, 5, 'docs/fluent-bit.md shows five examples (request, lifecycle, JSON request, probe, not ours)');
       for (const [, fileLine, json] of examples) {
         const read = tailed(name, fileLine as string);
         // the collector knows pod and namespace only from the file's path: it is given no POD_* variables
@@ -318,6 +318,8 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
       formatRequest({ time, status: 200, duration_ms: 0.25, bytes_out: 17, bytes_in: 0, method: 'GET', path: '/heartbeat/17', client: '::1', aborted: false,
         forwarded_for: '203.0.113.9, 10.42.0.1', user_agent: 'curl/8.5.0', request_id: '4bf92f3577b34da6a3ce929d0e0e4736', proto: 'HTTP/1.1' }, f),
       formatLifecycle({ time, level: 'warn', message: 'drain timeout reached', details: { drainTimeout: 10000 } }, f),
+      formatProbe({ time, target: 'http://heartbeat-peers:8080', peer: '10.0.0.8:8080', method: 'GET', size: 1024, status: 200, outcome: 'ok',
+        dns_ms: 0.2, connect_ms: 0.25, ttfb_ms: 1, total_ms: 1.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21' }, f),
     ]);
     const lc = load('local.yaml');
     for (const line of lines) {

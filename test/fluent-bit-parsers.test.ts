@@ -35,7 +35,9 @@ const REQUEST_TYPES: Record<(typeof REQUEST_COLUMNS)[number], FieldType> = {
 };
 
 const GIB = 1024 * 1024 * 1024;
-const PARSER_FOR = { tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', json: 'heartbeat_json' };
+const PARSER_FOR = {
+  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', json: 'heartbeat_json',
+};
 
 interface Expected {
   status: number;

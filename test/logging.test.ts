@@ -136,6 +136,7 @@ describe('logging', () => {
       const dropped = (JSON.parse(warn.split('\t')[4] as string) as { dropped: number }).dropped;
       assert.ok(requests.length < 200 && dropped > 0);
       assert.equal(requests.length + dropped, 200, 'every line is either written or counted as dropped');
+      assert.equal(logger.droppedLines, dropped, 'the running total (heartbeat_log_lines_dropped_total) agrees');
       assert.ok(requests.length * 80 <= 2000 + 2 * 100, `the backlog stayed near its limit (${requests.length} lines)`);
     });
   });

@@ -81,7 +81,8 @@ describe('metrics', function () {
       const k = `${r.method} ${routeOf(r)} ${r.status}`;
       expected.set(k, (expected.get(k) ?? 0) + 1);
     }
-    const counted = samples.filter((s) => s.name === 'heartbeat_http_requests_total' && s.labels.route !== 'metrics');
+    // (Series written at 0 from the start are no requests: the log has no line for them.)
+    const counted = samples.filter((s) => s.name === 'heartbeat_http_requests_total' && s.labels.route !== 'metrics' && s.value > 0);
     assert.deepEqual(
       new Map(counted.map((s) => [`${s.labels.method} ${s.labels.route} ${s.labels.status}`, s.value])),
       expected,
@@ -92,15 +93,35 @@ describe('metrics', function () {
     assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'upload' }), 2);
     assert.equal(value(samples, 'heartbeat_http_requests_total', { route: 'probe' }), 3);
 
-    // The histogram counts every exchange, by route; sizes are classes, never raw numbers.
+    // The histogram times answers: every exchange answered 1xx-3xx and sent in full, by route. The 400s,
+    // the 405, the 404 and the aborted download are counted above but never timed (a flood of fast 400s
+    // must not make heartbeat look fast). Sizes are classes, never raw numbers.
+    const answered = (r: Record<string, string>): boolean => Number(r.status) < 400 && r.aborted === 'false';
     for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
       assert.equal(value(samples, 'heartbeat_http_request_duration_seconds_count', { route }),
-        rows.filter((r) => routeOf(r) === route).length, route);
+        rows.filter((r) => routeOf(r) === route && answered(r)).length, route);
     }
+    assert.equal(value(samples, 'heartbeat_http_request_duration_seconds_count', { route: 'heartbeat' }), 7, 'the seven GET/HEAD answered 200');
+    assert.equal(value(samples, 'heartbeat_http_request_duration_seconds_count', { route: 'other' }), 0, 'the 404 is not timed');
     const sizes = new Set(samples.filter((s) => s.name.startsWith('heartbeat_http_request_duration')).map((s) => s.labels.size));
-    assert.deepEqual([...sizes].sort(), ['16KiB', '1GiB', '1KiB', '256KiB']);
+    assert.deepEqual([...sizes].sort(), ['16KiB', '1KiB', '256KiB']);
     const inf = value(samples, 'heartbeat_http_request_duration_seconds_bucket', { route: 'heartbeat', le: '+Inf' });
     assert.equal(inf, value(samples, 'heartbeat_http_request_duration_seconds_count', { route: 'heartbeat' }));
+    // Every cell: buckets cumulative in le order, +Inf equal to its count, a sum of real durations.
+    const cells = new Map<string, Sample[]>();
+    for (const s of samples.filter((x) => x.name === 'heartbeat_http_request_duration_seconds_bucket')) {
+      const k = `${s.labels.route} ${s.labels.size}`;
+      cells.set(k, [...(cells.get(k) ?? []), s]);
+    }
+    for (const [k, buckets] of cells) {
+      const [route, size] = k.split(' ') as [string, string];
+      const les = buckets.map((b) => (b.labels.le === '+Inf' ? Infinity : Number(b.labels.le)));
+      assert.deepEqual(les, [...les].sort((x, y) => x - y), `${k}: le ascending`);
+      assert.ok(buckets.every((b, i) => i === 0 || b.value >= (buckets[i - 1] as Sample).value), `${k}: cumulative`);
+      assert.equal((buckets.at(-1) as Sample).value, value(samples, 'heartbeat_http_request_duration_seconds_count', { route, size }), `${k}: +Inf = count`);
+      const sum = value(samples, 'heartbeat_http_request_duration_seconds_sum', { route, size });
+      assert.ok(sum > 0 && sum < 60, `${k}: sum ${sum}`);
+    }
 
     // Bytes agree with the log's bytes_out / bytes_in.
     for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
@@ -123,6 +144,69 @@ describe('metrics', function () {
     assert.equal(value(again, 'heartbeat_http_requests_total', { route: 'metrics', status: '200' }), 1);
     assert.equal(value(again, 'heartbeat_http_requests_total', { route: 'heartbeat' }), 11);
     assert.equal(await hb.stop(), 0);
+  });
+
+  it('writes the series the error-ratio query reads at 0 before any traffic, and lints as Prometheus asks', async () => {
+    const metricsPort = await freePort();
+    hb = await startServer(['--metrics', '--metrics-port', String(metricsPort)]);
+    const r = await request(metricsPort, 'GET', '/metrics');
+    const text = r.body.toString();
+    const samples = parseMetrics(text);
+    const has = (name: string, labels: Record<string, string>): boolean =>
+      samples.some((s) => s.name === name && s.value === 0 && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+    for (const [method, route] of [['GET', 'heartbeat'], ['POST', 'upload']] as const) {
+      for (const status of ['200', '500']) assert.ok(has('heartbeat_http_requests_total', { method, route, status }), `${method} ${route} ${status} at 0`);
+      assert.ok(has('heartbeat_aborted_transfers_total', { route }), `aborted ${route} at 0`);
+    }
+    assert.ok(has('heartbeat_log_lines_dropped_total', {}));
+    assert.equal(value(samples, 'heartbeat_ready'), 1);
+    // What `promtool check metrics` insists on (the test:prometheus tier runs promtool itself):
+    // one HELP and TYPE per family, `_total` on counters and only on counters.
+    const types = new Map<string, string>();
+    for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      assert.ok(!types.has(m[1] as string), `one TYPE line for ${m[1]}`);
+      types.set(m[1] as string, m[2] as string);
+    }
+    for (const [name, type] of types) {
+      assert.equal(name.endsWith('_total'), type === 'counter', `${name} (${type})`);
+      assert.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'));
+    }
+    assert.equal(types.get('heartbeat_http_request_duration_seconds'), 'histogram');
+    assert.equal(types.get('nodejs_active_handles'), 'gauge', 'the per-type gauges stay (their sum is the dropped _total)');
+    assert.equal(await hb.stop(), 0);
+  });
+
+  it('says heartbeat_ready 0 while draining, on the metrics port, until the drain is done', async () => {
+    const metricsPort = await freePort();
+    hb = await startServer(['--metrics', '--metrics-port', String(metricsPort), '--max', String(1024 ** 3)]);
+    // A download the client reads slowly holds the drain open.
+    const body = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: hb!.port, path: `/heartbeat/${64 * 1024 * 1024}`, agent: false }, resolve).on('error', reject);
+    });
+    body.pause();
+    assert.equal(value(await scrape(metricsPort), 'heartbeat_ready'), 1);
+    hb.proc.kill('SIGTERM');
+    await waitFor(() => hb!.lines.some((l) => l.includes('shutdown begun')), 5000, 'shutdown begun');
+    const draining = await scrape(metricsPort);
+    assert.equal(value(draining, 'heartbeat_ready'), 0);
+    assert.equal(value(draining, 'heartbeat_http_requests_in_flight'), 1, 'the download still in flight');
+    body.resume();
+    body.on('error', () => undefined);
+    assert.equal(await hb.exited, 0);
+  });
+
+  it('counts log lines dropped when stdout is gone', async () => {
+    const metricsPort = await freePort();
+    hb = await startServer(['--metrics', '--metrics-port', String(metricsPort), '--log']);
+    hb.proc.stdout!.destroy();
+    // The first line written after the reader left finds the pipe closed.
+    await request(hb.port, 'GET', '/heartbeat/1');
+    await waitFor(() => hb!.stderr().includes('log output is gone'), 5000, 'the stderr notice');
+    const before = value(await scrape(metricsPort), 'heartbeat_log_lines_dropped_total');
+    for (let i = 0; i < 5; i++) await request(hb.port, 'GET', '/heartbeat/1');
+    // Scrapes on the metrics port are not logged: the difference is the five request lines.
+    assert.equal(value(await scrape(metricsPort), 'heartbeat_log_lines_dropped_total') - before, 5);
+    assert.equal((await request(hb.port, 'GET', '/heartbeat/1')).status, 200, 'serving goes on');
   });
 
   it('serves metrics on a port of its own when asked, and only there', async () => {

@@ -1,7 +1,7 @@
 /** --help and README's settings table, both generated from the schema. */
 import { CONFIG_FILE, KEYS, schema } from './schema';
 
-const shown = (v: unknown): string => (v === '' ? '(all addresses)' : String(v));
+const shown = (v: unknown): string => (v === '' ? '(all addresses)' : Array.isArray(v) && v.length === 0 ? '(none)' : String(v));
 
 export function helpText(version: string): string {
   const lines = [

@@ -173,6 +173,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (PROBE_PATHS.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
     throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a probe path (${PROBE_PATHS.join(', ')})`);
   }
+  checkProbeSettings(config, sources);
   if (config.metrics) {
     const p = config.metricsPath;
     if (config.metricsPort === config.port) {
@@ -196,6 +197,20 @@ function warnings(config: Config, sources: Record<Key, Source>): string[] {
     }
   }
   return out;
+}
+
+/** Probe settings that are each valid but not together. */
+function checkProbeSettings(config: Config, sources: Record<Key, Source>): void {
+  if (config.probeInterval < config.probeTimeout) {
+    throw new ConfigError(
+      `invalid setting probeInterval = ${config.probeInterval} (${sources.probeInterval}) with probeTimeout = ${config.probeTimeout} (${sources.probeTimeout}): probeInterval must be >= probeTimeout`,
+    );
+  }
+  if (config.probeTargets.length > 0 && config.probeSizes.length === 0 && config.probeUpload === 0) {
+    throw new ConfigError(
+      `invalid setting probeSizes = "" (${sources.probeSizes}) with probeUpload = 0 (${sources.probeUpload}): probing needs at least one size or an upload`,
+    );
+  }
 }
 
 /** Turns one line of convict's report into ours: setting, value, source, what is allowed. */

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import convict from 'convict';
+import { coerceSizes, splitList, validateSizes, validateTargets } from '../probe/settings';
 
 const ENV_PREFIX = 'HEARTBEAT_';
 export const GIB = 1024 * 1024 * 1024;
@@ -81,6 +82,10 @@ convict.addFormats({
       if (v === '/') throw new Error('cannot be "/"');
     },
   },
+  'probe-bytes': integerFormat('probe-bytes', 0, MAX_PAYLOAD, 'bytes'),
+  'probe-peers': integerFormat('probe-peers', 1, 4096, 'addresses'),
+  'probe-targets': { name: 'probe-targets', coerce: splitList, validate: validateTargets },
+  'probe-sizes': { name: 'probe-sizes', coerce: coerceSizes, validate: validateSizes },
   'listen-host': {
     name: 'listen-host',
     // "[::1]" as in a URL is the IPv6 address ::1
@@ -159,6 +164,34 @@ export const schema = {
     doc: 'Milliseconds a connection may sit with no bytes moving while a request is in progress (0 = no limit).',
     format: 'milliseconds', default: 120_000, arg: 'socket-timeout', env: `${ENV_PREFIX}SOCKET_TIMEOUT`,
   },
+  probeTargets: {
+    doc: 'Probe mode: comma-separated base URLs of peers to measure (http://host:port or http://host:port/uri; no path means /heartbeat). A name is resolved again every round and probed at each of its addresses. Empty: probing off.',
+    format: 'probe-targets', default: [] as string[], arg: 'probe-targets', env: `${ENV_PREFIX}PROBE_TARGETS`,
+  },
+  probeInterval: {
+    doc: 'Milliseconds between probe rounds (>= probeTimeout); each round starts after a random jitter of up to 10%.',
+    format: 'positive-milliseconds', default: 10_000, arg: 'probe-interval', env: `${ENV_PREFIX}PROBE_INTERVAL`,
+  },
+  probeSizes: {
+    doc: 'Comma-separated payload sizes in bytes (1 to 1 GiB each) each peer is asked for (GET) every round.',
+    format: 'probe-sizes', default: [1024, 65536] as number[], arg: 'probe-sizes', env: `${ENV_PREFIX}PROBE_SIZES`,
+  },
+  probeUpload: {
+    doc: "Bytes POSTed to each peer every round (0 = no upload probe, at most 1 GiB); the peer's X-Received-Bytes must match.",
+    format: 'probe-bytes', default: 0, arg: 'probe-upload', env: `${ENV_PREFIX}PROBE_UPLOAD`,
+  },
+  probeTimeout: {
+    doc: 'Milliseconds one probe may take, connect to last byte.',
+    format: 'positive-milliseconds', default: 5000, arg: 'probe-timeout', env: `${ENV_PREFIX}PROBE_TIMEOUT`,
+  },
+  probeMaxPeers: {
+    doc: 'Most peer addresses probed per round (1 to 4096); when more resolve, a fair rotating sample.',
+    format: 'probe-peers', default: 64, arg: 'probe-max-peers', env: `${ENV_PREFIX}PROBE_MAX_PEERS`,
+  },
+  probeConnection: {
+    doc: '"new": a fresh TCP connection per probe (the handshake is measured); "reuse": one keep-alive connection per peer.',
+    format: ['new', 'reuse'], default: 'new', arg: 'probe-connection', env: `${ENV_PREFIX}PROBE_CONNECTION`,
+  },
 } as const;
 
 export type Key = keyof typeof schema;
@@ -181,12 +214,22 @@ export interface Config {
   requestTimeout: number;
   keepAliveTimeout: number;
   socketTimeout: number;
+  probeTargets: string[];
+  probeInterval: number;
+  probeSizes: number[];
+  probeUpload: number;
+  probeTimeout: number;
+  probeMaxPeers: number;
+  probeConnection: 'new' | 'reuse';
 }
 
 /** The defaults, as a config file would hold them. */
 export function defaults(): Config {
   const out: Record<string, unknown> = {};
-  for (const k of KEYS) out[k] = schema[k].default;
+  for (const k of KEYS) {
+    const d: unknown = schema[k].default;
+    out[k] = Array.isArray(d) ? [...(d as unknown[])] : d;
+  }
   return out as unknown as Config;
 }
 

@@ -4,7 +4,8 @@
  * keeps them in step.
  *
  * Every line starts with `time` then `kind`, so a parser tells request lines
- * (`kind` = request) from lifecycle lines (`kind` = lifecycle) in both formats.
+ * (`kind` = request) from lifecycle lines (`kind` = lifecycle) and probe lines
+ * (`kind` = probe) in both formats.
  */
 
 export const REQUEST_COLUMNS = [
@@ -52,6 +53,24 @@ export const LIFECYCLE_COLUMNS = [
   'details', // a JSON object with the particulars ({} when none)
 ] as const;
 
+/** Probe mode: one line per probe this heartbeat made of a peer (src/probe/), written whenever probing is on. */
+export const PROBE_COLUMNS = [
+  'time', // RFC 3339 UTC with milliseconds, when the probe ended
+  'kind', // always "probe"
+  'target', // the target as configured (operator text, escaped)
+  'peer', // the address probed, address:port ([v6]:port); the target's host:port when DNS failed
+  'method', // GET (a payload size) or POST (the upload)
+  'size', // bytes asked for (GET) or uploaded (POST)
+  'status', // HTTP status the peer answered, 0 when none
+  'outcome', // ok | dns | refused | connect_timeout | reset | timeout | status | short | corrupt | upload_mismatch | aborted
+  'dns_ms', // name resolution of the target this round (0 for an IP literal)
+  'connect_ms', // TCP connect (0 on a reused connection)
+  'ttfb_ms', // request written -> first response byte
+  'total_ms', // connect start -> last byte (or the failure)
+  'bytes', // body bytes received and checked (GET) or sent (POST)
+  'request_id', // the X-Request-Id the probe sent: the peer's request line carries it too
+] as const;
+
 export type LogFormat = 'tsv' | 'json';
 export type Level = 'info' | 'warn' | 'error';
 
@@ -70,6 +89,22 @@ export interface RequestRecord {
   user_agent: string;
   request_id: string;
   proto: string;
+}
+
+export interface ProbeRecord {
+  time: string;
+  target: string;
+  peer: string;
+  method: string;
+  size: number;
+  status: number;
+  outcome: string;
+  dns_ms: number;
+  connect_ms: number;
+  ttfb_ms: number;
+  total_ms: number;
+  bytes: number;
+  request_id: string;
 }
 
 export interface LifecycleRecord {
@@ -190,4 +225,17 @@ export function formatLifecycle(r: LifecycleRecord, format: LogFormat): string {
     return `${r.time}\tlifecycle\t${r.level}\t${message}\t${asciiJson(r.details)}`;
   }
   return asciiJson({ time: r.time, kind: 'lifecycle', level: r.level, message, details: r.details });
+}
+
+export function formatProbe(r: ProbeRecord, format: LogFormat): string {
+  const target = escapeText(r.target);
+  const peer = escapeText(r.peer);
+  if (format === 'tsv') {
+    return `${r.time}\tprobe\t${target}\t${peer}\t${r.method}\t${r.size}\t${r.status}\t${r.outcome}\t${r.dns_ms}\t${r.connect_ms}\t` +
+      `${r.ttfb_ms}\t${r.total_ms}\t${r.bytes}\t${r.request_id}`;
+  }
+  return `{"time":"${r.time}","kind":"probe","target":${jsonQuote(target)},"peer":${jsonQuote(peer)},"method":"${r.method}",` +
+    `"size":${r.size},"status":${r.status},"outcome":"${r.outcome}","dns_ms":${jsonFloat(r.dns_ms)},` +
+    `"connect_ms":${jsonFloat(r.connect_ms)},"ttfb_ms":${jsonFloat(r.ttfb_ms)},"total_ms":${jsonFloat(r.total_ms)},` +
+    `"bytes":${r.bytes},"request_id":${jsonQuote(escapeText(r.request_id))}}`;
 }

@@ -43,6 +43,8 @@ export interface RunOptions {
   cwd?: string;
   /** Run a different entry (e.g. an installed package's bin). */
   main?: string;
+  /** A command the server runs under, e.g. a private mount namespace (see helpers/probe.ts). */
+  wrap?: string[];
 }
 
 /** Runs the CLI to completion (for --help, --version, bad settings). */
@@ -63,7 +65,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 export async function startServer(args: string[] = [], opts: RunOptions = {}): Promise<Running> {
   const port = opts.port ?? await freePort();
   const argv = opts.noPort ? args : ['--port', String(port), ...args];
-  const proc = spawn(NODE, [opts.main ?? MAIN, ...argv], {
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), NODE, opts.main ?? MAIN, ...argv] as [string, ...string[]];
+  const proc = spawn(cmd, cmdArgs, {
     env: { PATH: process.env.PATH, ...opts.env },
     cwd: opts.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,114 @@
+/**
+ * Probe mode's Prometheus metrics, in the registry src/metrics.ts serves (with
+ * --metrics). Series are bounded: a (target, peer) not probed for
+ * FORGET_AFTER_ROUNDS rounds loses every series it had, and no more than
+ * probeMaxPeers (target, peer) pairs keep series at a time (the ones probed
+ * longest ago go first).
+ */
+import type * as client from 'prom-client';
+import type { Outcome } from './check';
+
+/** Probe durations, seconds: 0.5 ms (loopback) to 30 s. */
+export const PROBE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const FORGET_AFTER_ROUNDS = 10;
+
+export interface ProbeSample {
+  target: string;
+  peer: string;
+  method: string;
+  size: number;
+  outcome: Outcome;
+  totalMs: number;
+}
+
+export interface ProbeMetrics {
+  /** One probe ended. */
+  record(s: ProbeSample): void;
+  /** How many addresses `target` resolved to this round (own ones left out). */
+  peers(target: string, count: number): void;
+  /** A round ended: forget peers gone too long. */
+  endRound(): void;
+}
+
+interface PairSeries {
+  target: string;
+  peer: string;
+  lastRound: number;
+  /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
+  counted: Set<string>;
+  timed: Set<string>;
+}
+
+export function createProbeMetrics(registry: client.Registry, maxPairs: number): ProbeMetrics {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const prom = require('prom-client') as typeof client;
+  const probes = new prom.Counter({
+    name: 'heartbeat_probes_total',
+    help: 'Probes this heartbeat made of its peers, by target (as configured), peer (address:port), method (GET or POST for the upload), size in bytes and outcome.',
+    labelNames: ['target', 'peer', 'method', 'size', 'outcome'],
+    registers: [registry],
+  });
+  const duration = new prom.Histogram({
+    name: 'heartbeat_probe_duration_seconds',
+    help: 'Time from connect to last byte of the probes that ended ok, by target, peer, method and size.',
+    labelNames: ['target', 'peer', 'method', 'size'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
+  const peers = new prom.Gauge({
+    name: 'heartbeat_probe_peers',
+    help: "Addresses each target resolved to in the last round (this heartbeat's own left out).",
+    labelNames: ['target'],
+    registers: [registry],
+  });
+  const lastSuccess = new prom.Gauge({
+    name: 'heartbeat_probe_last_success_timestamp_seconds',
+    help: 'Unix time of the last probe of each peer that ended ok.',
+    labelNames: ['target', 'peer'],
+    registers: [registry],
+  });
+
+  let round = 0;
+  const pairs = new Map<string, PairSeries>();
+
+  const forget = (key: string, p: PairSeries): void => {
+    pairs.delete(key);
+    for (const k of p.counted) {
+      const [method, size, outcome] = k.split('\t') as [string, string, string];
+      probes.remove({ target: p.target, peer: p.peer, method, size, outcome });
+    }
+    for (const k of p.timed) {
+      const [method, size] = k.split('\t') as [string, string];
+      duration.remove({ target: p.target, peer: p.peer, method, size });
+    }
+    lastSuccess.remove({ target: p.target, peer: p.peer });
+  };
+
+  return {
+    record(s: ProbeSample): void {
+      const key = `${s.target}\t${s.peer}`;
+      let p = pairs.get(key);
+      if (!p) pairs.set(key, p = { target: s.target, peer: s.peer, lastRound: round, counted: new Set(), timed: new Set() });
+      p.lastRound = round;
+      const size = String(s.size);
+      p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
+      probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
+      if (s.outcome === 'ok') {
+        p.timed.add(`${s.method}\t${size}`);
+        duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);
+        lastSuccess.set({ target: s.target, peer: s.peer }, Date.now() / 1000);
+      }
+    },
+    peers(target: string, count: number): void {
+      peers.set({ target }, count);
+    },
+    endRound(): void {
+      for (const [key, p] of pairs) if (round - p.lastRound >= FORGET_AFTER_ROUNDS) forget(key, p);
+      if (pairs.size > maxPairs) {
+        const oldest = [...pairs].sort((a, b) => a[1].lastRound - b[1].lastRound).slice(0, pairs.size - maxPairs);
+        for (const [key, p] of oldest) forget(key, p);
+      }
+      round++;
+    },
+  };
+}

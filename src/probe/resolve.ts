@@ -1,0 +1,97 @@
+/**
+ * Which addresses a round probes: every target's name resolved afresh (every
+ * address it has, so a headless Service's pods come and go with it), this
+ * heartbeat's own addresses left out, and at most probeMaxPeers of them, as a
+ * fair rotating sample when more resolve.
+ */
+import dns from 'node:dns';
+import net from 'node:net';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Target } from './settings';
+
+export interface Peer {
+  target: Target;
+  /** IP address connected to. */
+  address: string;
+  /** address:port as logged and labelled ([v6]:port for IPv6). */
+  label: string;
+  /** Milliseconds the target's name took to resolve this round (0 for an IP literal). */
+  dnsMs: number;
+}
+
+export interface Resolution {
+  target: Target;
+  /** The target's addresses, own ones left out, in a stable order. */
+  peers: Peer[];
+  dnsMs: number;
+  /** Set when the name did not resolve (or not within the timeout). */
+  error?: string;
+}
+
+export type Lookup = (host: string) => Promise<string[]>;
+
+/** The system resolver (getaddrinfo: /etc/hosts, then DNS), every address of both families. */
+export const systemLookup: Lookup = async (host) =>
+  (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+export function peerLabel(address: string, port: number): string {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** `::ffff:10.0.0.1` is `10.0.0.1`. */
+const plain = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address);
+
+/** Every address of this host's interfaces (and the wildcards), to recognise a target that is this heartbeat. */
+export function ownAddresses(): Set<string> {
+  const out = new Set<string>(['0.0.0.0', '::']);
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) out.add(plain(a.address.replace(/%.*$/, '')));
+  }
+  return out;
+}
+
+/** Resolves one target; never rejects. The lookup is bounded by `timeoutMs`. */
+export async function resolveTarget(target: Target, own: { addresses: Set<string>; port: number }, timeoutMs: number, lookup: Lookup): Promise<Resolution> {
+  const start = performance.now();
+  let addresses: string[];
+  if (net.isIP(target.host)) addresses = [target.host];
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      addresses = await Promise.race([
+        lookup(target.host),
+        new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), timeoutMs); }),
+      ]);
+    } catch (e) {
+      return { target, peers: [], dnsMs: performance.now() - start, error: (e as NodeJS.ErrnoException).code ?? 'lookup failed' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const dnsMs = net.isIP(target.host) ? 0 : performance.now() - start;
+  const unique = [...new Set(addresses.map(plain))].sort();
+  const peers = unique
+    .filter((a) => !(target.port === own.port && own.addresses.has(a)))
+    .map((address) => ({ target, address, label: peerLabel(address, target.port), dnsMs }));
+  return { target, peers, dnsMs };
+}
+
+/**
+ * At most `max` of the round's peers. When more resolve, each round takes the next `max` of
+ * them (wrapping around), so over enough rounds every address is probed equally often.
+ */
+export class RotatingSample {
+  private offset = 0;
+
+  constructor(private readonly max: number) {}
+
+  pick<T>(all: T[]): T[] {
+    if (all.length <= this.max) return all;
+    const start = this.offset % all.length;
+    this.offset = (start + this.max) % all.length;
+    const out: T[] = [];
+    for (let i = 0; i < this.max; i++) out.push(all[(start + i) % all.length] as T);
+    return out;
+  }
+}

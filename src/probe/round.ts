@@ -1,0 +1,130 @@
+/**
+ * One probe round: resolve every target, take the sample, probe each peer
+ * (its sizes in order, then the upload) with bounded concurrency across peers,
+ * and report every probe as a log line and in the metrics. A slow peer only
+ * holds its own slot: every probe is timed from its own start, never from the
+ * queue.
+ */
+import { randomUUID } from 'node:crypto';
+import { isoNow, roundMs } from '../log/format';
+import type { AppLogger } from '../log/logger';
+import { probe, type ProbeResult, type RunningProbe } from './check';
+import type { IdleConnections } from './connections';
+import type { ProbeMetrics } from './metrics';
+import { resolveTarget, RotatingSample, type Lookup, type Peer } from './resolve';
+import type { Target } from './settings';
+
+/** Peers probed at the same time at most. */
+export const PROBE_CONCURRENCY = 16;
+
+export interface RoundOptions {
+  targets: Target[];
+  sizes: number[];
+  upload: number;
+  timeoutMs: number;
+  maxPeers: number;
+  userAgent: string;
+  own: { addresses: Set<string>; port: number };
+  lookup: Lookup;
+  logger: AppLogger;
+  metrics?: ProbeMetrics;
+  /** probeConnection = reuse. */
+  pool?: IdleConnections;
+}
+
+export interface Rounds {
+  /** Runs one round; resolves when every probe of it has been reported. */
+  run(): Promise<void>;
+  /** Starts no further probe (those already running go on). */
+  stop(): void;
+  /** Ends every running probe now, outcome `aborted`. */
+  abortRunning(): void;
+}
+
+interface Planned { method: 'GET' | 'POST'; size: number }
+
+const hostHeader = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+
+export function createRounds(o: RoundOptions): Rounds {
+  const sample = new RotatingSample(o.maxPeers);
+  const plan: Planned[] = [
+    ...o.sizes.map((size) => ({ method: 'GET' as const, size })),
+    ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload }] : []),
+  ];
+  const running = new Set<RunningProbe>();
+  let stopped = false;
+
+  const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
+    o.logger.probe({
+      time: isoNow(),
+      target: target.name,
+      peer,
+      method: p.method,
+      size: p.size,
+      status: r.status,
+      outcome: r.outcome,
+      dns_ms: roundMs(dnsMs),
+      connect_ms: roundMs(r.connectMs),
+      ttfb_ms: roundMs(r.ttfbMs),
+      total_ms: roundMs(r.totalMs),
+      bytes: r.bytes,
+      request_id: id,
+    });
+    o.metrics?.record({ target: target.name, peer, method: p.method, size: p.size, outcome: r.outcome, totalMs: r.totalMs });
+  };
+
+  const probePeer = async (peer: Peer): Promise<void> => {
+    for (const p of plan) {
+      if (stopped) return;
+      const requestId = randomUUID();
+      const running1 = probe({
+        address: peer.address,
+        port: peer.target.port,
+        host: hostHeader(peer.target),
+        uri: peer.target.uri,
+        method: p.method,
+        size: p.size,
+        timeoutMs: o.timeoutMs,
+        requestId,
+        userAgent: o.userAgent,
+        reuse: o.pool ? { pool: o.pool, key: `${peer.target.name}\t${peer.label}` } : undefined,
+      });
+      running.add(running1);
+      const r = await running1.done;
+      running.delete(running1);
+      report(peer.target, peer.label, p, peer.dnsMs, requestId, r);
+    }
+  };
+
+  const failedDns = (target: Target, dnsMs: number): void => {
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
+    for (const p of plan) report(target, hostHeader(target), p, dnsMs, '-', none);
+  };
+
+  return {
+    async run(): Promise<void> {
+      const resolved = await Promise.all(o.targets.map((t) => resolveTarget(t, o.own, o.timeoutMs, o.lookup)));
+      if (stopped) return;
+      const all: Peer[] = [];
+      for (const r of resolved) {
+        if (r.error !== undefined) failedDns(r.target, r.dnsMs);
+        o.metrics?.peers(r.target.name, r.peers.length);
+        all.push(...r.peers);
+      }
+      const chosen = sample.pick(all);
+      o.pool?.retain(new Set(chosen.map((p) => `${p.target.name}\t${p.label}`)));
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < chosen.length && !stopped) await probePeer(chosen[next++] as Peer);
+      };
+      await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, chosen.length) }, worker));
+      o.metrics?.endRound();
+    },
+    stop(): void {
+      stopped = true;
+    },
+    abortRunning(): void {
+      for (const r of running) r.abort();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Probe mode's clock: a round every probeInterval, each started after a random
+ * jitter of up to 10% of the interval so a fleet started together does not
+ * probe in lockstep. A round that overruns its slot makes the next start at the
+ * next free slot (rounds never overlap). Stopping (SIGTERM) starts no new round
+ * or probe at once; probes still running are aborted at the drain deadline and
+ * logged as `aborted`.
+ */
+import type * as client from 'prom-client';
+import type { Config } from '../config/schema';
+import type { AppLogger } from '../log/logger';
+import { IdleConnections } from './connections';
+import { createProbeMetrics } from './metrics';
+import { ownAddresses, systemLookup, type Lookup } from './resolve';
+import { createRounds } from './round';
+import { parseTarget } from './settings';
+
+export const JITTER = 0.1;
+
+export interface Prober {
+  start(): void;
+  /** Stops probing; resolves once every probe has ended and been logged (aborted after `deadlineMs`). */
+  stop(deadlineMs: number): Promise<void>;
+}
+
+export interface ProberOptions {
+  config: Config;
+  logger: AppLogger;
+  version: string;
+  /** The registry --metrics serves, when it is on. */
+  registry?: client.Registry;
+  lookup?: Lookup;
+}
+
+/** The prober for these settings, or undefined when probeTargets is empty (probing off). */
+export function createProber(o: ProberOptions): Prober | undefined {
+  const { config } = o;
+  if (config.probeTargets.length === 0) return undefined;
+  const targets = config.probeTargets.map(parseTarget);
+  const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
+  const rounds = createRounds({
+    targets,
+    sizes: config.probeSizes,
+    upload: config.probeUpload,
+    timeoutMs: config.probeTimeout,
+    maxPeers: config.probeMaxPeers,
+    userAgent: `heartbeat-probe/${o.version}`,
+    own: { addresses: ownAddresses(), port: config.port },
+    lookup: o.lookup ?? systemLookup,
+    logger: o.logger,
+    metrics: o.registry ? createProbeMetrics(o.registry, config.probeMaxPeers) : undefined,
+    pool,
+  });
+  const interval = config.probeInterval;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+  let stopping = false;
+  let t0 = 0;
+  let slot = 0;
+
+  const schedule = (): void => {
+    if (stopping) return;
+    const now = Date.now();
+    const due = t0 + slot * interval;
+    timer = setTimeout(runRound, Math.max(0, due - now) + Math.random() * JITTER * interval);
+  };
+
+  const runRound = (): void => {
+    timer = undefined;
+    current = rounds.run().catch((e: unknown) => {
+      o.logger.error('probe round failed', { error: e instanceof Error ? e.message : String(e) });
+    }).finally(() => {
+      current = undefined;
+      slot = Math.max(slot + 1, Math.floor((Date.now() - t0) / interval) + 1);
+      schedule();
+    });
+  };
+
+  return {
+    start(): void {
+      t0 = Date.now();
+      o.logger.info('probing', {
+        targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
+        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection,
+      });
+      schedule();
+    },
+    async stop(deadlineMs: number): Promise<void> {
+      stopping = true;
+      clearTimeout(timer);
+      rounds.stop();
+      if (current) {
+        const deadline = setTimeout(() => rounds.abortRunning(), deadlineMs);
+        await current;
+        clearTimeout(deadline);
+      }
+      pool?.closeAll();
+    },
+  };
+}

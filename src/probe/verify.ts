@@ -1,0 +1,37 @@
+/**
+ * Checks a response body against the heartbeat pattern as it streams: each
+ * chunk is compared (memcmp) with the prebuilt payload at the chunk's offset,
+ * so nothing is buffered and a 1 GiB body costs no memory.
+ */
+import { buildPayload, PATTERN } from '../payload';
+
+/** The pattern, 1 MiB of it (a multiple of its length), built once for every probe. */
+let reference: Buffer | undefined;
+export function patternBuffer(): Buffer {
+  return (reference ??= buildPayload());
+}
+
+export class PatternVerifier {
+  /** Body bytes checked so far. */
+  bytes = 0;
+  /** Offset of the first wrong byte, or -1. */
+  bad = -1;
+  private readonly ref = patternBuffer();
+
+  /** Checks `chunk` as the next bytes of the body; false once any byte was wrong. */
+  add(chunk: Buffer): boolean {
+    const ref = this.ref;
+    for (let off = 0; off < chunk.length && this.bad < 0;) {
+      const phase = this.bytes % PATTERN.length;
+      const n = Math.min(chunk.length - off, ref.length - phase);
+      if (!chunk.subarray(off, off + n).equals(ref.subarray(phase, phase + n))) {
+        for (let i = 0; i < n; i++) {
+          if (chunk[off + i] !== ref[phase + i]) { this.bad = this.bytes + i; break; }
+        }
+      }
+      this.bytes += n;
+      off += n;
+    }
+    return this.bad < 0;
+  }
+}

@@ -1,0 +1,70 @@
+/** Helpers for the probe-mode tests: probe lines as records, and a private resolver for a prober. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PROBE_COLUMNS } from '../../src/log/format';
+import type { Running } from './server';
+
+export type ProbeLine = Record<(typeof PROBE_COLUMNS)[number], string>;
+
+const NUMERIC = new Set(['size', 'status', 'dns_ms', 'connect_ms', 'ttfb_ms', 'total_ms', 'bytes']);
+
+/** The probe lines a heartbeat wrote so far, TSV or JSON, as records of strings (numbers as written). */
+export function probeLines(r: Running): ProbeLine[] {
+  const out: ProbeLine[] = [];
+  for (const line of r.lines) {
+    if (line.startsWith('{')) {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (o.kind !== 'probe') continue;
+      out.push(Object.fromEntries(PROBE_COLUMNS.map((c) => [c, NUMERIC.has(c) ? String(Number(o[c])) : String(o[c])])) as ProbeLine);
+    } else {
+      const cols = line.split('\t');
+      if (cols[1] !== 'probe') continue;
+      if (cols.length !== PROBE_COLUMNS.length) throw new Error(`probe line with ${cols.length} columns: ${line}`);
+      out.push(Object.fromEntries(PROBE_COLUMNS.map((c, i) => [c, cols[i] as string])) as ProbeLine);
+    }
+  }
+  return out;
+}
+
+/** Reads a Prometheus text exposition into (name{labels} -> value). */
+export function scrape(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** Whether this machine can listen on ::1. */
+export function hasIpv6Loopback(): boolean {
+  const r = spawnSync(process.execPath, ['-e', "require('net').createServer().listen(0, '::1', function () { this.close(); }).on('error', () => process.exit(1))"]);
+  return r.status === 0;
+}
+
+/**
+ * A command prefix that runs a process with its own /etc/hosts and /etc/resolv.conf (bind-mounted
+ * in a private mount namespace; the machine's files are untouched): `hosts` are its only names, and
+ * its DNS server is 127.0.0.1, where nothing answers, so any other name fails at once, on loopback.
+ * Needs root and util-linux's unshare; fails loudly (naming both) without them.
+ */
+export function privateResolver(hosts: string): string[] {
+  return privateResolverFiles(hosts).wrap;
+}
+
+/** privateResolver, and the hosts file it mounts: rewritten in place, the prober sees the new names. */
+export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile: string } {
+  const ok = spawnSync('unshare', ['-m', 'true']);
+  if (ok.status !== 0) {
+    throw new Error('this test needs `unshare -m` (util-linux, run as root) to give the prober its own /etc/hosts; apt-get install util-linux and run as root');
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-resolver-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'hosts'), hosts);
+  fs.writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;
+  return { wrap: ['unshare', '-m', 'sh', '-c', script, 'sh'], hostsFile: path.join(dir, 'hosts') };
+}

@@ -1,0 +1,232 @@
+/**
+ * Probe mode end to end, real processes on loopback: three heartbeats probing each
+ * other (every probe ok, bytes checked, never itself, lines and metrics agreeing
+ * exactly, /readyz untouched by a peer going down), a name with two addresses
+ * probed at both, and keep-alive reuse.
+ */
+import assert from 'node:assert/strict';
+import dns from 'node:dns';
+import { PROBE_COLUMNS } from '../src/log/format';
+import { writeFileSync } from 'node:fs';
+import { hasIpv6Loopback, privateResolver, privateResolverFiles, probeLines, scrape, type ProbeLine } from './helpers/probe';
+import { startProxy, type Proxy } from './helpers/probe-proxy';
+import { freePort, kill, request, sleep, startServer, waitFor, type Running } from './helpers/server';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const FAST = ['--probe-interval', '1000', '--probe-timeout', '1000'];
+
+/** Counts of lines by the metric's label set. */
+function countBy(lines: ProbeLine[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const l of lines) {
+    const key = `heartbeat_probes_total{target="${l.target}",peer="${l.peer}",method="${l.method}",size="${l.size}",outcome="${l.outcome}"}`;
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}
+
+/**
+ * A moment when no probe is running: lines and a scrape taken with nothing logged in between
+ * (the line count is the same before the scrape and after the lines have been flushed).
+ */
+async function quiet(hb: Running, port: number, everySeries = true): Promise<{ lines: ProbeLine[]; metrics: Map<string, number> }> {
+  for (let i = 0; i < 50; i++) {
+    const before = probeLines(hb).length;
+    const metrics = scrape((await request(port, 'GET', '/metrics')).body.toString());
+    await sleep(50); // the logger writes within 5 ms
+    const lines = probeLines(hb);
+    const counted = [...metrics].filter(([k]) => k.startsWith('heartbeat_probes_total{')).reduce((a, [, v]) => a + v, 0);
+    // (everySeries: no series was dropped, so the counters add up to every line)
+    if (lines.length === before && (!everySeries || counted === lines.length)) return { lines, metrics };
+  }
+  throw new Error('no quiet moment between probes within 50 tries');
+}
+
+describe('probe mode', function () {
+  this.timeout(60_000);
+  const running: Running[] = [];
+  let proxy: Proxy | undefined;
+  afterEach(async () => {
+    for (const r of running.splice(0)) kill(r);
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  it('three heartbeats probe each other: every probe ok and checked, never itself, lines and metrics agree', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const targets = ports.map((p) => `http://127.0.0.1:${p}`);
+    for (const port of ports) {
+      running.push(await startServer(['--host', '127.0.0.1', '--log', '--metrics', '--probe-targets', targets.join(','), ...FAST,
+        '--probe-sizes', '1024,65536', '--probe-upload', '100000'], { port }));
+    }
+    const [a, b, c] = running as [Running, Running, Running];
+    // probes that ended before the last one was listening may have found it not there yet
+    const allUp = new Date().toISOString();
+    const since = (r: Running): ProbeLine[] => probeLines(r).filter((l) => l.time > allUp);
+    // two rounds each: 2 peers x 3 probes per round
+    await waitFor(() => running.every((r) => since(r).length >= 12), 30_000, 'two rounds of probes on every heartbeat');
+
+    for (const [i, hb] of running.entries()) {
+      const { lines: all, metrics } = await quiet(hb, ports[i] as number);
+      const lines = all.filter((l) => l.time > allUp);
+      const others = ports.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`);
+      assert.ok(lines.length >= 12);
+      assert.deepEqual(all.filter((l) => l.time <= allUp && l.outcome !== 'ok' && l.outcome !== 'refused'), [], 'before: ok or not up yet');
+      for (const l of lines) {
+        assert.equal(l.kind, 'probe');
+        assert.equal(l.outcome, 'ok', JSON.stringify(l));
+        assert.equal(l.status, '200');
+        assert.ok(others.includes(l.peer), `peer ${l.peer} is another heartbeat, never itself`);
+        assert.equal(l.target, `http://${l.peer}`);
+        assert.equal(l.bytes, l.size, 'every byte came and was checked');
+        assert.ok(l.method === 'GET' ? ['1024', '65536'].includes(l.size) : l.method === 'POST' && l.size === '100000', JSON.stringify(l));
+        assert.equal(l.dns_ms, '0', 'an IP literal is not resolved');
+        assert.match(l.request_id, UUID);
+        const [connect, ttfb, total] = [Number(l.connect_ms), Number(l.ttfb_ms), Number(l.total_ms)];
+        assert.ok(connect >= 0 && ttfb >= 0 && total >= connect && total >= ttfb, JSON.stringify(l));
+      }
+      assert.equal(new Set(lines.map((l) => l.request_id)).size, lines.length, 'request ids are unique');
+      // every (peer, method, size) of each round: both peers, three probes each
+      for (const peer of others) {
+        for (const [m, s] of [['GET', '1024'], ['GET', '65536'], ['POST', '100000']]) {
+          assert.ok(lines.some((l) => l.peer === peer && l.method === m && l.size === s), `${m} ${s} of ${peer}`);
+        }
+      }
+
+      // the counters are the lines, exactly; the histogram counts the ok ones
+      const counted = new Map([...metrics].filter(([k]) => k.startsWith('heartbeat_probes_total{')));
+      assert.deepEqual(counted, countBy(all));
+      for (const peer of others) {
+        for (const [m, s] of [['GET', '1024'], ['GET', '65536'], ['POST', '100000']]) {
+          const n = all.filter((l) => l.outcome === 'ok').filter((l) => l.peer === peer && l.method === m && l.size === s).length;
+          assert.equal(metrics.get(`heartbeat_probe_duration_seconds_count{target="http://${peer}",peer="${peer}",method="${m}",size="${s}"}`), n);
+        }
+        const last = metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`);
+        assert.ok(last !== undefined && Math.abs(last - Date.now() / 1000) < 60, `last success of ${peer}: ${last}`);
+      }
+      for (const [j, t] of targets.entries()) {
+        assert.equal(metrics.get(`heartbeat_probe_peers{target="${t}"}`), j === i ? 0 : 1, `peers of ${t} seen by heartbeat ${i}`);
+      }
+    }
+
+    // the peers logged the probes as requests: as many as were probed of them, at least
+    const requests = (r: Running): number => r.lines.filter((l) => l.split('\t')[1] === 'request').length;
+    assert.ok(requests(a) > 0 && requests(b) > 0 && requests(c) > 0);
+
+    // a peer going down is the peers' news, not a reason to go unready
+    assert.equal(await c.stop(), 0);
+    const cPeer = `127.0.0.1:${ports[2]}`;
+    await waitFor(() => probeLines(a).some((l) => l.peer === cPeer && l.outcome === 'refused'), 20_000, 'a probe of the stopped peer');
+    assert.equal((await request(ports[0] as number, 'GET', '/readyz')).status, 200);
+    assert.equal((await request(ports[1] as number, 'GET', '/readyz')).status, 200);
+    assert.equal(await a.stop(), 0);
+    assert.equal(await b.stop(), 0);
+    for (const hb of [a, b]) {
+      assert.deepEqual(hb.lines.filter((l) => l.split('\t')[1] === 'probe').map((l) => l.split('\t').length).filter((n) => n !== PROBE_COLUMNS.length), []);
+    }
+  });
+
+  it('probes a name at each of its addresses (localhost: 127.0.0.1 and ::1 where the machine has IPv6)', async () => {
+    const v6 = hasIpv6Loopback();
+    const system = (await dns.promises.lookup('localhost', { all: true })).map((x) => x.address);
+    const wanted = v6 ? ['127.0.0.1', '::1'] : ['127.0.0.1'];
+    // where this machine's /etc/hosts names localhost with fewer addresses, the prober gets its own
+    const wrap = wanted.every((w) => system.includes(w)) ? undefined : privateResolver(wanted.map((a) => `${a} localhost\n`).join(''));
+    const peer = await startServer(['--host', v6 ? '::' : '127.0.0.1', '--log']);
+    running.push(peer);
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `http://localhost:${peer.port}`, ...FAST,
+      '--probe-sizes', '1024'], { wrap });
+    running.push(prober);
+    const labels = wanted.map((a) => (a.includes(':') ? `[${a}]:${peer.port}` : `${a}:${peer.port}`));
+    await waitFor(() => labels.every((p) => probeLines(prober).some((l) => l.peer === p)), 20_000, `probes of ${labels.join(' and ')}`);
+    const { lines, metrics } = await quiet(prober, prober.port);
+    assert.deepEqual([...new Set(lines.map((l) => l.peer))].sort(), [...labels].sort());
+    for (const l of lines) {
+      assert.equal(l.outcome, 'ok', JSON.stringify(l));
+      assert.equal(l.target, `http://localhost:${peer.port}`);
+      assert.ok(Number(l.dns_ms) >= 0);
+    }
+    assert.equal(metrics.get(`heartbeat_probe_peers{target="http://localhost:${peer.port}"}`), wanted.length);
+    // the peer saw both families
+    const clients = new Set(peer.lines.filter((l) => l.split('\t')[1] === 'request').map((l) => l.split('\t')[8]));
+    if (v6) assert.ok(clients.has('::1'), [...clients].join(' '));
+    assert.ok([...clients].some((cl) => /^(::ffff:)?127\.0\.0\.1$/.test(cl as string)), [...clients].join(' '));
+  });
+
+  it('resolves a name again every round: an address gone from it is no longer probed, and its series go after 10 rounds', async () => {
+    assert.ok(hasIpv6Loopback(), 'this test needs ::1 (a name with two loopback addresses)');
+    const { wrap, hostsFile } = privateResolverFiles('127.0.0.1 peers.test\n::1 peers.test\n');
+    const peer = await startServer(['--host', '::']);
+    running.push(peer);
+    const target = `http://peers.test:${peer.port}`;
+    const v4 = `127.0.0.1:${peer.port}`;
+    const v6 = `[::1]:${peer.port}`;
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', target, '--probe-interval', '500',
+      '--probe-timeout', '500', '--probe-sizes', '1024'], { wrap });
+    running.push(prober);
+    await waitFor(() => [v4, v6].every((p) => probeLines(prober).some((l) => l.peer === p)), 20_000, 'probes of both addresses');
+    const before = await quiet(prober, prober.port);
+    assert.ok([...before.metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v6}"`)));
+    assert.equal(before.metrics.get(`heartbeat_probe_peers{target="${target}"}`), 2);
+
+    writeFileSync(hostsFile, '127.0.0.1 peers.test\n'); // ::1 leaves the name (the same file, rewritten in place)
+    const at = probeLines(prober).length;
+    const after = (): ProbeLine[] => probeLines(prober).slice(at);
+    await waitFor(() => after().filter((l) => l.peer === v4).length >= 12, 30_000, '12 more rounds');
+    assert.ok(after().filter((l) => l.peer === v6).length <= 1, 'at most the round already resolved probes ::1 once more');
+    const { metrics } = await quiet(prober, prober.port, false);
+    assert.deepEqual([...metrics.keys()].filter((k) => k.includes(`peer="${v6}"`)), [], 'every series of the gone address dropped');
+    assert.ok([...metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v4}"`)));
+    assert.equal(metrics.get(`heartbeat_probe_peers{target="${target}"}`), 1);
+  });
+
+  it('probeMaxPeers below the addresses: a fair rotating sample, and series for no more than probeMaxPeers peers', async () => {
+    const peers = [await startServer(['--host', '127.0.0.1']), await startServer(['--host', '127.0.0.1'])];
+    running.push(...peers);
+    const labels = peers.map((p) => `127.0.0.1:${p.port}`);
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', labels.map((l) => `http://${l}`).join(','),
+      ...FAST, '--probe-sizes', '1024', '--probe-max-peers', '1']);
+    running.push(prober);
+    await waitFor(() => probeLines(prober).length >= 4, 20_000, 'four rounds');
+    const { lines, metrics } = await quiet(prober, prober.port, false);
+    // one peer a round, taking turns in the targets' order
+    assert.deepEqual(lines.slice(0, 4).map((l) => l.peer), [labels[0], labels[1], labels[0], labels[1]]);
+    assert.ok(lines.every((l) => l.outcome === 'ok'));
+    const seriesPeers = new Set([...metrics.keys()].filter((k) => k.startsWith('heartbeat_probes_total{')).map((k) => /peer="([^"]+)"/.exec(k)?.[1]));
+    assert.deepEqual([...seriesPeers], [lines.at(-1)?.peer], 'only the peer probed last keeps its series');
+    for (const l of labels) assert.equal(metrics.get(`heartbeat_probe_peers{target="http://${l}"}`), 1);
+  });
+
+  it('a 256 MiB probe and a 64 MiB upload: every byte checked as it streams', async () => {
+    const peer = await startServer(['--host', '127.0.0.1', '--max', String(1024 * 1024 * 1024)]);
+    running.push(peer);
+    const prober = await startServer(['--host', '127.0.0.1', '--probe-targets', `http://127.0.0.1:${peer.port}`,
+      '--probe-interval', '60000', '--probe-timeout', '60000', '--probe-sizes', String(256 * 1024 * 1024), '--probe-upload', String(64 * 1024 * 1024)]);
+    running.push(prober);
+    await waitFor(() => probeLines(prober).length >= 2, 60_000, 'the big probes');
+    const [get, post] = probeLines(prober) as [ProbeLine, ProbeLine];
+    assert.deepEqual([get.method, get.outcome, get.bytes], ['GET', 'ok', String(256 * 1024 * 1024)]);
+    assert.deepEqual([post.method, post.outcome, post.bytes, post.size], ['POST', 'ok', String(64 * 1024 * 1024), String(64 * 1024 * 1024)]);
+  });
+
+  for (const mode of ['reuse', 'new'] as const) {
+    it(`--probe-connection ${mode}: ${mode === 'reuse' ? 'one keep-alive connection per peer' : 'a fresh connection per probe'}`, async () => {
+      const peer = await startServer(['--host', '127.0.0.1']);
+      running.push(peer);
+      proxy = await startProxy(peer.port, 'pass');
+      const prober = await startServer(['--host', '127.0.0.1', '--probe-targets', `http://127.0.0.1:${proxy.port}`, ...FAST,
+        '--probe-sizes', '1024,65536', '--probe-connection', mode]);
+      running.push(prober);
+      await waitFor(() => probeLines(prober).length >= 6, 20_000, 'three rounds');
+      assert.equal(await prober.stop(), 0);
+      const lines = probeLines(prober);
+      assert.ok(lines.every((l) => l.outcome === 'ok'), JSON.stringify(lines));
+      if (mode === 'reuse') {
+        assert.equal(proxy.connections, 1, 'every probe went over the first connection');
+        assert.ok(lines.slice(1).every((l) => l.connect_ms === '0'), 'no handshake after the first probe');
+      } else {
+        assert.equal(proxy.connections, lines.length);
+      }
+    });
+  }
+});

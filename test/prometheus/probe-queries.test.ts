@@ -1,0 +1,120 @@
+/**
+ * The PromQL docs/probe.md shows, run by a real Prometheus (Debian's `prometheus`, its own
+ * temporary config and storage, loopback only) scraping a real prober every second: one
+ * peer that answers and one that refuses. "The 10 worst peers by p99" names the answering
+ * peer; "peers failing now" names the refusing one (and not the other); the silence query
+ * is valid and names nobody while every answering peer keeps answering.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, kill, ROOT, sleep, startServer, type Running } from '../helpers/server';
+
+interface Sample { metric: Record<string, string>; value: [number, string] }
+
+function get(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+async function query(port: number, q: string): Promise<Sample[]> {
+  const r = JSON.parse(await get(port, `/api/v1/query?query=${encodeURIComponent(q)}`)) as { status: string; error?: string; data: { result: Sample[] } };
+  assert.equal(r.status, 'success', `${q}: ${r.error ?? ''}`);
+  return r.data.result;
+}
+
+/** The ```promql blocks of docs/probe.md, in order. */
+function docQueries(): string[] {
+  const doc = readFileSync(path.join(ROOT, 'docs', 'probe.md'), 'utf8');
+  return [...doc.matchAll(/```promql\n([\s\S]*?)\n```/g)].map((m) => (m[1] as string).trim());
+}
+
+describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', function () {
+  this.timeout(120_000);
+  let peer: Running | undefined;
+  let prober: Running | undefined;
+  let prom: ChildProcess | undefined;
+  let dir = '';
+  let promPort = 0;
+  let okTarget = '';
+  let downTarget = '';
+
+  before(async () => {
+    for (const tool of ['prometheus', 'promtool']) {
+      if (spawnSync(tool, ['--version']).status !== 0) {
+        throw new Error(`${tool} is missing: npm run test:prometheus needs Debian's prometheus package: apt-get install -y --no-install-recommends prometheus`);
+      }
+    }
+    peer = await startServer(['--host', '127.0.0.1']);
+    okTarget = `http://127.0.0.1:${peer.port}`;
+    downTarget = `http://127.0.0.1:${await freePort()}`;
+    prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `${okTarget},${downTarget}`,
+      '--probe-interval', '1000', '--probe-timeout', '1000', '--probe-sizes', '1024']);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-probe-prometheus-'));
+    writeFileSync(path.join(dir, 'prometheus.yml'), [
+      'global: { scrape_interval: 1s, scrape_timeout: 1s }',
+      'scrape_configs:',
+      '  - job_name: heartbeat',
+      `    static_configs: [{ targets: ["127.0.0.1:${prober.port}"] }]`,
+      '',
+    ].join('\n'));
+    promPort = await freePort();
+    prom = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { cwd: dir, stdio: 'ignore' });
+    // ready, and a few scrapes in: rate() and increase() need two samples at least
+    for (let i = 0; ; i++) {
+      const n = await query(promPort, 'count_over_time(heartbeat_probes_total{outcome="ok"}[1m])').catch(() => []);
+      if (n.some((s) => Number(s.value[1]) >= 4)) break;
+      if (i >= 120) throw new Error('Prometheus did not scrape the prober within 60 s');
+      await sleep(500);
+    }
+  });
+
+  after(() => {
+    prom?.kill('SIGKILL');
+    kill(prober);
+    kill(peer);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('docs/probe.md shows the three queries, each one promtool accepts', () => {
+    const qs = docQueries();
+    assert.equal(qs.length, 3, qs.join('\n'));
+    const rules = `groups:\n  - name: docs\n    rules:\n${qs.map((q, i) => `      - record: docs_probe_${i}\n        expr: ${JSON.stringify(q)}\n`).join('')}`;
+    const file = path.join(dir, 'docs-rules.yaml');
+    writeFileSync(file, rules);
+    const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+
+  it('"the 10 worst peers by p99" names the peer that answers (the refusing one has no ok probes to time)', async () => {
+    const [worst] = docQueries() as [string];
+    const r = await query(promPort, worst);
+    assert.deepEqual(r.map((s) => [s.metric.target, s.metric.peer]), [[okTarget, okTarget.slice(7)]]);
+    const p99 = Number(r[0]?.value[1]);
+    assert.ok(p99 > 0 && p99 <= 1, `p99 ${p99} s within the probe timeout`);
+  });
+
+  it('"peers failing now" names the refusing peer, with its outcome, and not the answering one', async () => {
+    const failing = docQueries()[1] as string;
+    const r = await query(promPort, failing);
+    assert.deepEqual(r.map((s) => [s.metric.target, s.metric.peer, s.metric.outcome]), [[downTarget, downTarget.slice(7), 'refused']]);
+    assert.ok(Number(r[0]?.value[1]) > 0);
+  });
+
+  it('the silence query names nobody while the answering peer keeps answering', async () => {
+    const silent = docQueries()[2] as string;
+    assert.deepEqual(await query(promPort, silent), []);
+    // and the series it reads is there, for the answering peer only
+    const last = await query(promPort, 'heartbeat_probe_last_success_timestamp_seconds');
+    assert.deepEqual(last.map((s) => s.metric.target), [okTarget]);
+  });
+});

@@ -635,10 +635,10 @@ describe('k8s manifests', function () {
         assert.equal(environment(r, r.shipper.pod, r.shipper.container).get('HEARTBEAT_LOG_PATH')?.split('/')[4]?.split('_')[0], r.ns);
       });
 
-      it(`${label}: the app reads the mesh's probe settings (needs the probe mode's schema, src/config/schema.ts)`, () => {
+      it(`${label}: the app reads the mesh's probe settings`, () => {
         const r = get(label);
         const config = podConfig(r, path.join(tmp, `${label}-probe-config`)) as unknown as Record<string, unknown>;
-        assert.equal(config.probeTargets, `http://heartbeat-peers.${r.ns}.svc.cluster.local:8080`);
+        assert.deepEqual(config.probeTargets, [`http://heartbeat-peers.${r.ns}.svc.cluster.local:8080`]);
         assert.equal(config.probeInterval, 10000);
         assert.equal(config.probeConnection, 'new');
         assert.equal(config.metrics, true, 'each node\'s view of the others reaches Prometheus');

@@ -119,8 +119,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   for (const k of Object.keys(fromFile)) {
     const v = fromFile[k];
     if (!isKey(k)) errors.push(`${fileSource}: unknown setting ${JSON.stringify(k)}${didYouMean(k, KEYS, (c) => JSON.stringify(c))}`);
-    // Every setting is a single value (a list setting may also be a JSON array); convict would take an
-    // object as settings nested under this one.
+    // Every setting is a single value (or, for a list setting such as probeTargets, an array of them);
+    // convict would take an object as settings nested under this one.
     else if (v !== null && typeof v === 'object' && !(Array.isArray(v) && Array.isArray(schema[k].default))) errors.push(`invalid setting ${k} = ${JSON.stringify(v)} (${fileSource}): must be a single value, not ${Array.isArray(v) ? 'an array' : 'an object'}`);
     else known[k] = v;
   }

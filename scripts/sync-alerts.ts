@@ -3,10 +3,10 @@
  * a plain Prometheus rules file and a Prometheus Operator PrometheusRule in the kustomize component
  * k8s/components/alerts. test/alerts.test.ts fails when either drifts from the definition.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { alertRules, DEFAULTS, type AlertSettings, type RuleGroup } from './alerts';
+import { writeChanged } from './write-plan';
 
 /** The repo root (this file runs compiled from build/scripts/). */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -45,15 +45,7 @@ export function plan(settings: AlertSettings = DEFAULTS): { target: string; cont
 }
 
 export function sync(): string[] {
-  const changed: string[] = [];
-  for (const p of plan()) {
-    const file = path.join(ROOT, p.target);
-    if (existsSync(file) && readFileSync(file, 'utf8') === p.content) continue;
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, p.content);
-    changed.push(p.target);
-  }
-  return changed;
+  return writeChanged(ROOT, plan());
 }
 
 if (require.main === module) {

@@ -10,8 +10,9 @@
  *                                 -> k8s/components/node-collector/generated/      (fluent-bit-collector-config)
  * test/k8s fails when a copy drifts from its source (or a stale copy is left behind).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeChanged } from './write-plan';
 
 /** The repo root (this file runs compiled from build/scripts/). */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -98,15 +99,7 @@ export function sync(): string[] {
     const dir = path.dirname(path.join(ROOT, stale));
     if (!dir.endsWith(`${path.sep}generated`) && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   }
-  const changed: string[] = [];
-  for (const p of planned) {
-    const file = path.join(ROOT, p.target);
-    if (existsSync(file) && readFileSync(file, 'utf8') === p.content) continue;
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, p.content);
-    changed.push(p.target);
-  }
-  return changed;
+  return writeChanged(ROOT, planned);
 }
 
 if (require.main === module) {

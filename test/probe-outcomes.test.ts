@@ -1,11 +1,11 @@
 /**
  * Every probe outcome, made to happen on real sockets: a proxy between the prober
  * and a real heartbeat breaks each exchange one way (test/helpers/probe-proxy.ts),
- * a stopped peer refuses, a full accept queue never connects, a name nobody knows
- * does not resolve (the prober's private resolver answers on loopback only).
+ * a stopped peer refuses, a full accept queue never connects. A name nobody knows
+ * (dns): test/root/probe-names.test.ts, where the prober has a resolver of its own.
  */
 import assert from 'node:assert/strict';
-import { privateResolver, probeLines, scrape, type ProbeLine } from './helpers/probe';
+import { probeLines, scrape, type ProbeLine } from './helpers/probe';
 import { startBlackHole, startProxy, type Fault, type Proxy } from './helpers/probe-proxy';
 import { freePort, kill, request, startServer, waitFor, type Running } from './helpers/server';
 
@@ -96,17 +96,6 @@ describe('probe outcomes', function () {
     } finally {
       hole.close();
     }
-  });
-
-  it('a name that does not resolve: dns, one line per planned probe, peer = the target host:port', async () => {
-    const wrap = privateResolver('127.0.0.1 localhost\n');
-    const lines = await probeOf('http://no-such-peer.invalid:8080', ['--probe-upload', '10'], 2, wrap);
-    for (const l of lines) {
-      assert.equal(l.outcome, 'dns');
-      assert.equal(l.peer, 'no-such-peer.invalid:8080');
-      assert.equal(l.request_id, '-', 'nothing was sent');
-    }
-    assert.deepEqual(lines.map((l) => l.method).sort(), ['GET', 'POST']);
   });
 
   it('a peer that answers wrongly but is heartbeat: a size it refuses is status 400', async () => {

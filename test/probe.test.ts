@@ -1,16 +1,14 @@
 /**
  * Probe mode end to end, real processes on loopback: three heartbeats probing each
  * other (every probe ok, bytes checked, never itself, lines and metrics agreeing
- * exactly, /readyz untouched by a peer going down), a name with two addresses
- * probed at both, and keep-alive reuse.
+ * exactly, /readyz untouched by a peer going down), and keep-alive reuse. Names the
+ * prober resolves through its own /etc/hosts: test/root/probe-names.test.ts (npm run test:root).
  */
 import assert from 'node:assert/strict';
-import dns from 'node:dns';
 import { PROBE_COLUMNS } from '../src/log/format';
-import { writeFileSync } from 'node:fs';
-import { hasIpv6Loopback, privateResolver, privateResolverFiles, probeLines, scrape, type ProbeLine } from './helpers/probe';
+import { probeLines, quiet, type ProbeLine } from './helpers/probe';
 import { startProxy, type Proxy } from './helpers/probe-proxy';
-import { freePort, kill, request, sleep, startServer, waitFor, type Running } from './helpers/server';
+import { freePort, kill, request, startServer, waitFor, type Running } from './helpers/server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FAST = ['--probe-interval', '1000', '--probe-timeout', '1000'];
@@ -23,23 +21,6 @@ function countBy(lines: ProbeLine[]): Map<string, number> {
     out.set(key, (out.get(key) ?? 0) + 1);
   }
   return out;
-}
-
-/**
- * A moment when no probe is running: lines and a scrape taken with nothing logged in between
- * (the line count is the same before the scrape and after the lines have been flushed).
- */
-async function quiet(hb: Running, port: number, everySeries = true): Promise<{ lines: ProbeLine[]; metrics: Map<string, number> }> {
-  for (let i = 0; i < 50; i++) {
-    const before = probeLines(hb).length;
-    const metrics = scrape((await request(port, 'GET', '/metrics')).body.toString());
-    await sleep(50); // the logger writes within 5 ms
-    const lines = probeLines(hb);
-    const counted = [...metrics].filter(([k]) => k.startsWith('heartbeat_probes_total{')).reduce((a, [, v]) => a + v, 0);
-    // (everySeries: no series was dropped, so the counters add up to every line)
-    if (lines.length === before && (!everySeries || counted === lines.length)) return { lines, metrics };
-  }
-  throw new Error('no quiet moment between probes within 50 tries');
 }
 
 describe('probe mode', function () {
@@ -124,60 +105,6 @@ describe('probe mode', function () {
     for (const hb of [a, b]) {
       assert.deepEqual(hb.lines.filter((l) => l.split('\t')[1] === 'probe').map((l) => l.split('\t').length).filter((n) => n !== PROBE_COLUMNS.length), []);
     }
-  });
-
-  it('probes a name at each of its addresses (localhost: 127.0.0.1 and ::1 where the machine has IPv6)', async () => {
-    const v6 = hasIpv6Loopback();
-    const system = (await dns.promises.lookup('localhost', { all: true })).map((x) => x.address);
-    const wanted = v6 ? ['127.0.0.1', '::1'] : ['127.0.0.1'];
-    // where this machine's /etc/hosts names localhost with fewer addresses, the prober gets its own
-    const wrap = wanted.every((w) => system.includes(w)) ? undefined : privateResolver(wanted.map((a) => `${a} localhost\n`).join(''));
-    const peer = await startServer(['--host', v6 ? '::' : '127.0.0.1', '--log']);
-    running.push(peer);
-    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `http://localhost:${peer.port}`, ...FAST,
-      '--probe-sizes', '1024'], { wrap });
-    running.push(prober);
-    const labels = wanted.map((a) => (a.includes(':') ? `[${a}]:${peer.port}` : `${a}:${peer.port}`));
-    await waitFor(() => labels.every((p) => probeLines(prober).some((l) => l.peer === p)), 20_000, `probes of ${labels.join(' and ')}`);
-    const { lines, metrics } = await quiet(prober, prober.port);
-    assert.deepEqual([...new Set(lines.map((l) => l.peer))].sort(), [...labels].sort());
-    for (const l of lines) {
-      assert.equal(l.outcome, 'ok', JSON.stringify(l));
-      assert.equal(l.target, `http://localhost:${peer.port}`);
-      assert.ok(Number(l.dns_ms) >= 0);
-    }
-    assert.equal(metrics.get(`heartbeat_probe_peers{target="http://localhost:${peer.port}"}`), wanted.length);
-    // the peer saw both families
-    const clients = new Set(peer.lines.filter((l) => l.split('\t')[1] === 'request').map((l) => l.split('\t')[8]));
-    if (v6) assert.ok(clients.has('::1'), [...clients].join(' '));
-    assert.ok([...clients].some((cl) => /^(::ffff:)?127\.0\.0\.1$/.test(cl as string)), [...clients].join(' '));
-  });
-
-  it('resolves a name again every round: an address gone from it is no longer probed, and its series go after 10 rounds', async () => {
-    assert.ok(hasIpv6Loopback(), 'this test needs ::1 (a name with two loopback addresses)');
-    const { wrap, hostsFile } = privateResolverFiles('127.0.0.1 peers.test\n::1 peers.test\n');
-    const peer = await startServer(['--host', '::']);
-    running.push(peer);
-    const target = `http://peers.test:${peer.port}`;
-    const v4 = `127.0.0.1:${peer.port}`;
-    const v6 = `[::1]:${peer.port}`;
-    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', target, '--probe-interval', '500',
-      '--probe-timeout', '500', '--probe-sizes', '1024'], { wrap });
-    running.push(prober);
-    await waitFor(() => [v4, v6].every((p) => probeLines(prober).some((l) => l.peer === p)), 20_000, 'probes of both addresses');
-    const before = await quiet(prober, prober.port);
-    assert.ok([...before.metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v6}"`)));
-    assert.equal(before.metrics.get(`heartbeat_probe_peers{target="${target}"}`), 2);
-
-    writeFileSync(hostsFile, '127.0.0.1 peers.test\n'); // ::1 leaves the name (the same file, rewritten in place)
-    const at = probeLines(prober).length;
-    const after = (): ProbeLine[] => probeLines(prober).slice(at);
-    await waitFor(() => after().filter((l) => l.peer === v4).length >= 12, 30_000, '12 more rounds');
-    assert.ok(after().filter((l) => l.peer === v6).length <= 1, 'at most the round already resolved probes ::1 once more');
-    const { metrics } = await quiet(prober, prober.port, false);
-    assert.deepEqual([...metrics.keys()].filter((k) => k.includes(`peer="${v6}"`)), [], 'every series of the gone address dropped');
-    assert.ok([...metrics.keys()].some((k) => k.startsWith('heartbeat_probes_total{') && k.includes(`peer="${v4}"`)));
-    assert.equal(metrics.get(`heartbeat_probe_peers{target="${target}"}`), 1);
   });
 
   it('probeMaxPeers below the addresses: a fair rotating sample, and series for no more than probeMaxPeers peers', async () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROBE_COLUMNS } from '../../src/log/format';
-import type { Running } from './server';
+import { request, sleep, type Running } from './server';
 
 export type ProbeLine = Record<(typeof PROBE_COLUMNS)[number], string>;
 
@@ -67,4 +67,21 @@ export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile
   fs.writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;
   return { wrap: ['unshare', '-m', 'sh', '-c', script, 'sh'], hostsFile: path.join(dir, 'hosts') };
+}
+
+/**
+ * A moment when no probe is running: lines and a scrape taken with nothing logged in between
+ * (the line count is the same before the scrape and after the lines have been flushed).
+ */
+export async function quiet(hb: Running, port: number, everySeries = true): Promise<{ lines: ProbeLine[]; metrics: Map<string, number> }> {
+  for (let i = 0; i < 50; i++) {
+    const before = probeLines(hb).length;
+    const metrics = scrape((await request(port, 'GET', '/metrics')).body.toString());
+    await sleep(50); // the logger writes within 5 ms
+    const lines = probeLines(hb);
+    const counted = [...metrics].filter(([k]) => k.startsWith('heartbeat_probes_total{')).reduce((a, [, v]) => a + v, 0);
+    // (everySeries: no series was dropped, so the counters add up to every line)
+    if (lines.length === before && (!everySeries || counted === lines.length)) return { lines, metrics };
+  }
+  throw new Error('no quiet moment between probes within 50 tries');
 }

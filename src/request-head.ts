@@ -1,0 +1,82 @@
+/**
+ * The first bytes of a request whose head is still arriving, kept so that a request the parser then
+ * rejects (a bad header in a later read, a 431, the headers timeout) is logged with its own method and
+ * target: Node's parser keeps the earlier reads in C++ and reports only the read it failed in.
+ *
+ * Node reads a plain TCP connection in C++ and hands each read straight to its parser; JavaScript hears
+ * of a read only afterwards, through the parser's execute callback (and can copy it then, with
+ * `getCurrentBuffer()`). One hook wraps that callback, per connection, after Node has set it: when a
+ * read neither handed a request over (src/connection.ts: the last response is unchanged) nor belonged
+ * to that request's body, it began the head of the next request: it is copied, and the next reads
+ * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
+ *
+ * A request sent in one read costs one call and no copy. Not seen: a head that begins in the same
+ * read as the end of the request before it (pipelined, then split), which logs `-`, never another
+ * request's line. A connection Node does not read natively (none of ours today) has no execute
+ * callback and keeps nothing. Node clears the hook when the parser goes back to its pool
+ * (`cleanParser`, Node 20 and 24).
+ */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { lastResponse } from './connection';
+
+/** How much of a head is kept: the start line and what came with it in its read. */
+const MAX_KEPT = 8192;
+
+interface NodeParser {
+  [hook: number]: unknown;
+  getCurrentBuffer(): Buffer;
+  constructor: { kOnExecute?: number };
+}
+
+const KEPT = Symbol('heartbeat.requestHead');
+/** The reads kept of a head, and the response of the request handed over before it began. */
+interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined }
+type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept };
+
+/** Installs the hooks on a new connection's parser ('connection' listener, after Node's own). */
+export function keepRequestHeads(socket: Socket): void {
+  const s = socket as Keeping;
+  const parser = s.parser;
+  const exec = parser?.constructor.kOnExecute;
+  if (!parser || exec === undefined) return;
+  const nodeExecute = parser[exec];
+  if (typeof nodeExecute !== 'function' || typeof parser.getCurrentBuffer !== 'function') return;
+
+  let seen = lastResponse(socket);
+  parser[exec] = (ret: unknown): void => {
+    (nodeExecute as (ret: unknown) => void)(ret); // Node's: may report a parse error, which reads keptHead()
+    if (typeof ret !== 'number' || s.parser !== parser) return;
+    const last = lastResponse(socket);
+    const k = s[KEPT];
+    if (last !== seen) {
+      // A request was handed over in this read: its head is complete, nothing to keep.
+      seen = last;
+      if (k) s[KEPT] = undefined;
+    } else if (last && !last.req.complete) {
+      // A read of the body of the request handed over before.
+    } else if (!k) {
+      // Neither a request nor a body: the head of the next request began in this read.
+      const read = parser.getCurrentBuffer();
+      const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
+      s[KEPT] = { parts: [tail], length: tail.length, before: last };
+    } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
+      // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
+      const whole = parser.getCurrentBuffer();
+      const read = whole.length > MAX_KEPT - k.length ? Buffer.from(whole.subarray(0, MAX_KEPT - k.length)) : whole;
+      k.parts.push(read);
+      k.length += read.length;
+    }
+  };
+}
+
+/**
+ * The kept bytes of the request whose head was still arriving when the parser failed: from the read
+ * in which it began up to the failing read (exclusive). Undefined when it began in the failing read.
+ */
+export function keptHead(socket: Socket): Buffer | undefined {
+  const s = socket as Keeping;
+  const k = s[KEPT];
+  // Only while that request is still the one arriving (no request handed over since it began).
+  return k && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+}

@@ -39,6 +39,11 @@ export interface HeartbeatConfig {
   maxCost?: number;
   /** Probe mode: this many peers (bench/peers.ts, on the load core) are given to it as --probe-targets. */
   probePeers?: number;
+  /**
+   * What its cost is: `request` (default), the CPU per response side by side; `idle`, the share of a
+   * core it uses beyond the reference's while neither serves, for work done by the clock (probing).
+   */
+  costBy?: 'request' | 'idle';
 }
 
 export const CONFIGS: HeartbeatConfig[] = [
@@ -47,7 +52,7 @@ export const CONFIGS: HeartbeatConfig[] = [
   { name: 'log json', args: ['--log', '--log-format', 'json'], maxCost: 0.20 },
   { name: 'metrics on', args: ['--metrics'], maxCost: 0.10 },
   // issue 15: probing 10 peers every 1 s (1 KiB and 64 KiB each) while serving 1 KiB at full speed
-  { name: 'probing 10 peers', args: ['--probe-interval', '1000', '--probe-timeout', '1000'], probePeers: 10, maxCost: 0.05 },
+  { name: 'probing 10 peers', args: ['--probe-interval', '1000', '--probe-timeout', '1000'], probePeers: 10, maxCost: 0.05, costBy: 'idle' },
 ];
 
 const KiB = 1024;
@@ -373,6 +378,38 @@ interface Target {
   pass: boolean;
 }
 
+/** One side-by-side round: `a` and `b` under load at the same time. */
+interface SidePair { a: Round; b: Round }
+
+/**
+ * Side-by-side rounds of a pair: `ratio` is a's CPU time per response over b's (median of the rounds'
+ * ratios, with their range): how many responses b gives per core for each one a gives. Immune to what
+ * slows the whole machine for a while, which moves solo rounds by ±15% here.
+ */
+interface SideStat {
+  ratio: number;
+  min: number;
+  max: number;
+  aCpuUsPerReq: number;
+  bCpuUsPerReq: number;
+  /** The server core's busy share while both ran (both servers' CPU over wall time). */
+  serverBusy: number;
+  rounds: number[];
+}
+
+function sideStat(pairs: SidePair[]): SideStat {
+  const ratios = pairs.map((p) => p.a.cpuUsPerReq / p.b.cpuUsPerReq);
+  return {
+    ratio: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    aCpuUsPerReq: median(pairs.map((p) => p.a.cpuUsPerReq)),
+    bCpuUsPerReq: median(pairs.map((p) => p.b.cpuUsPerReq)),
+    serverBusy: median(pairs.map((p) => p.a.serverBusy + p.b.serverBusy)),
+    rounds: ratios,
+  };
+}
+
 function httpStat(figs: Round[], bytes: number): HttpStat {
   const rps = median(figs.map((f) => f.reqPerSec));
   return {
@@ -418,6 +455,8 @@ async function main(): Promise<void> {
   progress(`bench: ${o.rounds} rounds x ${o.seconds} s per measurement, ${o.connections} connections${o.profile ? ', profiling' : ''}`);
 
   const load = startLoadWorker(pin ? LOAD_CORE : undefined);
+  // A second worker (same core) for the side-by-side rounds: each server of a pair gets its own load.
+  const load2 = startLoadWorker(pin ? LOAD_CORE : undefined);
   const core = pin ? SERVER_CORE : undefined;
   // Only the baseline and the reference heartbeat run through the size rounds; each other
   // configuration is started for its own rounds (interleaved with the reference) and stopped
@@ -433,22 +472,24 @@ async function main(): Promise<void> {
 
     const clientFor = (size: (typeof SIZES)[number]): LoadClient => o.client ?? size.client;
     const serversAt = (): Server[] => [baseline, reference];
-    const measure = async (s: Server, size: (typeof SIZES)[number], seconds: number): Promise<Round> => {
+    /** One load worker's measurement of one server; `w` is the worker. */
+    const measureWith = async (w: LoadWorker, s: Server, size: (typeof SIZES)[number], seconds: number): Promise<Round> => {
       const bytes = size.bytes;
       const cpu0 = s.proc.cpuNs() ?? NaN;
-      const load0 = load.cpuNs() ?? NaN;
+      const load0 = w.cpuNs() ?? NaN;
       const t0 = nowUs();
-      const f = await load.run({ kind: 'http', client: clientFor(size), url: urlOf(s, bytes), connections: o.connections, seconds, headers: CLIENT_HEADERS });
+      const f = await w.run({ kind: 'http', client: clientFor(size), url: urlOf(s, bytes), connections: o.connections, seconds, headers: CLIENT_HEADERS });
       const cpuUs = ((s.proc.cpuNs() ?? NaN) - cpu0) / 1000;
       const cpuUsPerReq = cpuUs / f.completed;
       const wallUs = nowUs() - t0;
       const serverBusy = cpuUs / wallUs;
-      const loadBusy = ((load.cpuNs() ?? NaN) - load0) / 1000 / wallUs;
+      const loadBusy = ((w.cpuNs() ?? NaN) - load0) / 1000 / wallUs;
       s.served += f.completed;
       if (f.non2xx > 0 || f.completed === 0) throw new Error(`${s.key}: ${f.non2xx} non-2xx answers, ${f.completed} 2xx`);
       if (f.errors > 0) progress(`bench: warning: ${s.key} GET ${bytes}: ${f.errors} connection errors`);
       return { ...f, cpuUsPerReq, serverBusy, loadBusy };
     };
+    const measure = (s: Server, size: (typeof SIZES)[number], seconds: number): Promise<Round> => measureWith(load, s, size, seconds);
 
     for (const size of SIZES) {
       for (const s of serversAt()) await measure(s, size, o.warmupSeconds);
@@ -470,8 +511,39 @@ async function main(): Promise<void> {
         progress(`round ${r + 1}/${o.rounds}  GET ${size.label.padEnd(6)}  ${s.key.padEnd(18)} ${num(f.reqPerSec).padStart(8)} req/s  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  server CPU ${f.cpuUsPerReq.toFixed(1)} µs/req, busy ${pct(f.serverBusy)}, load busy ${pct(f.loadBusy)}`);
       }
     };
+    // Side by side: both servers of a pair at full speed at once, each from its own worker (swapped
+    // every round), so whatever else slows the machine for a while slows both alike (solo rounds here
+    // swing by ±15% from one window to the next); compared by CPU time per response.
+    const sideBySide: Map<string, SidePair[]> = new Map();
+    const sideRound = async (r: number, size: (typeof SIZES)[number], [a, b]: [Server, Server]): Promise<void> => {
+      const [wa, wb] = r % 2 === 0 ? [load, load2] : [load2, load];
+      const [fa, fb] = await Promise.all([measureWith(wa, a, size, o.seconds), measureWith(wb, b, size, o.seconds)]);
+      const k = `${a.key}|${b.key}@${size.bytes}`;
+      sideBySide.set(k, [...(sideBySide.get(k) ?? []), { a: fa, b: fb }]);
+      progress(`round ${r + 1}/${o.rounds}  GET ${size.label.padEnd(6)}  side by side: ${a.key} ${fa.cpuUsPerReq.toFixed(1)} µs/req, ` +
+        `${b.key} ${fb.cpuUsPerReq.toFixed(1)} µs/req (${(fa.cpuUsPerReq / fb.cpuUsPerReq).toFixed(3)}), server core busy ${pct(fa.serverBusy + fb.serverBusy)}`);
+    };
+    const side = (a: Server, b: Server, bytes: number): SidePair[] => sideBySide.get(`${a.key}|${b.key}@${bytes}`) ?? [];
+
+    // Idle side by side: b's CPU time over a's while neither serves, as a share of one core. What a
+    // configuration spends by the clock rather than per request (probing): at full speed it is the
+    // share of req/s it takes. (Side by side at full speed each server has half the core, so such a
+    // cost shows there twice over.)
+    const idleShares: Map<string, number[]> = new Map();
+    const idleRound = async (a: Server, b: Server): Promise<void> => {
+      const [a0, b0, t0] = [a.proc.cpuNs() ?? NaN, b.proc.cpuNs() ?? NaN, nowUs()];
+      await new Promise((r) => setTimeout(r, o.seconds * 1000));
+      const wallUs = nowUs() - t0;
+      const share = (((b.proc.cpuNs() ?? NaN) - b0) - ((a.proc.cpuNs() ?? NaN) - a0)) / 1000 / wallUs;
+      idleShares.set(b.key, [...(idleShares.get(b.key) ?? []), share]);
+      progress(`idle ${a.key} vs ${b.key}: ${b.key} used ${pct(share)} more of a core`);
+    };
+
     for (let r = 0; r < o.rounds; r++) {
-      for (const size of SIZES) await round(r, size, serversAt());
+      for (const size of SIZES) {
+        await round(r, size, serversAt());
+        await sideRound(r, size, [baseline, reference]);
+      }
     }
 
     // Each other configuration: its own process, its rounds interleaved with the reference's at
@@ -482,8 +554,13 @@ async function main(): Promise<void> {
       servers.push(s);
       configServers.push(s);
       await preflight([baseline, s]);
-      await measure(s, configSize, o.warmupSeconds);
-      for (let r = 0; r < o.rounds; r++) await round(r, configSize, [reference, s]);
+      // The same history as the reference's (every size), so neither of a pair is the less warmed.
+      for (const size of SIZES) await measure(s, size, o.warmupSeconds);
+      for (let r = 0; r < o.rounds; r++) {
+        await round(r, configSize, [reference, s]);
+        await sideRound(r, configSize, [reference, s]);
+        if (config.costBy === 'idle') await idleRound(reference, s);
+      }
       rss.set(s.key, s.proc.peakRss());
       const code = await s.proc.stop();
       await s.peers?.stop();
@@ -521,11 +598,17 @@ async function main(): Promise<void> {
       }, load.run.bind(load), o.quick ? QUICK_LOAD : FULL_LOAD, progress)
       : [];
     load.close();
+    load2.close();
 
     const results = report(o, pinning, {
       cores,
       clientFor,
       http: (s, bytes) => httpStat(cell(s, bytes), bytes),
+      side: (a, b, bytes) => sideStat(side(a, b, bytes)),
+      idleShare: (s) => {
+        const shares = idleShares.get(s.key);
+        return shares ? median(shares) : undefined;
+      },
       transfer: (which, s) => (which === 'get'
         ? transferStat(gets.get(s.key) as TransferFigures[], BIG_GET.bytes)
         : transferStat(uploads.get(s.key) as TransferFigures[], UPLOAD.bytes)),
@@ -540,6 +623,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nresults: ${path.relative(process.cwd(), o.out) || o.out}\n`);
   } finally {
     load.close();
+    load2.close();
     await Promise.all(servers.flatMap((s) => [s.proc.stop(), ...(s.peers ? [s.peers.stop()] : [])]));
   }
 }
@@ -548,6 +632,10 @@ interface Measured {
   cores: number;
   clientFor(size: (typeof SIZES)[number]): LoadClient;
   http(s: Server, bytes: number): HttpStat;
+  /** The side-by-side rounds of a and b (a's CPU per response over b's). */
+  side(a: Server, b: Server, bytes: number): SideStat;
+  /** The median idle share of a core a configuration used beyond the reference's (costBy 'idle' only). */
+  idleShare(s: Server): number | undefined;
   transfer(which: 'get' | 'upload', s: Server): TransferStat;
   rss: Map<string, number | undefined>;
   baseline: Server;
@@ -572,13 +660,17 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   const throughput = SIZES.map((size) => {
     const b = m.http(m.baseline, size.bytes);
     const h = m.http(m.reference, size.bytes);
+    const sideBySide = m.side(m.baseline, m.reference, size.bytes);
     return {
       size: size.label,
       bytes: size.bytes,
       client: m.clientFor(size),
       baseline: b,
       heartbeat: h,
-      ratio: h.reqPerSec / b.reqPerSec,
+      /** The target's figure: responses per core, heartbeat over baseline, side by side. */
+      ratio: sideBySide.ratio,
+      sideBySide,
+      soloRatio: h.reqPerSec / b.reqPerSec,
       cpuRatio: b.cpuUsPerReq / h.cpuUsPerReq,
       goReqPerSec: size.go,
       vsGo: h.reqPerSec / size.go,
@@ -589,12 +681,19 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     const st = m.http(s, CONFIG_SIZE);
     const c = s.config as HeartbeatConfig;
     const logLines = s.proc.lines();
+    const sideBySide = s === m.reference ? undefined : m.side(m.reference, s, CONFIG_SIZE);
+    const idleShare = m.idleShare(s);
     return {
       name: c.name,
       args: c.args,
       ...st,
-      ratio: st.reqPerSec / ref.reqPerSec,
-      cost: 1 - st.reqPerSec / ref.reqPerSec,
+      /** The target's figures: responses per core against the reference, side by side (or by the clock: costBy). */
+      ratio: sideBySide?.ratio ?? 1,
+      cost: idleShare ?? (sideBySide ? 1 - sideBySide.ratio : 0),
+      costBy: c.costBy ?? 'request',
+      sideBySide,
+      idleShare,
+      soloCost: 1 - st.reqPerSec / ref.reqPerSec,
       cpuCost: st.cpuUsPerReq / ref.cpuUsPerReq - 1,
       maxCost: c.maxCost,
       requestsServed: s.served,
@@ -618,7 +717,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     void targets.push({ name, measured, unit, limit, pass: ok && Number.isFinite(measured) && (cmp === '>=' ? measured >= limit : measured <= limit) });
   SIZES.forEach((size, i) => {
     const t = throughput[i];
-    target(`GET ${size.label}: heartbeat >= ${size.minRatio}x baseline req/s`, t?.ratio ?? NaN, 'x', '>=', size.minRatio);
+    target(`GET ${size.label}: heartbeat >= ${size.minRatio}x baseline req/s per core (side by side)`, t?.ratio ?? NaN, 'x', '>=', size.minRatio);
   });
   SIZES.forEach((size, i) => {
     const t = throughput[i];
@@ -628,7 +727,8 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   target(`GET 1 GiB in <= ${BIG_GET.maxSeconds} s, every byte checked`, transfers.get.heartbeat.seconds, 's', '<=', BIG_GET.maxSeconds, transfers.get.heartbeat.ok);
   for (const c of configs) {
     if (c.maxCost === undefined) continue;
-    target(`${c.name}: costs <= ${Math.round(c.maxCost * 100)}% of req/s at 1 KiB vs ${CONFIGS[0]?.name}`, c.cost * 100, '%', '<=', c.maxCost * 100);
+    const how = c.costBy === 'idle' ? 'of a core, by the clock (idle side by side)' : 'of req/s per core at 1 KiB (side by side)';
+    target(`${c.name}: costs <= ${Math.round(c.maxCost * 100)}% ${how} vs ${CONFIGS[0]?.name}`, c.cost * 100, '%', '<=', c.maxCost * 100);
   }
   target(`peak RSS of every heartbeat process <= ${PEAK_RSS_MAX / MiB} MiB (throughput rounds, Node ${serverNode.version})`,
     (peakRss.maxHeartbeatBytes ?? NaN) / MiB, 'MiB', '<=', PEAK_RSS_MAX / MiB);
@@ -652,14 +752,19 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   out(`servers: Node ${serverNode.version} (${serverNode.name}) with the image's flags ${machine.serverNode.flags.join(' ') || '(none)'}`);
   out(`${pinning}`);
   out(`${o.quick ? 'QUICK (figures are rough): ' : ''}${o.rounds} rounds x ${o.seconds} s per measurement, interleaved; medians; ${o.connections} keep-alive connections; MB = 10^6 bytes`);
+  out('side by side: each round also loads both servers of a pair at once (one load worker each), and compares their CPU time per response: ' +
+    'the targets\' figures (median, range over the rounds)');
   out();
-  out(markdownTable(['GET', 'client', 'server', 'req/s', 'p50 ms', 'p99 ms', 'MB/s', 'CPU µs/req', 'busy server/load', 'vs baseline', 'vs baseline (CPU)', 'vs Go'],
+  const range = (st: SideStat, f: (x: number) => string): string => `${f(st.ratio)} (${f(st.min)}–${f(st.max)})`;
+  const times = (x: number): string => `${x.toFixed(2)}x`;
+  out(markdownTable(['GET', 'client', 'server', 'req/s', 'p50 ms', 'p99 ms', 'MB/s', 'CPU µs/req', 'busy server/load', 'vs baseline', 'vs baseline (CPU)',
+    'side by side µs/req', 'side by side vs baseline', 'vs Go'],
     throughput.flatMap((t) => [
       [t.size, t.client, 'baseline', num(t.baseline.reqPerSec), t.baseline.p50Ms.toFixed(3), t.baseline.p99Ms.toFixed(3), num(t.baseline.mbPerSec),
-        t.baseline.cpuUsPerReq.toFixed(1), busy(t.baseline), '', '', ''],
+        t.baseline.cpuUsPerReq.toFixed(1), busy(t.baseline), '', '', t.sideBySide.aCpuUsPerReq.toFixed(1), '', ''],
       [t.size, t.client, 'heartbeat', num(t.heartbeat.reqPerSec), t.heartbeat.p50Ms.toFixed(3), t.heartbeat.p99Ms.toFixed(3), num(t.heartbeat.mbPerSec),
-        t.heartbeat.cpuUsPerReq.toFixed(1), busy(t.heartbeat), `${t.ratio.toFixed(2)}x`, `${t.cpuRatio.toFixed(2)}x`,
-        `${t.vsGo.toFixed(1)}x of ${num(t.goReqPerSec)}`],
+        t.heartbeat.cpuUsPerReq.toFixed(1), busy(t.heartbeat), times(t.soloRatio), times(t.cpuRatio),
+        t.sideBySide.bCpuUsPerReq.toFixed(1), range(t.sideBySide, times), `${t.vsGo.toFixed(1)}x of ${num(t.goReqPerSec)}`],
     ])));
   out();
   const tr = (what: string, t: TransferStat, server: string, note: string): string[] =>
@@ -672,13 +777,17 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
   ]));
   out();
   const first = CONFIGS[0]?.name;
+  const costOf = (x: number): string => pct(1 - x);
   out(markdownTable(['heartbeat at 1 KiB', 'flags', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'busy server/load', `cost vs ${first}`,
-    `CPU cost vs ${first}`, 'stdout lines / requests', 'peak RSS MiB'], [
-    ...configs.map((c, i) => [c.name, c.args.join(' ') || '—', num(c.reqPerSec), c.p50Ms.toFixed(3), c.p99Ms.toFixed(3), c.cpuUsPerReq.toFixed(1),
-      busy(c), i === 0 ? '—' : pct(c.cost), i === 0 ? '—' : pct(c.cpuCost), `${num(c.stdoutLines)} / ${num(c.requestsServed)}`,
-      mib(c.peakRssBytes)]),
+    `CPU cost vs ${first}`, `side by side cost vs ${first}`, 'idle CPU share', 'stdout lines / requests', 'peak RSS MiB'], [
+    ...configs.map((c) => [c.name, c.args.join(' ') || '—', num(c.reqPerSec), c.p50Ms.toFixed(3), c.p99Ms.toFixed(3), c.cpuUsPerReq.toFixed(1),
+      busy(c), c.sideBySide ? pct(c.soloCost) : '—', c.sideBySide ? pct(c.cpuCost) : '—',
+      // the range of a cost runs the other way from its ratio's
+      c.sideBySide ? `${costOf(c.sideBySide.ratio)} (${costOf(c.sideBySide.max)}–${costOf(c.sideBySide.min)})` : '—',
+      c.idleShare === undefined ? '' : pct(c.idleShare),
+      `${num(c.stdoutLines)} / ${num(c.requestsServed)}`, mib(c.peakRssBytes)]),
     ['baseline', 'bare node:http', num(throughput[0]?.baseline.reqPerSec ?? NaN), '', '', (throughput[0]?.baseline.cpuUsPerReq ?? NaN).toFixed(1),
-      throughput[0] ? busy(throughput[0].baseline) : '', '', '', '', mib(peakRss.baselineBytes)],
+      throughput[0] ? busy(throughput[0].baseline) : '', '', '', '', '', '', mib(peakRss.baselineBytes)],
   ]));
   out(`(Go heartbeat: ${mib(GO_RSS)} MiB RSS)`);
   out();

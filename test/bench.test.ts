@@ -13,14 +13,18 @@ const RUN = path.join(__dirname, '..', 'bench', 'run.js');
 const GiB = 1024 ** 3;
 
 interface Stat { reqPerSec: number; p50Ms: number; p99Ms: number; mbPerSec: number; cpuUsPerReq: number; serverBusy: number; loadBusy: number }
+/** Side-by-side rounds: a's CPU per response over b's, per round; the median is the target's figure. */
+interface Side { ratio: number; min: number; max: number; aCpuUsPerReq: number; bCpuUsPerReq: number; serverBusy: number; rounds: number[] }
 interface Transfer { seconds: number; mbPerSec: number; bytes: number; ok: boolean }
 interface Results {
   date: string;
   quick: boolean;
+  settings: { rounds: number };
   machine: { cores: number; model: string; node: string; pinning: string; serverNode: { name: string; version: string; flags: string[] } };
-  throughput: { size: string; bytes: number; baseline: Stat; heartbeat: Stat; ratio: number; cpuRatio: number }[];
+  throughput: { size: string; bytes: number; baseline: Stat; heartbeat: Stat; ratio: number; cpuRatio: number; soloRatio: number; sideBySide: Side }[];
   transfers: { get: { baseline: Transfer; heartbeat: Transfer }; upload: { baseline: Transfer; heartbeat: Transfer } };
   configs: (Stat & { name: string; args: string[]; ratio: number; cost: number; cpuCost: number; maxCost?: number;
+    costBy: 'request' | 'idle'; sideBySide?: Side; idleShare?: number;
     requestsServed: number; stdoutLines: number; peakRssBytes: number })[];
   peakRss: { maxHeartbeatBytes: number; baselineBytes: number };
   memory: { node: string; version: string; server: string; idle: { rss: number; anon: number; file: number }; peakBeforeUploads: number;
@@ -31,6 +35,15 @@ interface Results {
 
 function positive(value: unknown, what: string): void {
   assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${what} = ${String(value)}`);
+}
+
+function side(s: Side | undefined, what: string, rounds: number): void {
+  assert.ok(s, `${what}: side-by-side rounds`);
+  assert.equal(s.rounds.length, rounds, `${what}: a side-by-side round per round`);
+  for (const r of s.rounds) positive(r, `${what} side-by-side round`);
+  assert.ok(s.min <= s.ratio && s.ratio <= s.max, `${what}: median within its range`);
+  positive(s.aCpuUsPerReq, `${what} side a µs/req`);
+  positive(s.bCpuUsPerReq, `${what} side b µs/req`);
 }
 
 function stat(s: Stat, what: string): void {
@@ -84,8 +97,11 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
     for (const t of results.throughput) {
       stat(t.baseline, `${t.size} baseline`);
       stat(t.heartbeat, `${t.size} heartbeat`);
-      positive(t.ratio, `${t.size} ratio`);
       positive(t.cpuRatio, `${t.size} cpuRatio`);
+      positive(t.soloRatio, `${t.size} soloRatio`);
+      // the target's ratio is the side-by-side rounds' median: one per round, both servers measured
+      side(t.sideBySide, `${t.size}`, results.settings.rounds);
+      assert.equal(t.ratio, t.sideBySide.ratio);
     }
   });
 
@@ -113,6 +129,16 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
     // the probing row probed its 10 peers: at least one round of 20 probe lines beside its 5 lifecycle lines
     const probing = results.configs.find((c) => c.name === 'probing 10 peers');
     assert.ok(probing && probing.maxCost === 0.05 && probing.args.includes('--probe-interval'), 'a probing row with its 5% target');
+    // probing is costed by the clock: its share of a core beyond off's while neither serves
+    assert.equal(probing.costBy, 'idle');
+    assert.ok(typeof probing.idleShare === 'number' && Number.isFinite(probing.idleShare), `probing idleShare ${probing.idleShare}`);
+    assert.equal(probing.cost, probing.idleShare);
+    // every other configuration by the request, side by side with off
+    for (const c of results.configs.slice(1)) {
+      side(c.sideBySide, c.name, results.settings.rounds);
+      if (c.costBy === 'request') assert.equal(c.cost, 1 - (c.sideBySide as Side).ratio);
+    }
+    assert.equal(results.configs[0]?.sideBySide, undefined, 'off is the reference');
     assert.ok(probing.stdoutLines >= 5 + 20, `probing row: ${probing.stdoutLines} stdout lines`);
     positive(results.peakRss.maxHeartbeatBytes, 'peakRss.maxHeartbeatBytes');
     positive(results.peakRss.baselineBytes, 'peakRss.baselineBytes');

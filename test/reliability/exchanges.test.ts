@@ -135,6 +135,26 @@ describe('reliability: every exchange answered and logged once, its own', functi
   });
 
   describe('requests the parser rejects', () => {
+    /** A heartbeat logging requests, and a connection that sent it `POST /heartbeat/5` (body `abc`) and then `tail` in one write. */
+    const postThen = async (tail: string): Promise<Awaited<ReturnType<typeof connect>>> => {
+      hb = await startServer(['--log']);
+      const c = await connect(hb.port);
+      c.parser.expect(false);
+      c.parser.expect(false);
+      c.sock.write(Buffer.concat([
+        requestBytes({ method: 'POST', target: '/heartbeat/5', body: Buffer.from('abc'), headers: ['Content-Length: 3'] }),
+        Buffer.from(tail),
+      ]));
+      return c;
+    };
+    /** The connection ends after a 200 then a 400, each logged as its own line with these method and path. */
+    const answeredThenRejected = async (c: Awaited<ReturnType<typeof connect>>, ok: string[], rejected: string[]): Promise<void> => {
+      await c.closed;
+      assert.deepEqual(c.responses.map((r) => r.status), [200, 400]);
+      await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
+      assert.deepEqual(requestLines(hb!).map((l) => [l[2], l[6], l[7]]), [['200', ...ok], ['400', ...rejected]]);
+    };
+
     it('logs a bad header in a later segment with the start line of the first, never the header as the target', async () => {
       hb = await startServer(['--log']);
       const c = await connect(hb.port);
@@ -163,27 +183,14 @@ describe('reliability: every exchange answered and logged once, its own', functi
         c.sock.write(piece);
         await sleep(100);
       }
-      await c.closed;
-      assert.deepEqual(c.responses.map((r) => r.status), [200, 400]);
-      await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
-      assert.deepEqual(requestLines(hb).map((l) => [l[2], l[6], l[7]]), [['200', 'GET', '/heartbeat/3'], ['400', 'GET', '/heartbeat/4']]);
+      await answeredThenRejected(c, ['GET', '/heartbeat/3'], ['GET', '/heartbeat/4']);
     });
 
     it('logs `-` for a head begun in the read that ended the request before it, then split', async () => {
-      hb = await startServer(['--log']);
-      const c = await connect(hb.port);
-      c.parser.expect(false);
-      c.parser.expect(false);
-      c.sock.write(Buffer.concat([
-        requestBytes({ method: 'POST', target: '/heartbeat/5', body: Buffer.from('abc'), headers: ['Content-Length: 3'] }),
-        Buffer.from('GET /x HT'),
-      ]));
+      const c = await postThen('GET /x HT');
       await c.responsesArrived(1);
       c.sock.write('TP/1.1\r\nBad Header\r\n\r\n');
-      await c.closed;
-      assert.deepEqual(c.responses.map((r) => r.status), [200, 400]);
-      await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
-      assert.deepEqual(requestLines(hb).map((l) => [l[2], l[6], l[7]]), [['200', 'POST', '/heartbeat/5'], ['400', '-', '-']]);
+      await answeredThenRejected(c, ['POST', '/heartbeat/5'], ['-', '-']);
     });
 
     it('logs a 431 with its own start line, not kilobytes of a header', async () => {
@@ -206,20 +213,13 @@ describe('reliability: every exchange answered and logged once, its own', functi
     });
 
     it('charges a malformed pipelined request to itself, after the valid one before it is answered', async () => {
-      hb = await startServer(['--log']);
-      const c = await connect(hb.port);
-      c.parser.expect(false);
-      c.parser.expect(false);
-      c.sock.write(Buffer.concat([
-        requestBytes({ method: 'POST', target: '/heartbeat/5', body: Buffer.from('abc'), headers: ['Content-Length: 3'] }),
-        Buffer.from('GET /x HTTP/1.1\r\nBad Header\r\n\r\n'),
-      ]));
+      const c = await postThen('GET /x HTTP/1.1\r\nBad Header\r\n\r\n');
       await c.closed;
       assert.deepEqual(c.responses.map((r) => r.status), [200, 400]);
       assert.equal(c.responses[0]?.body?.toString(), '01234');
       assertCommonHeaders(c.responses[1]!);
       await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
-      const lines = requestLines(hb).map((l) => [l[2], l[6], l[7], l[5]]);
+      const lines = requestLines(hb!).map((l) => [l[2], l[6], l[7], l[5]]);
       assert.deepEqual(lines.sort(), [['200', 'POST', '/heartbeat/5', '3'], ['400', 'GET', '/x', '0']]);
     });
   });

@@ -34,7 +34,7 @@ const KEPT = Symbol('heartbeat.requestHead');
 interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined }
 type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept };
 
-/** Installs the hooks on a new connection's parser ('connection' listener, after Node's own). */
+/** Installs the hook on a new connection's parser ('connection' listener, after Node's own). */
 export function keepRequestHeads(socket: Socket): void {
   const s = socket as Keeping;
   const parser = s.parser;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { helpText, settingsTable } from '../src/config/help';
 import { ConfigError, loadConfig, type Loaded } from '../src/config/load';
 import { CONFIG_FILE, defaults, KEYS, schema, type Config } from '../src/config/schema';
-import { freePort, kill, MAIN, NODE, request, ROOT, runCli, startServer, waitFor, type Running } from './helpers/server';
+import { freePort, kill, MAIN, NODE, portListening, request, ROOT, runCli, startServer, waitFor, type Running } from './helpers/server';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-config-'));
 function file(name: string, content: unknown): string {
@@ -34,13 +34,6 @@ function fails(argv: string[], env: NodeJS.ProcessEnv, ...patterns: RegExp[]): s
   return message;
 }
 
-function portListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-}
 
 describe('configuration', () => {
   describe('schema', () => {

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import { freePort, ROOT, sleep, waitFor } from './helpers/server';
+import { freePort, portListening, ROOT, sleep, waitFor } from './helpers/server';
 
 function alive(pid: number): boolean {
   try {
@@ -17,13 +16,6 @@ function alive(pid: number): boolean {
   }
 }
 
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(false); });
-    s.on('error', () => resolve(true));
-  });
-}
 
 describe('npm start', function () {
   // npm start compiles first (tsc), which takes a while on a loaded machine.
@@ -53,14 +45,14 @@ describe('npm start', function () {
     const starting = /\tlifecycle\tinfo\tstarting\t(\{.*\})$/m.exec(out);
     assert.ok(starting, `no starting line:\n${out}\n${err}`);
     serverPid = (JSON.parse(starting[1] as string) as { pid: number }).pid;
-    assert.equal(await refused(port), false, 'the server is listening');
+    assert.equal(await portListening(port), true, 'the server is listening');
 
     proc.kill('SIGTERM');
     const code = await exited;
     // Bounded: npm has exited; the server it ran must be gone too, not left serving.
     for (let i = 0; i < 50 && alive(serverPid); i++) await sleep(100);
     assert.equal(alive(serverPid), false, `the server (pid ${serverPid}) outlived npm:\n${out}`);
-    assert.equal(await refused(port), true, 'the port is free');
+    assert.equal(await portListening(port), false, 'the port is free');
     assert.match(out, /\tshutdown begun\t\{"signal":"SIGTERM"\}/);
     assert.match(out, /\tshutdown done\t/);
     assert.equal(code, 0, `npm exit: ${err}`);

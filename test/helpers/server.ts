@@ -145,6 +145,15 @@ export function rawExchange(port: number, bytes: Buffer | string, ms = 2000): Pr
   });
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+export function portListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `check` is true (polling), or fails after `ms`. */

@@ -19,6 +19,7 @@ import { createMetrics, metricsServer, type Metrics } from './metrics';
 import { PROBE_PATHS } from './paths';
 import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
+import { keepTickShape } from './tick-shape';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
@@ -32,6 +33,8 @@ export interface HeartbeatServer {
 }
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
+  // nextTick stays fast after an idle spell (src/tick-shape.ts).
+  keepTickShape();
   const heartbeat = createHeartbeat(config);
   const metrics = config.metrics
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })

@@ -45,6 +45,10 @@ export interface RunOptions {
   main?: string;
   /** A command the server runs under, e.g. a private mount namespace (see helpers/probe.ts). */
   wrap?: string[];
+  /** Flags for node itself, before the entry (e.g. --expose-gc). */
+  nodeArgs?: string[];
+  /** The stdout line that says it is up (default: heartbeat's lifecycle `listening` line). */
+  ready?: RegExp;
 }
 
 /** Runs the CLI to completion (for --help, --version, bad settings). */
@@ -65,7 +69,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 export async function startServer(args: string[] = [], opts: RunOptions = {}): Promise<Running> {
   const port = opts.port ?? await freePort();
   const argv = opts.noPort ? args : ['--port', String(port), ...args];
-  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), NODE, opts.main ?? MAIN, ...argv] as [string, ...string[]];
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), NODE, ...(opts.nodeArgs ?? []), opts.main ?? MAIN, ...argv] as [string, ...string[]];
   const proc = spawn(cmd, cmdArgs, {
     env: { PATH: process.env.PATH, ...opts.env },
     cwd: opts.cwd ?? ROOT,
@@ -85,7 +89,7 @@ export async function startServer(args: string[] = [], opts: RunOptions = {}): P
       partial = parts.pop() as string;
       for (const l of parts) {
         lines.push(l);
-        if (/\blistening\b/.test(l) && /lifecycle/.test(l)) resolve();
+        if (opts.ready ? opts.ready.test(l) : /\blistening\b/.test(l) && /lifecycle/.test(l)) resolve();
       }
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}${lines.join('\n')}`)));

@@ -1,0 +1,85 @@
+/**
+ * src/tick-shape.ts: nextTick stays fast after a full collection while the server is idle.
+ *
+ * The real compiled server serves requests over TCP, then, with nothing in flight, V8 runs full
+ * collections (the memory reducer does the same on its own after a burst), then it serves again.
+ * V8 then prints nextTick's feedback (`%DebugPrint`, node --allow-natives-syntax): the sites that
+ * define the keys of its tick record must still be MONOMORPHIC. A MEGAMORPHIC one means every later
+ * tick defines them in the runtime, 20–60% more CPU per response (docs/benchmark.md).
+ *
+ * The control is a bare node:http server (bench/baseline.ts) in the same Node, put through the same:
+ * it loses them. Should the control start keeping them, the Node in use no longer needs the keeper.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, kill, request, ROOT, startServer, waitFor, type Running } from './helpers/server';
+
+/** On the first SIGUSR2: full collections, with no tick in flight. On the second: print, then exit (flushes stdio). */
+const PRELOAD = `
+let step = 0;
+process.on('SIGUSR2', () => {
+  if (step++ === 0) {
+    (async () => {
+      for (let i = 0; i < 4; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
+      process.stderr.write('collected\\n');
+    })();
+  } else {
+    // V8 prints through C stdio into fd 1, which Node keeps non-blocking when it is a pipe: make it wait.
+    process.stdout._handle.setBlocking(true);
+    %DebugPrint(process.nextTick);
+    process.exit(0);
+  }
+});
+`;
+
+const BASELINE = path.join(ROOT, 'build', 'bench', 'baseline.js');
+
+describe('nextTick after an idle full collection (src/tick-shape.ts)', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let preload: string;
+  let running: Running | undefined;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-tick-'));
+    preload = path.join(dir, 'preload.js');
+    fs.writeFileSync(preload, PRELOAD);
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => kill(running));
+
+  /** Serves, collects while idle, serves again; the states of nextTick's literal-define feedback. */
+  async function literalFeedback(opts: { main?: string; args?: string[]; noPort?: boolean; ready?: RegExp; port?: number }): Promise<string[]> {
+    running = await startServer(opts.args ?? [], { ...opts, nodeArgs: ['--expose-gc', '--allow-natives-syntax', '-r', preload] });
+    let out = '';
+    running.proc.stdout?.on('data', (c: Buffer) => { out += c.toString('latin1'); });
+    const serve = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) assert.equal((await request(running!.port, 'GET', '/heartbeat/1024')).status, 200);
+    };
+    await serve(100);
+    running.proc.kill('SIGUSR2');
+    await waitFor(() => running!.stderr().includes('collected'), 10_000, 'the collections');
+    await serve(20);
+    running.proc.kill('SIGUSR2');
+    assert.equal(await running.exited, 0, running.stderr());
+    const at = out.indexOf('DebugPrint:');
+    assert.ok(at >= 0, `no DebugPrint in stdout: ${out.slice(0, 2000)}`);
+    const print = out.slice(at);
+    return [...print.matchAll(/slot #\d+ DefineKeyedOwnPropertyInLiteral (\w+)/g)].map((m) => m[1] as string);
+  }
+
+  it('heartbeat keeps every key of the tick record monomorphic', async () => {
+    const states = await literalFeedback({});
+    // async id, trigger id, (Node 24: context frame,) callback, args
+    assert.ok(states.length >= 4, `nextTick's literal-define sites: ${states.join(' ')}`);
+    assert.deepEqual(states.filter((s) => s !== 'MONOMORPHIC'), [], `nextTick's literal-define sites: ${states.join(' ')}`);
+  });
+
+  it('a bare node:http server in the same Node loses them (the control)', async () => {
+    const port = await freePort();
+    const states = await literalFeedback({ main: BASELINE, args: [String(port)], noPort: true, port, ready: /^listening \d+/ });
+    assert.ok(states.includes('MEGAMORPHIC'), `nextTick's literal-define sites: ${states.join(' ')}`);
+  });
+});

@@ -61,23 +61,68 @@ export interface ExchangeResult {
 export type ExchangeListener = (result: ExchangeResult) => void;
 
 const OPEN = Symbol('heartbeat.openExchanges');
-type Watched = Socket & { [OPEN]?: Set<() => void> };
+type Watched = Socket & { [OPEN]?: Set<Watch> };
+
+/** An exchange being watched: what its report needs, kept on the object so no closure is made per request. */
+interface Watch extends Exchange {
+  readonly res: ServerResponse;
+  readonly route: Route;
+  readonly done: ExchangeListener;
+  readonly method: string;
+  readonly url: string;
+  readonly client: string;
+  readonly context: RequestContext | undefined;
+  readonly open: Set<Watch>;
+  reported: boolean;
+}
 
 /**
  * The exchanges of a connection not reported yet. When the connection closes, each of them ends
  * there: Node 20 never emits 'close' for a response queued behind an unfinished one (pipelining)
  * when the client goes away, so waiting for the response alone would lose it.
  */
-function openOn(socket: Socket): Set<() => void> {
+function openOn(socket: Socket): Set<Watch> {
   const s = socket as Watched;
   let open = s[OPEN];
   if (!open) {
     const set = (open = s[OPEN] = new Set());
     socket.once('close', () => {
-      for (const end of set) end();
+      for (const w of set) report(w);
     });
   }
   return open;
+}
+
+/** The response's 'close' listener, one function for every response. */
+function onResponseClose(this: ServerResponse): void {
+  report((this as Observed)[EXCHANGE] as Watch);
+}
+
+/**
+ * Reports an exchange once: at the response's 'close' or the connection's, whichever comes first.
+ * The outcome is read from the response either way, so both report the same.
+ */
+function report(w: Watch): void {
+  if (w.reported) return;
+  w.reported = true;
+  w.open.delete(w);
+  const { res } = w;
+  const finished = res.writableFinished;
+  const bytesOut = !finished ? w.bytesOut : w.method === 'HEAD' ? 0 : Math.max(w.declared, w.bytesOut);
+  w.done({
+    route: w.route,
+    method: w.method,
+    url: w.url,
+    client: w.client,
+    // Nothing was sent when the client went away (mid-upload, say): 499, as nginx logs it.
+    status: w.rejected ?? (res.headersSent ? res.statusCode : CLIENT_CLOSED),
+    durationMs: performance.now() - w.start,
+    bytesIn: w.bytesIn,
+    bytesOut,
+    declared: w.declared < 0 ? 0 : w.declared,
+    aborted: !finished && w.rejected === undefined,
+    context: w.context,
+  });
 }
 
 /**
@@ -87,39 +132,20 @@ function openOn(socket: Socket): Set<() => void> {
 export function observe(
   req: IncomingMessage, res: ServerResponse, route: Route, done: ExchangeListener, withClient: boolean,
 ): Exchange {
-  const x: Exchange = { start: performance.now(), bytesIn: 0, bytesOut: 0, declared: -1 };
-  (res as Observed)[EXCHANGE] = x;
-  // Taken now: the URL may be rewritten by routing and the socket may be gone at the end.
-  const method = req.method ?? '';
-  const url = req.url ?? '';
-  const client = withClient ? req.socket.remoteAddress ?? '' : '';
-  const context = withClient ? requestContext(req) : undefined;
   const open = openOn(req.socket);
-  let reported = false;
-  // Whichever comes first: the response's 'close' or the connection's. The outcome is read from the
-  // response either way, so both report the same; on() spares once()'s wrapper on this per-request path.
-  const end = (): void => {
-    if (reported) return;
-    reported = true;
-    open.delete(end);
-    const finished = res.writableFinished;
-    const bytesOut = !finished ? x.bytesOut : method === 'HEAD' ? 0 : Math.max(x.declared, x.bytesOut);
-    done({
-      route,
-      method,
-      url,
-      client,
-      // Nothing was sent when the client went away (mid-upload, say): 499, as nginx logs it.
-      status: x.rejected ?? (res.headersSent ? res.statusCode : CLIENT_CLOSED),
-      durationMs: performance.now() - x.start,
-      bytesIn: x.bytesIn,
-      bytesOut,
-      declared: x.declared < 0 ? 0 : x.declared,
-      aborted: !finished && x.rejected === undefined,
-      context,
-    });
+  const w: Watch = {
+    start: performance.now(), bytesIn: 0, bytesOut: 0, declared: -1, rejected: undefined,
+    res, route, done,
+    // Taken now: the URL may be rewritten by routing and the socket may be gone at the end.
+    method: req.method ?? '',
+    url: req.url ?? '',
+    client: withClient ? req.socket.remoteAddress ?? '' : '',
+    context: withClient ? requestContext(req) : undefined,
+    open,
+    reported: false,
   };
-  open.add(end);
-  res.on('close', end);
-  return x;
+  (res as Observed)[EXCHANGE] = w;
+  open.add(w);
+  res.on('close', onResponseClose);
+  return w;
 }

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, kill, request, ROOT, startServer, waitFor, type Running } from './helpers/server';
+import { freePort, kill, request, ROOT, startServer, waitFor, type Running, type RunOptions } from './helpers/server';
 
 /** On the first SIGUSR2: full collections, with no tick in flight. On the second: print, then exit (flushes stdio). */
 const PRELOAD = `
@@ -51,10 +51,8 @@ describe('nextTick after an idle full collection (src/tick-shape.ts)', function 
   afterEach(() => kill(running));
 
   /** Serves, collects while idle, serves again; the states of nextTick's literal-define feedback. */
-  async function literalFeedback(opts: { main?: string; args?: string[]; noPort?: boolean; ready?: RegExp; port?: number }): Promise<string[]> {
-    running = await startServer(opts.args ?? [], { ...opts, nodeArgs: ['--expose-gc', '--allow-natives-syntax', '-r', preload] });
-    let out = '';
-    running.proc.stdout?.on('data', (c: Buffer) => { out += c.toString('latin1'); });
+  async function literalFeedback(args: string[] = [], opts: RunOptions = {}): Promise<string[]> {
+    running = await startServer(args, { ...opts, nodeArgs: ['--expose-gc', '--allow-natives-syntax', '-r', preload] });
     const serve = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i++) assert.equal((await request(running!.port, 'GET', '/heartbeat/1024')).status, 200);
     };
@@ -64,6 +62,7 @@ describe('nextTick after an idle full collection (src/tick-shape.ts)', function 
     await serve(20);
     running.proc.kill('SIGUSR2');
     assert.equal(await running.exited, 0, running.stderr());
+    const out = running.lines.join('\n');
     const at = out.indexOf('DebugPrint:');
     assert.ok(at >= 0, `no DebugPrint in stdout: ${out.slice(0, 2000)}`);
     const print = out.slice(at);
@@ -71,7 +70,7 @@ describe('nextTick after an idle full collection (src/tick-shape.ts)', function 
   }
 
   it('heartbeat keeps every key of the tick record monomorphic', async () => {
-    const states = await literalFeedback({});
+    const states = await literalFeedback();
     // async id, trigger id, (Node 24: context frame,) callback, args
     assert.ok(states.length >= 4, `nextTick's literal-define sites: ${states.join(' ')}`);
     assert.deepEqual(states.filter((s) => s !== 'MONOMORPHIC'), [], `nextTick's literal-define sites: ${states.join(' ')}`);
@@ -79,7 +78,7 @@ describe('nextTick after an idle full collection (src/tick-shape.ts)', function 
 
   it('a bare node:http server in the same Node loses them (the control)', async () => {
     const port = await freePort();
-    const states = await literalFeedback({ main: BASELINE, args: [String(port)], noPort: true, port, ready: /^listening \d+/ });
+    const states = await literalFeedback([String(port)], { main: BASELINE, noPort: true, port, ready: /^listening \d+/ });
     assert.ok(states.includes('MEGAMORPHIC'), `nextTick's literal-define sites: ${states.join(' ')}`);
   });
 });

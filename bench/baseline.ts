@@ -10,7 +10,7 @@
  * Prints "listening PORT" once it accepts connections.
  */
 import http from 'node:http';
-import { buildPayload } from '../src/payload';
+import { buildPayload } from '../src/http/payload';
 
 const PREFIX = '/heartbeat/';
 const MAX = 1024 * 1024 * 1024;

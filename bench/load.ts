@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import autocannon from 'autocannon';
 import { PatternChecker } from '../test/helpers/pattern';
-import { buildPayload } from '../src/payload';
+import { buildPayload } from '../src/http/payload';
 import type { HttpFigures, LoadJob, LoadReply, LoadRequest, TransferFigures } from './protocol';
 
 /** Latency histogram: one bucket per microsecond up to 1 s (autocannon's own has 1 ms resolution). */

@@ -1,6 +1,6 @@
 /**
  * Probe peers for the bench's probing row: N heartbeat routes (the real
- * src/heartbeat.ts handler on plain node:http), one per port on 127.0.0.1, in
+ * src/http/heartbeat.ts handler on plain node:http), one per port on 127.0.0.1, in
  * one process, so a heartbeat under load has N real peers to probe without N
  * processes sharing the machine.
  *
@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHeartbeat } from '../src/heartbeat';
+import { createHeartbeat } from '../src/http/heartbeat';
 
 const n = Number(process.argv[2]);
 if (!Number.isInteger(n) || n < 1 || n > 100) throw new Error('usage: peers.js N (1 to 100)');

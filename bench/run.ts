@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { PATTERN } from '../src/payload';
+import { PATTERN } from '../src/http/payload';
 import { imageNodeFlags } from '../test/helpers/deploy';
 import { freePort } from '../test/helpers/server';
 import { FULL_LOAD, MEMORY_TARGETS, memoryPhase, QUICK_LOAD, type MemoryRow, type NodeBin } from './memory';

@@ -4,7 +4,7 @@
  * restarts it. Every line logged before exit is flushed to stdout first.
  */
 import type { AppLogger } from './log/logger';
-import type { HeartbeatServer } from './server';
+import type { HeartbeatServer } from './http/server';
 
 /** Hard stop if flushing the log hangs (a stuck stdout reader) after a crash. */
 const CRASH_EXIT_MS = 5000;

@@ -3,10 +3,10 @@
 import { helpText } from './config/help';
 import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
-import { ListenError } from './listen';
+import { ListenError } from './http/listen';
 import { createLogger } from './log/logger';
 import { createProber } from './probe/scheduler';
-import { createServer } from './server';
+import { createServer } from './http/server';
 import { readVersion } from './version';
 
 /** Exit code for a usage or configuration error (nothing was started). */

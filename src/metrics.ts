@@ -7,10 +7,10 @@
  */
 import http from 'node:http';
 import type * as client from 'prom-client';
-import { PROBE_METHODS } from './paths';
-import { methodNotAllowed, pathOf, sendText } from './respond';
-import type { ExchangeResult, Route } from './observe';
-import { HistogramCell, histogramText } from './histogram';
+import { PROBE_METHODS } from './http/paths';
+import { methodNotAllowed, pathOf, sendText } from './http/respond';
+import type { ExchangeResult, Route } from './http/observe';
+import { HistogramCell, histogramText } from './http/histogram';
 
 /** Request duration buckets, seconds: 25 µs to 30 s. */
 export const DURATION_BUCKETS = [

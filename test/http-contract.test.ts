@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { PATTERN } from '../src/payload';
+import { PATTERN } from '../src/http/payload';
 import { inProcess, type InProcess } from './helpers/inprocess';
 
 function expected(size: number): string {

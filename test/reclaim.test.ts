@@ -1,5 +1,5 @@
 /**
- * src/reclaim.ts: a young-generation collection after every RECLAIM_BYTES of upload body, counted over
+ * src/http/reclaim.ts: a young-generation collection after every RECLAIM_BYTES of upload body, counted over
  * all uploads together, with a gc() that stays out of the main context's globals. Run in a Node process
  * of its own (the test Node, or HEARTBEAT_TEST_NODE: the image's), where V8 reports each collection to a
  * PerformanceObserver.
@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { MAIN, NODE } from './helpers/server';
 
-const RECLAIM = path.join(path.dirname(MAIN), 'reclaim.js');
+const RECLAIM = path.join(path.dirname(MAIN), 'http', 'reclaim.js');
 
 /** Runs `uploaded(n)` for each n, then reports the minor and major collections V8 made meanwhile. */
 function collections(chunks: number[], flags: string[] = []): { minor: number; major: number; globalGc: string; reclaimBytes: number } {
@@ -33,7 +33,7 @@ function collections(chunks: number[], flags: string[] = []): { minor: number; m
   return JSON.parse(execFileSync(NODE, [...flags, '-e', script], { encoding: 'utf8' })) as ReturnType<typeof collections>;
 }
 
-describe('upload reclaim (src/reclaim.ts)', () => {
+describe('upload reclaim (src/http/reclaim.ts)', () => {
   const MiB = 1024 * 1024;
   const chunk = 64 * 1024;
 

@@ -1,5 +1,5 @@
 /**
- * src/tick-shape.ts: nextTick stays fast after a full collection while the server is idle.
+ * src/http/tick-shape.ts: nextTick stays fast after a full collection while the server is idle.
  *
  * The real compiled server serves requests over TCP, then, with nothing in flight, V8 runs full
  * collections (the memory reducer does the same on its own after a burst), then it serves again.
@@ -36,7 +36,7 @@ process.on('SIGUSR2', () => {
 
 const BASELINE = path.join(ROOT, 'build', 'bench', 'baseline.js');
 
-describe('nextTick after an idle full collection (src/tick-shape.ts)', function () {
+describe('nextTick after an idle full collection (src/http/tick-shape.ts)', function () {
   this.timeout(30_000);
   let dir: string;
   let preload: string;

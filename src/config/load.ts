@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
-import { PROBE_PATHS } from '../paths';
+import { PROBE_PATHS } from '../http/paths';
 import { CONFIG_FILE, KEYS, schema, type Config, type Key } from './schema';
 import { didYouMean } from './suggest';
 

@@ -8,7 +8,7 @@
  */
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { IdleConnections } from './connections';
+import type { IdleConnections } from './pool';
 import { contentLength, MAX_HEAD_BYTES, parseHead, type ResponseHead } from './head';
 import { PatternVerifier, patternBuffer } from './verify';
 
@@ -19,7 +19,7 @@ export type Outcome = (typeof OUTCOMES)[number];
 
 /** The response size an upload probe asks for: the smallest answer a heartbeat gives. */
 export const UPLOAD_RESPONSE_BYTES = 1;
-/** Response header an upload is checked against (src/heartbeat.ts sends it). */
+/** Response header an upload is checked against (src/http/heartbeat.ts sends it). */
 const RECEIVED = 'x-received-bytes';
 
 export interface ProbeSpec {

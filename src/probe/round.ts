@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { isoNow, roundMs } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { probe, type ProbeResult, type RunningProbe } from './check';
-import type { IdleConnections } from './connections';
+import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
 import { resolveTarget, RotatingSample, type Lookup, type Peer } from './resolve';
 import type { Target } from './settings';

@@ -9,7 +9,7 @@
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
 import type { AppLogger } from '../log/logger';
-import { IdleConnections } from './connections';
+import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';

@@ -3,7 +3,7 @@
  * chunk is compared (memcmp) with the prebuilt payload at the chunk's offset,
  * so nothing is buffered and a 1 GiB body costs no memory.
  */
-import { buildPayload, PATTERN } from '../payload';
+import { buildPayload, PATTERN } from '../http/payload';
 
 /** The pattern, 1 MiB of it (a multiple of its length), built once for every probe. */
 let reference: Buffer | undefined;

@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import { defaults, type Config } from '../../src/config/schema';
 import { createLogger } from '../../src/log/logger';
-import { createServer, type HeartbeatServer } from '../../src/server';
+import { createServer, type HeartbeatServer } from '../../src/http/server';
 
 export interface InProcess {
   hb: HeartbeatServer;

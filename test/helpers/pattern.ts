@@ -1,5 +1,5 @@
 /** Checks a streamed heartbeat body without holding it: each chunk against the pattern at its offset. */
-import { PATTERN } from '../../src/payload';
+import { PATTERN } from '../../src/http/payload';
 
 const REFERENCE = Buffer.from(PATTERN.repeat(4 * 1024 * 1024 / PATTERN.length + 1), 'latin1');
 

@@ -16,7 +16,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { flushing, lastResponse } from './connection';
+import { flushing, lastResponse } from './connection-state';
 
 /**
  * While draining, a keep-alive connection whose response has finished stays open this long for a

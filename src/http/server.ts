@@ -7,15 +7,15 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
-import { refuseConnect } from './connect';
-import { noteResponse } from './connection';
-import type { Config } from './config/schema';
+import { refuseConnect } from './connect-refusal';
+import { noteResponse } from './connection-state';
+import type { Config } from '../config/schema';
 import { createHeartbeat } from './heartbeat';
 import { listenOn, type Listening } from './listen';
-import { isoNow, roundMs } from './log/format';
-import type { AppLogger } from './log/logger';
+import { isoNow, roundMs } from '../log/format';
+import type { AppLogger } from '../log/logger';
 import { DrainingServer } from './drain';
-import { createMetrics, metricsServer, type Metrics } from './metrics';
+import { createMetrics, metricsServer, type Metrics } from '../metrics';
 import { PROBE_PATHS } from './paths';
 import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
@@ -28,12 +28,12 @@ export interface HeartbeatServer {
   readonly metrics?: Metrics;
   /** Opens the heartbeat port (and the metrics port, when metrics have their own); rejects with a ListenError. */
   listen(): Promise<Listening>;
-  /** The graceful drain (src/drain.ts); resolves when every connection is closed. */
+  /** The graceful drain (src/http/drain.ts); resolves when every connection is closed. */
   shutdown(): Promise<void>;
 }
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
-  // nextTick stays fast after an idle spell (src/tick-shape.ts).
+  // nextTick stays fast after an idle spell (src/http/tick-shape.ts).
   keepTickShape();
   const heartbeat = createHeartbeat(config);
   const metrics = config.metrics

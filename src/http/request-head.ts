@@ -6,7 +6,7 @@
  * Node reads a plain TCP connection in C++ and hands each read straight to its parser; JavaScript hears
  * of a read only afterwards, through the parser's execute callback (and can copy it then, with
  * `getCurrentBuffer()`). One hook wraps that callback, per connection, after Node has set it: when a
- * read neither handed a request over (src/connection.ts: the last response is unchanged) nor belonged
+ * read neither handed a request over (src/http/connection-state.ts: the last response is unchanged) nor belonged
  * to that request's body, it began the head of the next request: it is copied, and the next reads
  * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
  *
@@ -18,7 +18,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { lastResponse } from './connection';
+import { lastResponse } from './connection-state';
 
 /** How much of a head is kept: the start line and what came with it in its read. */
 const MAX_KEPT = 8192;

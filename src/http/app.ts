@@ -5,10 +5,10 @@
  */
 import { STATUS_CODES } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { AppLogger } from './log/logger';
-import { serveMetrics, type Metrics } from './metrics';
+import type { AppLogger } from '../log/logger';
+import { serveMetrics, type Metrics } from '../metrics';
 import { PROBE_METHODS } from './paths';
-import { probes, type ProbeState } from './probes';
+import { probes, type ProbeState } from './health';
 import { methodNotAllowed, sendText } from './respond';
 
 /** A "%" not followed by two hex digits. */

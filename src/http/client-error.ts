@@ -8,11 +8,11 @@
  *   complete is delivered, then the connection closed; one under way is cut, logged as aborted);
  * - any other error is a request of its own, after the last one handed over: it is answered once every
  *   response before it has been written (pipelining), and logged with the method and target of its
- *   start line (src/request-head.ts keeps it when the head spans reads), `-` for what was not sent.
+ *   start line (src/http/request-head.ts keeps it when the head spans reads), `-` for what was not sent.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { lastResponse, readAtLastRequest } from './connection';
+import { lastResponse, readAtLastRequest } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
 import { keptHead } from './request-head';
@@ -45,7 +45,7 @@ function rawAnswer(status: number): string {
  * The method and target of the rejected request, from the bytes of the read in which the parser
  * failed (`raw`, failing at `at`). The request began after the last head that ended in this read
  * (and the body that head declared, `previousLength`); or, when `beganHere` (nothing was read between
- * the last request and this read, or `raw` begins with the earlier reads src/request-head.ts kept),
+ * the last request and this read, or `raw` begins with the earlier reads src/http/request-head.ts kept),
  * at the start of `raw`. Otherwise: `-`, never a header taken for a target.
  */
 function startLine(raw: unknown, at: unknown, previousLength: number, beganHere: boolean): { method: string; url: string; proto: string } {
@@ -120,7 +120,7 @@ export function handleClientError(
   const declared = Number(last?.req.headers['content-length'] ?? 0);
   const raw = err.rawPacket;
   const previousLength = Number.isSafeInteger(declared) ? declared : 0;
-  // Its head began in an earlier read (src/request-head.ts kept it), or in this one.
+  // Its head began in an earlier read (src/http/request-head.ts kept it), or in this one.
   const kept = keptHead(socket);
   const { method, url, proto } = kept
     ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,

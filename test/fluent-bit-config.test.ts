@@ -148,7 +148,7 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
 
   it('uses only the environment variables the manifests set, each documented in docs/fluent-bit.md', () => {
     const used = (name: string): string[] =>
-      [...new Set([...fs.readFileSync(file(name), 'utf8').replace(/^\s*#.*$/gm, '').matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1] as string))].sort();
+      [...new Set([...fs.readFileSync(file(name), 'utf8').replace(/^\s*#.*$/gm, '').matchAll(/\$\{([^}:]*)(?::-[^}]*)?\}/g)].map((m) => m[1] as string))].sort();
     for (const [name, vars] of Object.entries(ENV)) assert.deepEqual(used(name), [...vars].sort(), name);
     assert.deepEqual(used('parsers.yaml'), []);
     const section = docsSection();
@@ -180,12 +180,12 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
       const out = p.pipeline.outputs[0] as Section;
       assert.equal(out.name, 'forward');
       assert.equal(out.host, '${FLUENT_FORWARD_HOST}');
-      assert.equal(out.port, '${FLUENT_FORWARD_PORT}');
+      assert.equal(out.port, '${FLUENT_FORWARD_PORT:-24224}');
       assert.equal(out.require_ack_response, true, 'a chunk is delivered only when the aggregator acknowledges it');
       assert.ok(['false', 'no_limits'].includes(String(out.retry_limit)), 'retries never give up');
       // TLS and the shared key are settings, off unless the manifests set them
-      assert.equal(out.tls, '${FLUENT_FORWARD_TLS}');
-      assert.equal(out['tls.verify'], '${FLUENT_FORWARD_TLS_VERIFY}');
+      assert.equal(out.tls, '${FLUENT_FORWARD_TLS:-off}');
+      assert.equal(out['tls.verify'], '${FLUENT_FORWARD_TLS_VERIFY:-on}');
       assert.equal(out.shared_key, '${FLUENT_FORWARD_SHARED_KEY}');
     });
   }

@@ -494,9 +494,39 @@ export function criRecord(fileLine: string): Parsed | null {
   return { record, time: timeLookup(record.time as string, CRI_TIME_FORMAT) };
 }
 
-/** Fluent Bit's ${VAR} substitution: unset variables become empty. */
-export function substituteEnv(value: string, env: Record<string, string>): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, v: string) => env[v] ?? '');
+/**
+ * Fluent Bit's ${VAR} substitution (src/flb_env.c flb_env_var_translate): `${NAME}` becomes the
+ * variable's value, or nothing when it is unset; `${NAME:-default}` (5.0.6 and later) becomes
+ * the default when the variable is unset or empty. Everything between `${` and the next `}` names
+ * the variable. An unterminated `${` ends the substitution and drops the rest of the value, as
+ * Fluent Bit does.
+ */
+export function substituteEnv(value: string, env: Record<string, string | undefined>): string {
+  let out = '';
+  let i = 0;
+  let sawVar = false;
+  for (;;) {
+    const start = value.indexOf('${', i);
+    if (start < 0) break;
+    const end = value.indexOf('}', i);
+    if (end < 0 || end - (start + 2) <= 0) break;
+    sawVar = true;
+    let name = value.slice(start + 2, end);
+    let def: string | undefined;
+    const sep = name.indexOf(':');
+    if (sep >= 0 && name[sep + 1] === '-') { def = name.slice(sep + 2); name = name.slice(0, sep); }
+    out += value.slice(i, start);
+    const set = env[name];
+    if (set !== undefined && !(def !== undefined && set === '')) out += set;
+    else if (def !== undefined) out += def;
+    i = end + 1;
+  }
+  return sawVar ? out + value.slice(i) : value;
+}
+
+/** The variables a Fluent Bit value names, `${NAME}` or `${NAME:-default}`. */
+export function envNames(value: string): string[] {
+  return [...value.matchAll(/\$\{([^}:]*)(?::-[^}]*)?\}/g)].map((m) => m[1] as string);
 }
 
 /** Tag matching with `*` wildcards, as a filter's or output's `match`. */

@@ -46,6 +46,11 @@ const REQUIRED: Record<string, Env> = {
     POD_NAME: 'heartbeat-0', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'node-1',
   },
   'collector.yaml': { HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-*_*/heartbeat/*.log*', FLUENT_FORWARD_HOST: 'fluentd.logging', NODE_NAME: 'node-1' },
+  'sidecar-otlp.yaml': {
+    HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-0_x/heartbeat/*.log*', OTLP_HOST: 'otel-collector.observability',
+    POD_NAME: 'heartbeat-0', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'node-1',
+  },
+  'collector-otlp.yaml': { HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-*_*/heartbeat/*.log*', OTLP_HOST: 'otel-collector.observability', NODE_NAME: 'node-1' },
   'local.yaml': { HEARTBEAT_LOG_FILE: '/tmp/heartbeat.log' },
 };
 

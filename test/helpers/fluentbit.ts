@@ -542,7 +542,7 @@ export function values(v: unknown): string[] {
 }
 
 const FILTER_KEYS: Record<string, Set<string>> = {
-  modify: new Set(['name', 'match', 'remove', 'add']),
+  modify: new Set(['name', 'match', 'remove', 'add', 'rename']),
   parser: new Set(['name', 'match', 'key_name', 'parser', 'reserve_data', 'preserve_key']),
 };
 
@@ -565,6 +565,11 @@ export function runFilters(filters: Record<string, unknown>[], tag: string, star
       for (const kv of values(f.add)) {
         const [k, ...v] = substituteEnv(kv, env).split(/\s+/);
         if (k && !(k in record)) record[k] = v.join(' ');
+      }
+      // rename KEY NEW: only when KEY is there and NEW is not (plugins/filter_modify/modify.c), in place
+      for (const kv of values(f.rename)) {
+        const [from, to] = substituteEnv(kv, env).split(/\s+/) as [string, string];
+        if (from in record && !(to in record)) record = Object.fromEntries(Object.entries(record).map(([k, v]) => [k === from ? to : k, v]));
       }
       continue;
     }

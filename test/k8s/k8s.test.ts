@@ -237,6 +237,15 @@ describe('k8s manifests', function () {
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
   const get = (label: string): Rendered => rendered.get(label) as Rendered;
 
+  it('the documented overlay names the operator\'s image (docs/kubernetes.md: first name your image)', () => {
+    const dir = path.join(tmp, 'my-heartbeat');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources:', `  - ${path.join(ROOT, 'k8s')}`,
+      'images:', '  - name: set-your-registry.invalid/heartbeat', '    newName: registry.example.com/heartbeat', '    newTag: 1.2.3', ''].join('\n'));
+    assert.equal(analyse(render(dir)).heartbeat.image, 'registry.example.com/heartbeat:1.2.3');
+  });
+
   it('the schema validation is real: a broken Deployment is rejected', async () => {
     const d = structuredClone(get('base').objects.find((o) => o.kind === 'Deployment') as K8sObject);
     const Deployment = await modelFor(d);
@@ -406,9 +415,9 @@ describe('k8s manifests', function () {
         assert.equal(r.pod.spec.enableServiceLinks, false);
       });
 
-      it('resources: requests cpu 100m / memory 96Mi, limits cpu 200m / memory 192Mi (from the measured peak); the shipper\'s from its bounded backlog', () => {
+      it('resources: requests cpu 100m / memory 96Mi, limit memory 192Mi (from the measured peak), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
         const r = get(label);
-        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '200m', memory: '192Mi' } });
+        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '192Mi' } });
         const res = r.shipper.container.resources;
         assert.ok(res?.limits?.cpu && res.requests?.cpu, 'shipper cpu');
         // Fluent Bit's memory at the worst: ~14 MB steady + storage.max_chunks_up chunks of up to
@@ -434,8 +443,18 @@ describe('k8s manifests', function () {
         assert.ok(config.drainTimeout > 0);
       });
 
-      it(`heartbeat image is pinned to the package version (${pkg.version})`, () => {
-        assert.equal(get(label).heartbeat.image?.split(':').at(-1), pkg.version);
+      it(`heartbeat image is pinned to the package version (${pkg.version}) under a registry that never resolves until the operator sets theirs`, () => {
+        const image = get(label).heartbeat.image ?? '';
+        assert.equal(image.split(':').at(-1), pkg.version);
+        assert.match(image.split('/')[0] ?? '', /\.invalid$/, `${image}: the quick start must not pull an image someone else published`);
+      });
+
+      it('probes: readiness survives one slow answer, liveness never restarts a pod that is merely busy', () => {
+        const { readinessProbe, livenessProbe } = get(label).heartbeat;
+        assert.ok((readinessProbe?.failureThreshold ?? 3) >= 3, 'readiness: 3 misses in a row, not one');
+        const patience = (livenessProbe?.periodSeconds ?? 10) * (livenessProbe?.failureThreshold ?? 3);
+        assert.ok(patience >= 60, `liveness restarts after ${patience} s of silence: at least a minute`);
+        assert.ok((livenessProbe?.timeoutSeconds ?? 1) >= 5, 'liveness waits 5 s for an answer');
       });
 
       it('Fluent Bit shipper: its config from its ConfigMap, health probe on 2020, least privilege, reads only heartbeat\'s own log files', () => {

@@ -22,6 +22,7 @@ import { ConfigError, loadConfig } from '../../src/config/load';
 import { defaults, type Config } from '../../src/config/schema';
 import { execForm, readDockerfile, render, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
+import { modelFor } from './models';
 import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
 import { ROOT, freePort, kill, request, startServer, type Running } from '../helpers/server';
 
@@ -32,17 +33,6 @@ const POD = { name: 'heartbeat-5d8f7c9b6-x2x7q', uid: '3f1c6b7e-9a2d-4c1b-8e5f-0
 const COLLECTOR_NAMESPACE = 'heartbeat-logging';
 /** The release test/data/fluent-bit-keys.yaml was read from: the pinned image must be of its line. */
 const KEYS_RELEASE = (parseYaml(readFileSync(path.join(ROOT, 'test', 'data', 'fluent-bit-keys.yaml'), 'utf8')) as { release: string }).release;
-
-interface Model { validate(): void }
-type ModelClass = new (data: unknown) => Model;
-
-/** The kubernetes-models class for an object's apiVersion and kind (e.g. apps/v1 Deployment). */
-async function modelFor(obj: K8sObject): Promise<ModelClass> {
-  const group = (await import(`kubernetes-models/${obj.apiVersion}`)) as Record<string, ModelClass | undefined>;
-  const cls = group[obj.kind];
-  if (!cls) throw new Error(`kubernetes-models has no ${obj.apiVersion} ${obj.kind}`);
-  return cls;
-}
 
 /** A pod as it runs: its spec and the namespace it runs in. */
 interface Pod { spec: IPodSpec; namespace: string; annotations: Record<string, string> }

@@ -119,6 +119,24 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     assert.deepEqual(values.config, JSON.parse(readFileSync(path.join(ROOT, 'config', 'example.json'), 'utf8')));
   });
 
+  it('docs/kubernetes.md\'s values table has a row for every value the schema defines', () => {
+    interface Node { properties?: Record<string, Node> }
+    const schema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as Node;
+    const docs = readFileSync(path.join(ROOT, 'docs', 'kubernetes.md'), 'utf8');
+    const rows = docs.split('\n').filter((l) => l.startsWith('| `'));
+    // documented as a whole: heartbeat's settings (docs: heartbeat --help), resource blocks, probe blocks, the sidecar's image
+    const whole = new Set(['config', 'resources', 'probes.readiness', 'probes.liveness', 'fluentBit.image', 'fluentBit.resources']);
+    const leaves = (node: Node, prefix: string): string[] => Object.entries(node.properties ?? {}).flatMap(([k, v]) =>
+      (v.properties && !whole.has(`${prefix}${k}`) ? leaves(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    for (const leaf of leaves(schema, '')) {
+      const parent = leaf.split('.').slice(0, -1).join('.');
+      const last = leaf.split('.').at(-1) as string;
+      const documented = rows.some((r) => r.includes(`\`${leaf}\``) || r.includes(`\`${leaf}.*\``)
+        || (r.includes(`\`${parent}.`) && new RegExp(`[\`.]${last}\``).test(r)));
+      assert.ok(documented, `values ${leaf} has no row in docs/kubernetes.md`);
+    }
+  });
+
   for (const [mode, { values, kustomize }] of Object.entries(MODES)) {
     describe(`mode ${mode} (${values})`, () => {
       it('every object helm template renders passes the Kubernetes API schema (kubernetes-models)', async () => {

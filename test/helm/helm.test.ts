@@ -10,10 +10,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { KEYS } from '../../src/config/schema';
 import { render, type K8sObject } from '../helpers/deploy';
+import { restrictedViolations } from '../helpers/pod-security';
 import { ROOT } from '../helpers/server';
 import { KUBECTL_HINT, requireTool } from '../helpers/tools';
 import { modelFor } from '../k8s/models';
@@ -24,6 +26,7 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
 const MODES: Record<string, { values: string; kustomize: string }> = {
   sidecar: { values: 'values-sidecar.yaml', kustomize: 'k8s' },
   edge: { values: 'values-edge.yaml', kustomize: 'k8s/overlays/edge' },
+  restricted: { values: 'values-restricted.yaml', kustomize: 'k8s/overlays/restricted' },
 };
 /** kustomize's placeholder image: the chart given it must render kustomize's objects exactly. */
 const PLACEHOLDER = 'set-your-registry.invalid/heartbeat';
@@ -48,7 +51,7 @@ function template(values: string[], set: string[] = [`image.repository=${PLACEHO
   return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
 }
 
-/** Labels aside, kustomize's name hashes aside, checksum annotations aside, JSON config files parsed. */
+/** Labels aside, kustomize's name hashes aside, checksum annotations aside, empty lists as absent, JSON config files parsed. */
 function normalise(objects: K8sObject[]): unknown[] {
   const hashed = new Map<string, string>();
   for (const o of objects) {
@@ -65,6 +68,7 @@ function normalise(objects: K8sObject[]): unknown[] {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) {
       if (k === 'labels' && v && typeof v === 'object' && !('matchLabels' in v)) continue;
+      if (Array.isArray(v) && v.length === 0) continue; // an empty list is an absent one to the API (kustomize leaves initContainers: [])
       if (k === 'annotations' && v && typeof v === 'object') {
         const kept = Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([a]) => !a.startsWith('checksum/')));
         if (Object.keys(kept).length) out[k] = kept;
@@ -149,12 +153,26 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
         assert.equal(heartbeatImage(objects), `registry.example.com/heartbeat:${pkg.version}`);
       });
 
+      it(mode === 'restricted' ? 'heartbeat\'s pods meet Pod Security "restricted", and their namespace enforces it' : 'heartbeat\'s namespace is "privileged" (the sidecar\'s hostPath), warning on "restricted"', () => {
+        const objects = template([values], ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
+        const ns = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'heartbeat');
+        const pod = (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: IPodSpec } } }).spec.template.spec;
+        if (mode === 'restricted') {
+          assert.deepEqual(restrictedViolations(pod), []);
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+        } else {
+          assert.notDeepEqual(restrictedViolations(pod), [], 'the sidecar\'s hostPath is not restricted');
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/warn'], 'restricted');
+        }
+      });
+
       it(`renders what kustomize renders from ${kustomize} (labels and name hashes aside)`, () => {
         const chart = normalise(template([values], [`image.repository=${PLACEHOLDER}`, 'namespace.create=true']));
         const kust = normalise(render(kustomize));
         assert.deepEqual(chart.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`),
           kust.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
-        assert.deepEqual(chart, kust);
+        chart.forEach((o, i) => assert.deepEqual(o, kust[i], `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
       });
     });
   }

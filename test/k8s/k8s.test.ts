@@ -22,6 +22,7 @@ import { ConfigError, loadConfig } from '../../src/config/load';
 import { defaults, type Config } from '../../src/config/schema';
 import { execForm, readDockerfile, render, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
+import { modelFor } from './models';
 import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
 import { ROOT, freePort, kill, request, startServer, type Running } from '../helpers/server';
 
@@ -32,17 +33,6 @@ const POD = { name: 'heartbeat-5d8f7c9b6-x2x7q', uid: '3f1c6b7e-9a2d-4c1b-8e5f-0
 const COLLECTOR_NAMESPACE = 'heartbeat-logging';
 /** The release test/data/fluent-bit-keys.yaml was read from: the pinned image must be of its line. */
 const KEYS_RELEASE = (parseYaml(readFileSync(path.join(ROOT, 'test', 'data', 'fluent-bit-keys.yaml'), 'utf8')) as { release: string }).release;
-
-interface Model { validate(): void }
-type ModelClass = new (data: unknown) => Model;
-
-/** The kubernetes-models class for an object's apiVersion and kind (e.g. apps/v1 Deployment). */
-async function modelFor(obj: K8sObject): Promise<ModelClass> {
-  const group = (await import(`kubernetes-models/${obj.apiVersion}`)) as Record<string, ModelClass | undefined>;
-  const cls = group[obj.kind];
-  if (!cls) throw new Error(`kubernetes-models has no ${obj.apiVersion} ${obj.kind}`);
-  return cls;
-}
 
 /** A pod as it runs: its spec and the namespace it runs in. */
 interface Pod { spec: IPodSpec; namespace: string; annotations: Record<string, string> }
@@ -237,6 +227,12 @@ describe('k8s manifests', function () {
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
   const get = (label: string): Rendered => rendered.get(label) as Rendered;
 
+  it('the documented overlay names the operator\'s image (docs/kubernetes.md: first name your image)', () => {
+    const dir = kustomization(path.join(tmp, 'my-heartbeat'), ['k8s'], [],
+      'images:\n  - name: set-your-registry.invalid/heartbeat\n    newName: registry.example.com/heartbeat\n    newTag: 1.2.3');
+    assert.equal(analyse(render(dir)).heartbeat.image, 'registry.example.com/heartbeat:1.2.3');
+  });
+
   it('the schema validation is real: a broken Deployment is rejected', async () => {
     const d = structuredClone(get('base').objects.find((o) => o.kind === 'Deployment') as K8sObject);
     const Deployment = await modelFor(d);
@@ -276,10 +272,11 @@ describe('k8s manifests', function () {
       }
     };
     walk(path.join(ROOT, 'k8s'));
-    // (the generated copies of fluent-bit/*.yaml name no image)
+    // (the generated copies of fluent-bit/*.yaml name no image; the Helm chart's values.yaml names the
+    // release for Helm users, and test/helm fails unless it is this one)
     const naming = files.filter((f) => /fluent\/fluent-bit|fluent-bit:[0-9]/.test(readFileSync(f, 'utf8').replace(/^\s*#.*$/gm, '')));
-    assert.deepEqual(naming.map((f) => path.relative(ROOT, f)), ['k8s/components/fluent-bit-image/kustomization.yaml']);
-    const pinned = /newName: fluent\/fluent-bit\s+newTag: ([0-9]+\.[0-9]+\.[0-9]+)/.exec(readFileSync(naming[0] as string, 'utf8'))?.[1];
+    assert.deepEqual(naming.map((f) => path.relative(ROOT, f)), ['k8s/chart/heartbeat/values.yaml', 'k8s/components/fluent-bit-image/kustomization.yaml']);
+    const pinned = /newName: fluent\/fluent-bit\s+newTag: ([0-9]+\.[0-9]+\.[0-9]+)/.exec(readFileSync(naming[1] as string, 'utf8'))?.[1];
     assert.ok(pinned, 'fluent-bit-image pins a release');
     assert.equal(pinned.split('.').slice(0, 2).join('.'), KEYS_RELEASE.replace(/^v/, '').split('.').slice(0, 2).join('.'),
       'the pinned line is the one test/data/fluent-bit-keys.yaml was read from');
@@ -406,9 +403,9 @@ describe('k8s manifests', function () {
         assert.equal(r.pod.spec.enableServiceLinks, false);
       });
 
-      it('resources: requests cpu 100m / memory 96Mi, limits cpu 200m / memory 192Mi (from the measured peak); the shipper\'s from its bounded backlog', () => {
+      it('resources: requests cpu 100m / memory 96Mi, limit memory 192Mi (from the measured peak), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
         const r = get(label);
-        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { cpu: '200m', memory: '192Mi' } });
+        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '192Mi' } });
         const res = r.shipper.container.resources;
         assert.ok(res?.limits?.cpu && res.requests?.cpu, 'shipper cpu');
         // Fluent Bit's memory at the worst: ~14 MB steady + storage.max_chunks_up chunks of up to
@@ -434,8 +431,18 @@ describe('k8s manifests', function () {
         assert.ok(config.drainTimeout > 0);
       });
 
-      it(`heartbeat image is pinned to the package version (${pkg.version})`, () => {
-        assert.equal(get(label).heartbeat.image?.split(':').at(-1), pkg.version);
+      it(`heartbeat image is pinned to the package version (${pkg.version}) under a registry that never resolves until the operator sets theirs`, () => {
+        const image = get(label).heartbeat.image ?? '';
+        assert.equal(image.split(':').at(-1), pkg.version);
+        assert.match(image.split('/')[0] ?? '', /\.invalid$/, `${image}: the quick start must not pull an image someone else published`);
+      });
+
+      it('probes: readiness survives one slow answer, liveness never restarts a pod that is merely busy', () => {
+        const { readinessProbe, livenessProbe } = get(label).heartbeat;
+        assert.ok((readinessProbe?.failureThreshold ?? 3) >= 3, 'readiness: 3 misses in a row, not one');
+        const patience = (livenessProbe?.periodSeconds ?? 10) * (livenessProbe?.failureThreshold ?? 3);
+        assert.ok(patience >= 60, `liveness restarts after ${patience} s of silence: at least a minute`);
+        assert.ok((livenessProbe?.timeoutSeconds ?? 1) >= 5, 'liveness waits 5 s for an answer');
       });
 
       it('Fluent Bit shipper: its config from its ConfigMap, health probe on 2020, least privilege, reads only heartbeat\'s own log files', () => {

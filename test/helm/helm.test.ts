@@ -1,0 +1,225 @@
+/**
+ * The Helm chart (k8s/chart/heartbeat), with the real helm (v4.1.4, installed on demand by
+ * scripts/helm.mjs; `npm run test:helm` passes its path as HEARTBEAT_TEST_HELM): lint --strict, every
+ * mode rendered with its values file and every object checked against the Kubernetes API schemas as
+ * test/k8s checks kustomize's, bad values refused by values.schema.json with a readable line, the
+ * archive `helm package` writes, and the drift check: for each mode the chart renders the objects
+ * kustomize renders from k8s/ (the source of truth), names' hash suffixes and labels aside.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import path from 'node:path';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { KEYS } from '../../src/config/schema';
+import { render, type K8sObject } from '../helpers/deploy';
+import { restrictedViolations } from '../helpers/pod-security';
+import { ROOT } from '../helpers/server';
+import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { modelFor } from '../k8s/models';
+
+const CHART = path.join(ROOT, 'k8s', 'chart', 'heartbeat');
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+/** The modes the chart covers: values file -> the kustomize directory of the same mode. */
+const MODES: Record<string, { values: string; kustomize: string }> = {
+  sidecar: { values: 'values-sidecar.yaml', kustomize: 'k8s' },
+  edge: { values: 'values-edge.yaml', kustomize: 'k8s/overlays/edge' },
+  restricted: { values: 'values-restricted.yaml', kustomize: 'k8s/overlays/restricted' },
+};
+/** kustomize's placeholder image: the chart given it must render kustomize's objects exactly. */
+const PLACEHOLDER = 'set-your-registry.invalid/heartbeat';
+
+function helmBin(): string {
+  const bin = process.env.HEARTBEAT_TEST_HELM;
+  if (!bin) throw new Error('helm is missing: run the helm tier as `npm run test:helm` (scripts/helm.mjs installs helm v4.1.4 into .cache/helm and sets HEARTBEAT_TEST_HELM)');
+  requireTool(bin, 'scripts/helm.mjs installs it (npm run test:helm)', ['version']);
+  return bin;
+}
+
+interface Run { status: number | null; stdout: string; stderr: string }
+function helm(args: string[]): Run {
+  const r = spawnSync(helmBin(), args, { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: tmpHome, HELM_CONFIG_HOME: tmpHome, HELM_DATA_HOME: tmpHome } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+let tmpHome = os.tmpdir();
+
+function template(values: string[], set: string[] = [`image.repository=${PLACEHOLDER}`]): K8sObject[] {
+  const r = helm(['template', 'heartbeat', CHART, '--namespace', 'heartbeat', ...values.flatMap((v) => ['-f', path.join(CHART, v)]), ...set.flatMap((s) => ['--set', s])]);
+  assert.equal(r.status, 0, r.stderr);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
+}
+
+/** Labels aside, kustomize's name hashes aside, checksum annotations aside, empty lists as absent, JSON config files parsed. */
+function normalise(objects: K8sObject[]): unknown[] {
+  const hashed = new Map<string, string>();
+  for (const o of objects) {
+    const m = o.kind === 'ConfigMap' ? /^(.*)-[a-z0-9]{10}$/.exec(o.metadata.name) : null;
+    if (m?.[1]) hashed.set(o.metadata.name, m[1]);
+  }
+  const strip = (node: unknown, key = ''): unknown => {
+    if (Array.isArray(node)) return node.map((n) => strip(n));
+    if (typeof node === 'string') {
+      if (key.endsWith('.json')) return JSON.parse(node) as unknown;
+      return hashed.get(node) ?? node;
+    }
+    if (!node || typeof node !== 'object') return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'labels' && v && typeof v === 'object' && !('matchLabels' in v)) continue;
+      if (Array.isArray(v) && v.length === 0) continue; // an empty list is an absent one to the API (kustomize leaves initContainers: [])
+      if (k === 'annotations' && v && typeof v === 'object') {
+        const kept = Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([a]) => !a.startsWith('checksum/')));
+        if (Object.keys(kept).length) out[k] = kept;
+        continue;
+      }
+      out[k] = strip(v, k);
+    }
+    return out;
+  };
+  return objects.map((o) => strip(o)).sort((a, b) => {
+    const ka = JSON.stringify([(a as K8sObject).kind, (a as K8sObject).metadata.name]);
+    const kb = JSON.stringify([(b as K8sObject).kind, (b as K8sObject).metadata.name]);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+}
+
+const heartbeatImage = (objects: K8sObject[]): string | undefined => {
+  const d = objects.find((o) => o.kind === 'Deployment') as { spec: { template: { spec: { containers: { name: string; image: string }[] } } } } | undefined;
+  return d?.spec.template.spec.containers.find((c) => c.name === 'heartbeat')?.image;
+};
+
+describe('helm chart (k8s/chart/heartbeat)', function () {
+  this.timeout(120_000);
+  before(() => {
+    helmBin();
+    requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
+    tmpHome = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-helm-'));
+  });
+  after(() => rmSync(tmpHome, { recursive: true, force: true }));
+
+  it(`Chart.yaml: apiVersion v2, appVersion ${pkg.version} (package.json); Fluent Bit pinned to kustomize's release`, () => {
+    const chart = parseYaml(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { apiVersion: string; appVersion: string; name: string };
+    assert.equal(chart.apiVersion, 'v2');
+    assert.equal(chart.appVersion, pkg.version);
+    const values = parseYaml(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as { fluentBit: { image: { repository: string; tag: string } } };
+    const pinned = parseYaml(readFileSync(path.join(ROOT, 'k8s', 'components', 'fluent-bit-image', 'kustomization.yaml'), 'utf8')) as { images: { newName: string; newTag: string }[] };
+    assert.deepEqual(values.fluentBit.image, { repository: pinned.images[0]?.newName, tag: pinned.images[0]?.newTag });
+  });
+
+  it('helm lint --strict passes for every mode', () => {
+    for (const [mode, { values }] of Object.entries(MODES)) {
+      const r = helm(['lint', '--strict', CHART, '-f', path.join(CHART, values), '--set', 'image.repository=registry.example.com/heartbeat']);
+      assert.equal(r.status, 0, `${mode}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  it('values.schema.json: every heartbeat setting (src/config/schema.ts) is a config value, nothing else; values.yaml\'s config is config/example.json', () => {
+    const schema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, unknown> } } };
+    assert.deepEqual(Object.keys(schema.properties.config.properties).sort(), [...KEYS].sort());
+    const values = parseYaml(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as { config: unknown };
+    assert.deepEqual(values.config, JSON.parse(readFileSync(path.join(ROOT, 'config', 'example.json'), 'utf8')));
+  });
+
+  it('docs/kubernetes.md\'s values table has a row for every value the schema defines', () => {
+    interface Node { properties?: Record<string, Node> }
+    const schema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as Node;
+    const docs = readFileSync(path.join(ROOT, 'docs', 'kubernetes.md'), 'utf8');
+    const rows = docs.split('\n').filter((l) => l.startsWith('| `'));
+    // documented as a whole: heartbeat's settings (docs: heartbeat --help), resource blocks, probe blocks, the sidecar's image
+    const whole = new Set(['config', 'resources', 'probes.readiness', 'probes.liveness', 'fluentBit.image', 'fluentBit.resources']);
+    const leaves = (node: Node, prefix: string): string[] => Object.entries(node.properties ?? {}).flatMap(([k, v]) =>
+      (v.properties && !whole.has(`${prefix}${k}`) ? leaves(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    for (const leaf of leaves(schema, '')) {
+      const parent = leaf.split('.').slice(0, -1).join('.');
+      const last = leaf.split('.').at(-1) as string;
+      const documented = rows.some((r) => r.includes(`\`${leaf}\``) || r.includes(`\`${leaf}.*\``)
+        || (r.includes(`\`${parent}.`) && new RegExp(`[\`.]${last}\``).test(r)));
+      assert.ok(documented, `values ${leaf} has no row in docs/kubernetes.md`);
+    }
+  });
+
+  for (const [mode, { values, kustomize }] of Object.entries(MODES)) {
+    describe(`mode ${mode} (${values})`, () => {
+      it('every object helm template renders passes the Kubernetes API schema (kubernetes-models)', async () => {
+        const objects = template([values], ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
+        assert.ok(objects.length >= 6, `${objects.length} objects`);
+        for (const obj of objects) {
+          const Model = await modelFor(obj);
+          assert.doesNotThrow(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata.name}`);
+        }
+        assert.equal(heartbeatImage(objects), `registry.example.com/heartbeat:${pkg.version}`);
+      });
+
+      it(mode === 'restricted' ? 'heartbeat\'s pods meet Pod Security "restricted", and their namespace enforces it' : 'heartbeat\'s namespace is "privileged" (the sidecar\'s hostPath), warning on "restricted"', () => {
+        const objects = template([values], ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
+        const ns = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'heartbeat');
+        const pod = (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: IPodSpec } } }).spec.template.spec;
+        if (mode === 'restricted') {
+          assert.deepEqual(restrictedViolations(pod), []);
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+        } else {
+          assert.notDeepEqual(restrictedViolations(pod), [], 'the sidecar\'s hostPath is not restricted');
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+          assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/warn'], 'restricted');
+        }
+      });
+
+      it(`renders what kustomize renders from ${kustomize} (labels and name hashes aside)`, () => {
+        const chart = normalise(template([values], [`image.repository=${PLACEHOLDER}`, 'namespace.create=true']));
+        const kust = normalise(render(kustomize));
+        assert.deepEqual(chart.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`),
+          kust.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
+        chart.forEach((o, i) => assert.deepEqual(o, kust[i], `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
+      });
+    });
+  }
+
+  it('image: repository + appVersion by default, a tag or a digest when given', () => {
+    const repo = 'registry.example.com/heartbeat';
+    assert.equal(heartbeatImage(template([], [`image.repository=${repo}`, 'image.tag=1.2.3'])), `${repo}:1.2.3`);
+    const digest = `sha256:${'a'.repeat(64)}`;
+    assert.equal(heartbeatImage(template([], [`image.repository=${repo}`, `image.digest=${digest}`])), `${repo}@${digest}`);
+  });
+
+  it('the forward destination, TLS and shared key Secret are values', () => {
+    const objects = template([], ['image.repository=r.example/hb', 'fluentBit.forward.host=logs.example.com', 'fluentBit.forward.port=24240',
+      'fluentBit.forward.tls=true', 'fluentBit.forward.sharedKeySecret=my-key', 'fluentBit.aggregatorNamespace=central']);
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'log-forward') as unknown as { data: Record<string, string> };
+    assert.deepEqual(cm.data, { FLUENT_FORWARD_HOST: 'logs.example.com', FLUENT_FORWARD_PORT: '24240', FLUENT_FORWARD_TLS: 'on', FLUENT_FORWARD_TLS_VERIFY: 'on' });
+    const text = JSON.stringify(objects);
+    assert.match(text, /"name":"my-key","key":"shared_key","optional":true/);
+    assert.match(text, /"kubernetes.io\/metadata.name":"central"/);
+    assert.match(text, /"port":24240/);
+  });
+
+  const refused: [string, string[], RegExp][] = [
+    ['a missing image repository', [], /image.*missing propert(y|ies) 'repository'|image\.repository is required/],
+    ['a wrong type', ['image.repository=r.example/hb', 'replicas=two'], /\/replicas.*got string, want integer/],
+    ['an unknown key', ['image.repository=r.example/hb', 'config.prot=8080'], /additional propert(y|ies) 'prot' not allowed/],
+    ['a port out of range', ['image.repository=r.example/hb', 'config.port=70000'], /\/config\/port.*maximum: got 70,?000, want 65,?535/],
+    ['a NodePort out of range', ['image.repository=r.example/hb', 'service.type=NodePort', 'service.nodePort=8080'], /\/service\/nodePort.*minimum/],
+  ];
+  for (const [what, set, message] of refused) {
+    it(`refuses ${what} with one readable line naming the value`, () => {
+      const r = helm(['template', 'heartbeat', CHART, ...set.flatMap((s) => ['--set', s])]);
+      assert.notEqual(r.status, 0, `${what} was accepted`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /goroutine|panic/);
+      assert.equal(r.stdout, '');
+    });
+  }
+
+  it('helm package writes the chart archive, with Chart.yaml, the schema and NOTES.txt in it', () => {
+    const out = mkdtempSync(path.join(tmpHome, 'package-'));
+    const r = helm(['package', CHART, '--destination', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(out), ['heartbeat-1.0.0.tgz']);
+    const files = execFileSync('tar', ['-tzf', path.join(out, 'heartbeat-1.0.0.tgz')], { encoding: 'utf8' }).split('\n');
+    for (const f of ['heartbeat/Chart.yaml', 'heartbeat/values.schema.json', 'heartbeat/templates/NOTES.txt', 'heartbeat/files/sidecar.yaml']) {
+      assert.ok(files.includes(f), `${f} in the archive`);
+    }
+  });
+});

@@ -8,6 +8,8 @@
  *                                 -> k8s/components/fluent-bit-sidecar/generated/  (fluent-bit-config)
  *   fluent-bit/collector.yaml + parsers.yaml
  *                                 -> k8s/components/node-collector/generated/      (fluent-bit-collector-config)
+ *   fluent-bit/collector.yaml, parsers.yaml, sidecar.yaml
+ *                                 -> k8s/chart/heartbeat/files/                    (the Helm chart's copies)
  * test/k8s fails when a copy drifts from its source (or a stale copy is left behind).
  */
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -43,6 +45,10 @@ export const TARGETS: Target[] = [
   },
 ];
 
+/** The Helm chart's copies of the Fluent Bit configs (Helm's .Files reads only inside the chart). */
+export const CHART_FILES = 'k8s/chart/heartbeat/files';
+export const CHART_SOURCES = ['collector.yaml', 'parsers.yaml', 'sidecar.yaml'].map((f) => `${FLUENT_BIT_DIR}/${f}`);
+
 export interface Planned {
   /** Repo-relative path of the copy (or of the generated kustomization). */
   target: string;
@@ -74,13 +80,16 @@ function kustomization(t: Target): string {
 /** Every file the generated/ folders must hold, with its content. */
 export function plan(): Planned[] {
   const read = (rel: string): string => readFileSync(path.join(ROOT, rel), 'utf8');
-  return TARGETS.flatMap((t) => [
-    { target: `${t.component}/generated/kustomization.yaml`, content: kustomization(t) },
-    ...t.sources.map((s) => ({ target: `${t.component}/generated/${copyName(s)}`, source: s, content: read(s) })),
-  ]);
+  return [
+    ...TARGETS.flatMap((t) => [
+      { target: `${t.component}/generated/kustomization.yaml`, content: kustomization(t) },
+      ...t.sources.map((s) => ({ target: `${t.component}/generated/${copyName(s)}`, source: s, content: read(s) })),
+    ]),
+    ...CHART_SOURCES.map((s) => ({ target: `${CHART_FILES}/${path.basename(s)}`, source: s, content: read(s) })),
+  ];
 }
 
-/** Files now under the generated/ folders (repo-relative, '/'-separated). */
+/** Files now under the generated/ folders and the chart's files/ (repo-relative, '/'-separated). */
 export function existing(): string[] {
   const walk = (dir: string): string[] => {
     const abs = path.join(ROOT, dir);
@@ -88,7 +97,7 @@ export function existing(): string[] {
     return readdirSync(abs, { withFileTypes: true }).flatMap((e) =>
       e.isDirectory() ? walk(`${dir}/${e.name}`) : [`${dir}/${e.name}`]);
   };
-  return TARGETS.flatMap((t) => walk(`${t.component}/generated`));
+  return [...TARGETS.flatMap((t) => walk(`${t.component}/generated`)), ...walk(CHART_FILES)];
 }
 
 export function sync(): string[] {
@@ -97,7 +106,7 @@ export function sync(): string[] {
   for (const stale of existing().filter((f) => !keep.has(f))) {
     rmSync(path.join(ROOT, stale));
     const dir = path.dirname(path.join(ROOT, stale));
-    if (!dir.endsWith(`${path.sep}generated`) && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+    if (!dir.endsWith(`${path.sep}generated`) && !dir.endsWith(`${path.sep}files`) && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   }
   return writeChanged(ROOT, planned);
 }

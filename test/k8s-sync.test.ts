@@ -6,7 +6,7 @@ import { existing, plan, TARGETS } from '../scripts/sync-k8s-config';
 import { ROOT } from './helpers/server';
 
 describe('k8s components\' generated copies (npm run k8s:sync)', () => {
-  it('each generated/ folder holds exact copies of its sources (config/example.json, fluent-bit/*.yaml), nothing stale', () => {
+  it('each generated/ folder and the Helm chart\'s files/ hold exact copies of their sources (config/example.json, fluent-bit/*.yaml), nothing stale', () => {
     const want = plan();
     for (const p of want) {
       const have = readFileSync(path.join(ROOT, p.target), 'utf8');

@@ -21,6 +21,7 @@ describe('probe metrics follow the neighbour set', () => {
   let m: ReturnType<typeof createProbeMetrics>;
   const read = async (): Promise<Map<string, number>> => scrape(await registry.metrics());
   const round = (peers: string[], outcome: 'ok' | 'refused' = 'ok', unresolved: string[] = []): void => {
+    m.begin(new Set(peers.map(key)));
     for (const peer of peers) m.record({ target: T, peer, method: 'GET', size: 1024, outcome, totalMs: 1 });
     m.endRound(new Set(peers.map(key)), new Set(unresolved));
   };
@@ -59,6 +60,8 @@ describe('probe metrics follow the neighbour set', () => {
   });
 
   it('a neighbour has a last-success series from its first round: 0 until an ok probe, then the time', async () => {
+    m.begin(new Set([key('10.0.0.3:8080')]));
+    assert.equal((await read()).get(last('10.0.0.3:8080')), 0, 'from the moment it is chosen, before its first probe ends');
     round(['10.0.0.3:8080'], 'refused');
     assert.equal((await read()).get(last('10.0.0.3:8080')), 0);
     const before = Date.now() / 1000;

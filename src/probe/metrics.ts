@@ -28,6 +28,8 @@ export interface ProbeMetrics {
   record(s: ProbeSample): void;
   /** How many addresses `target` resolved to this round (own ones left out). */
   peers(target: string, count: number): void;
+  /** A round's neighbours (`${target}\t${peer}`) are chosen: each has a last-success series from now on (0 until an ok). */
+  begin(neighbours: Set<string>): void;
   /**
    * A round ended. `neighbours`: this round's pairs (`${target}\t${peer}`); `unresolved`: targets whose
    * name did not resolve this round (their pairs do not age). Forgets pairs out of the set too long.
@@ -113,12 +115,18 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     peers(target: string, count: number): void {
       peers.set({ target }, count);
     },
-    endRound(neighbours: Set<string>, unresolved: Set<string>): void {
+    begin(neighbours: Set<string>): void {
       for (const key of neighbours) {
         const tab = key.indexOf('\t');
         const p = pair(key.slice(0, tab), key.slice(tab + 1));
         p.lastRound = round;
         if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer }, 0);
+      }
+    },
+    endRound(neighbours: Set<string>, unresolved: Set<string>): void {
+      for (const key of neighbours) {
+        const p = pairs.get(key);
+        if (p) p.lastRound = round;
       }
       for (const [key, p] of pairs) {
         if (unresolved.has(p.target)) p.lastRound = round;

@@ -130,6 +130,7 @@ export function createRounds(o: RoundOptions): Rounds {
       // a target whose name did not resolve this round keeps its pairs' connections (and series) for when it does
       for (const key of o.pool?.peers() ?? []) if (unresolved.has(key.slice(0, key.indexOf('\t')))) keep.add(key);
       o.pool?.retain(keep);
+      o.metrics?.begin(keep);
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < chosen.length && !stopped) await probePeer(chosen[next++] as Peer);

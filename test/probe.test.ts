@@ -69,6 +69,11 @@ describe('probe mode', function () {
         assert.ok(connect >= 0 && ttfb >= 0 && total >= connect && total >= ttfb, JSON.stringify(l));
       }
       assert.equal(new Set(lines.map((l) => l.request_id)).size, lines.length, 'request ids are unique');
+      // its own target named once, as this heartbeat
+      const own = hb.lines.filter((l) => l.includes('probe target is this heartbeat'));
+      assert.equal(own.length, 1, own.join('\n'));
+      assert.ok((own[0] as string).includes(`http://127.0.0.1:${ports[i] as number}`) && (own[0] as string).includes(`127.0.0.1:${ports[i] as number}`), own[0]);
+      assert.ok(!others.some((o) => (own[0] as string).includes(`http://${o}`)), 'only its own target');
       // every (peer, method, size) of each round: both peers, three probes each
       for (const peer of others) {
         for (const [m, s] of [['GET', '1024'], ['GET', '65536'], ['POST', '100000']]) {

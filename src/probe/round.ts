@@ -56,6 +56,8 @@ export function createRounds(o: RoundOptions): Rounds {
   ];
   const running = new Set<RunningProbe>();
   let stopped = false;
+  /** Targets already named as (partly) this heartbeat, so the line is written once per target. */
+  const announced = new Set<string>();
 
   const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
     o.logger.probe({
@@ -118,6 +120,10 @@ export function createRounds(o: RoundOptions): Rounds {
         }
         o.metrics?.peers(r.target.name, r.peers.length);
         self.push(...r.self);
+        if (r.self.length > 0 && !announced.has(r.target.name)) {
+          announced.add(r.target.name);
+          o.logger.info('probe target is this heartbeat', { target: r.target.name, addresses: r.self });
+        }
         for (const p of r.peers) {
           const list = byLabel.get(p.label);
           if (list) list.push(p);

@@ -41,7 +41,7 @@ describe('probe docs', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const prom = require('prom-client') as typeof client;
     const registry = new prom.Registry();
-    createProbeMetrics(registry, 64);
+    createProbeMetrics(registry);
     const registered = (await registry.getMetricsAsJSON()).map((m) => m.name);
     const text = doc('probe.md');
     const section = text.slice(text.indexOf('## Metrics'));

@@ -5,10 +5,12 @@
  * prober resolves through its own /etc/hosts: test/root/probe-names.test.ts (npm run test:root).
  */
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { PROBE_COLUMNS } from '../src/log/format';
-import { probeLines, quiet, type ProbeLine } from './helpers/probe';
+import { neighbours } from '../src/probe/neighbours';
+import { probeLines, quiet, scrape, type ProbeLine } from './helpers/probe';
 import { startProxy, type Proxy } from './helpers/probe-proxy';
-import { freePort, kill, request, startServer, waitFor, type Running } from './helpers/server';
+import { freePort, kill, request, sleep, startServer, waitFor, type Running } from './helpers/server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FAST = ['--probe-interval', '1000', '--probe-timeout', '1000'];
@@ -67,6 +69,11 @@ describe('probe mode', function () {
         assert.ok(connect >= 0 && ttfb >= 0 && total >= connect && total >= ttfb, JSON.stringify(l));
       }
       assert.equal(new Set(lines.map((l) => l.request_id)).size, lines.length, 'request ids are unique');
+      // its own target named once, as this heartbeat
+      const own = hb.lines.filter((l) => l.includes('probe target is this heartbeat'));
+      assert.equal(own.length, 1, own.join('\n'));
+      assert.ok((own[0] as string).includes(`http://127.0.0.1:${ports[i] as number}`) && (own[0] as string).includes(`127.0.0.1:${ports[i] as number}`), own[0]);
+      assert.ok(!others.some((o) => (own[0] as string).includes(`http://${o}`)), 'only its own target');
       // every (peer, method, size) of each round: both peers, three probes each
       for (const peer of others) {
         for (const [m, s] of [['GET', '1024'], ['GET', '65536'], ['POST', '100000']]) {
@@ -107,21 +114,56 @@ describe('probe mode', function () {
     }
   });
 
-  it('probeMaxPeers below the addresses: a fair rotating sample, and series for no more than probeMaxPeers peers', async () => {
-    const peers = [await startServer(['--host', '127.0.0.1']), await startServer(['--host', '127.0.0.1'])];
+  it('probeMaxPeers below the addresses: the same ring neighbours every round, counters monotonic, reused connections kept', async () => {
+    const peers = [];
+    for (let i = 0; i < 4; i++) peers.push(await startServer(['--host', '127.0.0.1']));
     running.push(...peers);
     const labels = peers.map((p) => `127.0.0.1:${p.port}`);
+    const port = await freePort();
     const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', labels.map((l) => `http://${l}`).join(','),
-      ...FAST, '--probe-sizes', '1024', '--probe-max-peers', '1']);
+      ...FAST, '--probe-sizes', '1024', '--probe-max-peers', '2', '--probe-connection', 'reuse'], { port });
     running.push(prober);
-    await waitFor(() => probeLines(prober).length >= 4, 20_000, 'four rounds');
-    const { lines, metrics } = await quiet(prober, prober.port, false);
-    // one peer a round, taking turns in the targets' order
-    assert.deepEqual(lines.slice(0, 4).map((l) => l.peer), [labels[0], labels[1], labels[0], labels[1]]);
-    assert.ok(lines.every((l) => l.outcome === 'ok'));
-    const seriesPeers = new Set([...metrics.keys()].filter((k) => k.startsWith('heartbeat_probes_total{')).map((k) => /peer="([^"]+)"/.exec(k)?.[1]));
-    assert.deepEqual([...seriesPeers], [lines.at(-1)?.peer], 'only the peer probed last keeps its series');
+    // none of the targets is this prober: it takes its place on the ring from hostname:port (docs/probe.md)
+    const want = neighbours(labels, `${os.hostname()}:${port}`, 2).sort();
+    const counters: Map<string, number>[] = [];
+    await waitFor(() => probeLines(prober).length >= 2, 20_000, 'a first round');
+    for (let i = 0; i < 40 && !(counters.length >= 8 && Math.min(...want.map((w) => counters.at(-1)?.get(w) ?? 0)) >= 4); i++) {
+      const m = scrape((await request(prober.port, 'GET', '/metrics')).body.toString());
+      const c = new Map<string, number>();
+      for (const [k, v] of m) {
+        const peer = /^heartbeat_probes_total\{.*peer="([^"]+)"/.exec(k)?.[1];
+        if (peer) c.set(peer, (c.get(peer) ?? 0) + v);
+      }
+      counters.push(c);
+      await sleep(500);
+    }
+    const last = counters.at(-1) as Map<string, number>;
+    assert.deepEqual([...last.keys()].sort(), want, 'series for the two neighbours, and only them');
+    for (const peer of want) {
+      const seen = counters.map((c) => c.get(peer) ?? 0);
+      for (let i = 1; i < seen.length; i++) assert.ok((seen[i] as number) >= (seen[i - 1] as number), `${peer} never decreases: ${seen.join(',')}`);
+      assert.ok((last.get(peer) as number) >= 4, `${peer} counted every round: ${seen.join(',')}`);
+    }
+    const { lines, metrics } = await quiet(prober, prober.port);
+    assert.deepEqual([...new Set(lines.map((l) => l.peer))].sort(), want, 'the same two neighbours every round');
+    assert.ok(lines.every((l) => l.outcome === 'ok'), JSON.stringify(lines));
+    for (const peer of want) {
+      const mine = lines.filter((l) => l.peer === peer);
+      assert.ok(mine.slice(1).every((l) => l.connect_ms === '0'), `one kept connection to ${peer} across rounds: ${mine.map((l) => l.connect_ms).join(',')}`);
+      assert.ok((metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`) ?? 0) > 0);
+    }
     for (const l of labels) assert.equal(metrics.get(`heartbeat_probe_peers{target="http://${l}"}`), 1);
+  });
+
+  it('a neighbour never probed ok has a last-success series of 0', async () => {
+    const closed = await freePort();
+    const prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `http://127.0.0.1:${closed}`, ...FAST, '--probe-sizes', '1024']);
+    running.push(prober);
+    await waitFor(() => probeLines(prober).length >= 2, 20_000, 'two rounds');
+    const { lines, metrics } = await quiet(prober, prober.port);
+    assert.ok(lines.every((l) => l.outcome === 'refused'), JSON.stringify(lines));
+    const peer = `127.0.0.1:${closed}`;
+    assert.equal(metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`), 0);
   });
 
   it('a 256 MiB probe and a 64 MiB upload: every byte checked as it streams', async () => {

@@ -1,9 +1,11 @@
 /**
  * Probe mode's Prometheus metrics, in the registry src/metrics.ts serves (with
- * --metrics). Series are bounded: a (target, peer) not probed for
- * FORGET_AFTER_ROUNDS rounds loses every series it had, and no more than
- * probeMaxPeers (target, peer) pairs keep series at a time (the ones probed
- * longest ago go first).
+ * --metrics). Series follow the neighbour set (src/probe/neighbours.ts): a
+ * pair's series are never reset while it stays a neighbour; a pair that leaves
+ * the set loses every series after FORGET_AFTER_ROUNDS rounds out of it; a
+ * target whose name did not resolve this round ages none of its pairs (a DNS
+ * failure never evicts a pair). Every neighbour has a last-success series from
+ * the round it joins, 0 until its first ok probe.
  */
 import type * as client from 'prom-client';
 import type { Outcome } from './check';
@@ -26,20 +28,26 @@ export interface ProbeMetrics {
   record(s: ProbeSample): void;
   /** How many addresses `target` resolved to this round (own ones left out). */
   peers(target: string, count: number): void;
-  /** A round ended: forget peers gone too long. */
-  endRound(): void;
+  /** A round's neighbours (`${target}\t${peer}`) are chosen: each has a last-success series from now on (0 until an ok). */
+  begin(neighbours: Set<string>): void;
+  /**
+   * A round ended. `neighbours`: this round's pairs (`${target}\t${peer}`); `unresolved`: targets whose
+   * name did not resolve this round (their pairs do not age). Forgets pairs out of the set too long.
+   */
+  endRound(neighbours: Set<string>, unresolved: Set<string>): void;
 }
 
 interface PairSeries {
   target: string;
   peer: string;
+  /** Last round the pair was a neighbour (or its target unresolved). */
   lastRound: number;
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
   counted: Set<string>;
   timed: Set<string>;
 }
 
-export function createProbeMetrics(registry: client.Registry, maxPairs: number): ProbeMetrics {
+export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const prom = require('prom-client') as typeof client;
   const probes = new prom.Counter({
@@ -63,7 +71,7 @@ export function createProbeMetrics(registry: client.Registry, maxPairs: number):
   });
   const lastSuccess = new prom.Gauge({
     name: 'heartbeat_probe_last_success_timestamp_seconds',
-    help: 'Unix time of the last probe of each peer that ended ok.',
+    help: 'Unix time of the last probe of each neighbour that ended ok; 0 for a neighbour never probed ok.',
     labelNames: ['target', 'peer'],
     registers: [registry],
   });
@@ -84,11 +92,16 @@ export function createProbeMetrics(registry: client.Registry, maxPairs: number):
     lastSuccess.remove({ target: p.target, peer: p.peer });
   };
 
+  const pair = (target: string, peer: string): PairSeries => {
+    const key = `${target}\t${peer}`;
+    let p = pairs.get(key);
+    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set() });
+    return p;
+  };
+
   return {
     record(s: ProbeSample): void {
-      const key = `${s.target}\t${s.peer}`;
-      let p = pairs.get(key);
-      if (!p) pairs.set(key, p = { target: s.target, peer: s.peer, lastRound: round, counted: new Set(), timed: new Set() });
+      const p = pair(s.target, s.peer);
       p.lastRound = round;
       const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
@@ -102,11 +115,22 @@ export function createProbeMetrics(registry: client.Registry, maxPairs: number):
     peers(target: string, count: number): void {
       peers.set({ target }, count);
     },
-    endRound(): void {
-      for (const [key, p] of pairs) if (round - p.lastRound >= FORGET_AFTER_ROUNDS) forget(key, p);
-      if (pairs.size > maxPairs) {
-        const oldest = [...pairs].sort((a, b) => a[1].lastRound - b[1].lastRound).slice(0, pairs.size - maxPairs);
-        for (const [key, p] of oldest) forget(key, p);
+    begin(neighbours: Set<string>): void {
+      for (const key of neighbours) {
+        const tab = key.indexOf('\t');
+        const p = pair(key.slice(0, tab), key.slice(tab + 1));
+        p.lastRound = round;
+        if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer }, 0);
+      }
+    },
+    endRound(neighbours: Set<string>, unresolved: Set<string>): void {
+      for (const key of neighbours) {
+        const p = pairs.get(key);
+        if (p) p.lastRound = round;
+      }
+      for (const [key, p] of pairs) {
+        if (unresolved.has(p.target)) p.lastRound = round;
+        else if (round - p.lastRound >= FORGET_AFTER_ROUNDS) forget(key, p);
       }
       round++;
     },

@@ -1,8 +1,8 @@
 /**
  * Which addresses a round probes: every target's name resolved afresh (every
  * address it has, so a headless Service's pods come and go with it), this
- * heartbeat's own addresses left out, and at most probeMaxPeers of them, as a
- * fair rotating sample when more resolve.
+ * heartbeat's own addresses left out (but remembered: they place this heartbeat
+ * on the neighbour ring, src/probe/neighbours.ts).
  */
 import dns from 'node:dns';
 import net from 'node:net';
@@ -25,6 +25,8 @@ export interface Resolution {
   /** The target's addresses, own ones left out, in a stable order. */
   peers: Peer[];
   dnsMs: number;
+  /** The labels (address:port) of the target's addresses that are this heartbeat. */
+  self: string[];
   /** Set when the name did not resolve (or not within the timeout). */
   error?: string;
 }
@@ -64,34 +66,16 @@ export async function resolveTarget(target: Target, own: { addresses: Set<string
         new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), timeoutMs); }),
       ]);
     } catch (e) {
-      return { target, peers: [], dnsMs: performance.now() - start, error: (e as NodeJS.ErrnoException).code ?? 'lookup failed' };
+      return { target, peers: [], self: [], dnsMs: performance.now() - start, error: (e as NodeJS.ErrnoException).code ?? 'lookup failed' };
     } finally {
       clearTimeout(timer);
     }
   }
   const dnsMs = net.isIP(target.host) ? 0 : performance.now() - start;
   const unique = [...new Set(addresses.map(plain))].sort();
+  const isOwn = (a: string): boolean => target.port === own.port && own.addresses.has(a);
   const peers = unique
-    .filter((a) => !(target.port === own.port && own.addresses.has(a)))
+    .filter((a) => !isOwn(a))
     .map((address) => ({ target, address, label: peerLabel(address, target.port), dnsMs }));
-  return { target, peers, dnsMs };
-}
-
-/**
- * At most `max` of the round's peers. When more resolve, each round takes the next `max` of
- * them (wrapping around), so over enough rounds every address is probed equally often.
- */
-export class RotatingSample {
-  private offset = 0;
-
-  constructor(private readonly max: number) {}
-
-  pick<T>(all: T[]): T[] {
-    if (all.length <= this.max) return all;
-    const start = this.offset % all.length;
-    this.offset = (start + this.max) % all.length;
-    const out: T[] = [];
-    for (let i = 0; i < this.max; i++) out.push(all[(start + i) % all.length] as T);
-    return out;
-  }
+  return { target, peers, self: unique.filter(isOwn).map((a) => peerLabel(a, target.port)), dnsMs };
 }

@@ -1,5 +1,6 @@
 /**
- * One probe round: resolve every target, take the sample, probe each peer
+ * One probe round: resolve every target, pick this heartbeat's neighbours on
+ * the ring (src/probe/neighbours.ts), probe each
  * (its sizes in order, then the upload) with bounded concurrency across peers,
  * and report every probe as a log line and in the metrics. A slow peer only
  * holds its own slot: every probe is timed from its own start, never from the
@@ -11,7 +12,8 @@ import type { AppLogger } from '../log/logger';
 import { probe, type ProbeResult, type RunningProbe } from './check';
 import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
-import { resolveTarget, RotatingSample, type Lookup, type Peer } from './resolve';
+import { neighbours } from './neighbours';
+import { resolveTarget, type Lookup, type Peer } from './resolve';
 import type { Target } from './settings';
 
 /** Peers probed at the same time at most. */
@@ -25,6 +27,8 @@ export interface RoundOptions {
   maxPeers: number;
   userAgent: string;
   own: { addresses: Set<string>; port: number };
+  /** This heartbeat's place on the ring when none of the resolved addresses is its own (a prober outside the mesh). */
+  selfKey: string;
   lookup: Lookup;
   logger: AppLogger;
   metrics?: ProbeMetrics;
@@ -46,13 +50,14 @@ interface Planned { method: 'GET' | 'POST'; size: number }
 const hostHeader = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
 
 export function createRounds(o: RoundOptions): Rounds {
-  const sample = new RotatingSample(o.maxPeers);
   const plan: Planned[] = [
     ...o.sizes.map((size) => ({ method: 'GET' as const, size })),
     ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload }] : []),
   ];
   const running = new Set<RunningProbe>();
   let stopped = false;
+  /** Targets already named as (partly) this heartbeat, so the line is written once per target. */
+  const announced = new Set<string>();
 
   const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
     o.logger.probe({
@@ -105,20 +110,39 @@ export function createRounds(o: RoundOptions): Rounds {
     async run(): Promise<void> {
       const resolved = await Promise.all(o.targets.map((t) => resolveTarget(t, o.own, o.timeoutMs, o.lookup)));
       if (stopped) return;
-      const all: Peer[] = [];
+      const byLabel = new Map<string, Peer[]>();
+      const self: string[] = [];
+      const unresolved = new Set<string>();
       for (const r of resolved) {
-        if (r.error !== undefined) failedDns(r.target, r.dnsMs);
+        if (r.error !== undefined) {
+          failedDns(r.target, r.dnsMs);
+          unresolved.add(r.target.name);
+        }
         o.metrics?.peers(r.target.name, r.peers.length);
-        all.push(...r.peers);
+        self.push(...r.self);
+        if (r.self.length > 0 && !announced.has(r.target.name)) {
+          announced.add(r.target.name);
+          o.logger.info('probe target is this heartbeat', { target: r.target.name, addresses: r.self });
+        }
+        for (const p of r.peers) {
+          const list = byLabel.get(p.label);
+          if (list) list.push(p);
+          else byLabel.set(p.label, [p]);
+        }
       }
-      const chosen = sample.pick(all);
-      o.pool?.retain(new Set(chosen.map((p) => `${p.target.name}\t${p.label}`)));
+      const selfKey = self.sort()[0] ?? o.selfKey;
+      const chosen = neighbours([...byLabel.keys(), ...self], selfKey, o.maxPeers).flatMap((l) => byLabel.get(l) ?? []);
+      const keep = new Set(chosen.map((p) => `${p.target.name}\t${p.label}`));
+      // a target whose name did not resolve this round keeps its pairs' connections (and series) for when it does
+      for (const key of o.pool?.peers() ?? []) if (unresolved.has(key.slice(0, key.indexOf('\t')))) keep.add(key);
+      o.pool?.retain(keep);
+      o.metrics?.begin(keep);
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < chosen.length && !stopped) await probePeer(chosen[next++] as Peer);
       };
       await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, chosen.length) }, worker));
-      o.metrics?.endRound();
+      o.metrics?.endRound(keep, unresolved);
     },
     stop(): void {
       stopped = true;

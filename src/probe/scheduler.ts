@@ -6,6 +6,7 @@
  * or probe at once; probes still running are aborted at the drain deadline and
  * logged as `aborted`.
  */
+import os from 'node:os';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
 import type { AppLogger } from '../log/logger';
@@ -46,9 +47,10 @@ export function createProber(o: ProberOptions): Prober | undefined {
     maxPeers: config.probeMaxPeers,
     userAgent: `heartbeat-probe/${o.version}`,
     own: { addresses: ownAddresses(), port: config.port },
+    selfKey: `${os.hostname()}:${config.port}`,
     lookup: o.lookup ?? systemLookup,
     logger: o.logger,
-    metrics: o.registry ? createProbeMetrics(o.registry, config.probeMaxPeers) : undefined,
+    metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
   });
   const interval = config.probeInterval;

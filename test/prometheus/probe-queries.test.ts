@@ -110,11 +110,13 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     assert.ok(Number(r[0]?.value[1]) > 0);
   });
 
-  it('the silence query names nobody while the answering peer keeps answering', async () => {
+  it('the silence query names the peer down since boot (last success 0), not the answering one', async () => {
     const silent = docQueries()[2] as string;
-    assert.deepEqual(await query(promPort, silent), []);
-    // and the series it reads is there, for the answering peer only
+    assert.deepEqual((await query(promPort, silent)).map((s) => [s.metric.target, s.metric.peer]), [[downTarget, downTarget.slice(7)]]);
+    // and the series it reads is there for both: the time for the answering peer, 0 for the refusing one
     const last = await query(promPort, 'heartbeat_probe_last_success_timestamp_seconds');
-    assert.deepEqual(last.map((s) => s.metric.target), [okTarget]);
+    const byTarget = new Map(last.map((s) => [s.metric.target, Number(s.value[1])]));
+    assert.equal(byTarget.get(downTarget), 0);
+    assert.ok((byTarget.get(okTarget) ?? 0) > 0);
   });
 });

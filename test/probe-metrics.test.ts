@@ -1,0 +1,77 @@
+/**
+ * Probe series follow the neighbour set (src/probe/metrics.ts), in process against a real
+ * prom-client registry: never reset while a pair stays, dropped FORGET_AFTER_ROUNDS rounds
+ * after it leaves, never aged by its target's DNS failing, and last success 0 until the first ok.
+ */
+import assert from 'node:assert/strict';
+import type * as client from 'prom-client';
+import { createProbeMetrics, FORGET_AFTER_ROUNDS } from '../src/probe/metrics';
+import { scrape } from './helpers/probe';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const prom = require('prom-client') as typeof client;
+
+const T = 'http://heartbeat-peers:8080';
+const key = (peer: string): string => `${T}\t${peer}`;
+const counter = (peer: string, outcome = 'ok'): string => `heartbeat_probes_total{target="${T}",peer="${peer}",method="GET",size="1024",outcome="${outcome}"}`;
+const last = (peer: string, target = T): string => `heartbeat_probe_last_success_timestamp_seconds{target="${target}",peer="${peer}"}`;
+
+describe('probe metrics follow the neighbour set', () => {
+  let registry: client.Registry;
+  let m: ReturnType<typeof createProbeMetrics>;
+  const read = async (): Promise<Map<string, number>> => scrape(await registry.metrics());
+  const round = (peers: string[], outcome: 'ok' | 'refused' = 'ok', unresolved: string[] = []): void => {
+    m.begin(new Set(peers.map(key)));
+    for (const peer of peers) m.record({ target: T, peer, method: 'GET', size: 1024, outcome, totalMs: 1 });
+    m.endRound(new Set(peers.map(key)), new Set(unresolved));
+  };
+  beforeEach(() => {
+    registry = new prom.Registry();
+    m = createProbeMetrics(registry);
+  });
+
+  it('a pair that stays is never reset; one that leaves keeps its series for the documented rounds, then loses them', async () => {
+    for (let i = 0; i < 30; i++) round(['10.0.0.1:8080', '10.0.0.2:8080']);
+    assert.equal((await read()).get(counter('10.0.0.1:8080')), 30);
+    // 10.0.0.2 leaves the set
+    for (let i = 1; i < FORGET_AFTER_ROUNDS; i++) {
+      round(['10.0.0.1:8080']);
+      assert.equal((await read()).get(counter('10.0.0.2:8080')), 30, `kept ${i} rounds after leaving`);
+    }
+    round(['10.0.0.1:8080']);
+    const after = await read();
+    assert.equal(after.get(counter('10.0.0.2:8080')), undefined, 'dropped');
+    assert.equal(after.get(last('10.0.0.2:8080')), undefined, 'every series of it');
+    assert.equal(after.get(counter('10.0.0.1:8080')), 30 + FORGET_AFTER_ROUNDS);
+  });
+
+  it("a target's DNS failing evicts none of its pairs, however long, and its dns lines count beside them", async () => {
+    round(['10.0.0.1:8080', '10.0.0.2:8080']);
+    for (let i = 0; i < 3 * FORGET_AFTER_ROUNDS; i++) {
+      m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0 });
+      m.endRound(new Set(), new Set([T]));
+    }
+    const s = await read();
+    assert.equal(s.get(counter('10.0.0.1:8080')), 1);
+    assert.equal(s.get(counter('10.0.0.2:8080')), 1);
+    assert.equal(s.get(counter('heartbeat-peers:8080', 'dns')), 3 * FORGET_AFTER_ROUNDS);
+    round(['10.0.0.1:8080', '10.0.0.2:8080']);
+    assert.equal((await read()).get(counter('10.0.0.1:8080')), 2, 'resolved again: the same series goes on');
+  });
+
+  it('a neighbour has a last-success series from its first round: 0 until an ok probe, then the time', async () => {
+    m.begin(new Set([key('10.0.0.3:8080')]));
+    assert.equal((await read()).get(last('10.0.0.3:8080')), 0, 'from the moment it is chosen, before its first probe ends');
+    round(['10.0.0.3:8080'], 'refused');
+    assert.equal((await read()).get(last('10.0.0.3:8080')), 0);
+    const before = Date.now() / 1000;
+    round(['10.0.0.3:8080'], 'ok');
+    assert.ok(((await read()).get(last('10.0.0.3:8080')) as number) >= before - 1);
+    round(['10.0.0.3:8080'], 'refused');
+    assert.ok(((await read()).get(last('10.0.0.3:8080')) as number) >= before - 1, 'a failure after does not reset it to 0');
+    // the dns pseudo-pair is not a neighbour: no last-success series
+    m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0 });
+    m.endRound(new Set(), new Set([T]));
+    assert.equal((await read()).get(last('heartbeat-peers:8080')), undefined);
+  });
+});

@@ -16,7 +16,7 @@ import { lastResponse, readAtLastRequest } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
 import { keptHead } from './request-head';
-import { COMMON_HEADERS, sendText, TEXT_PLAIN } from './respond';
+import { rawAnswer, sendText } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -32,14 +32,6 @@ const ANSWERED = Symbol('heartbeat.rejected');
 type Rejecting = Socket & { [ANSWERED]?: true };
 
 const bodyOf = (status: number): string => `${(STATUS_CODES[status] ?? 'bad request').toLowerCase()}\n`;
-
-/** The raw answer to a request that has no response object: our common headers, then close. */
-function rawAnswer(status: number): string {
-  const body = bodyOf(status);
-  const common = Object.entries(COMMON_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${common}Content-Type: ${TEXT_PLAIN}\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-}
 
 /**
  * The method and target of the rejected request, from the bytes of the read in which the parser
@@ -107,7 +99,7 @@ export function handleClientError(
 
   (socket as Rejecting)[ANSWERED] = true;
   const answer = (): void => {
-    socket.end(rawAnswer(status));
+    socket.end(rawAnswer(status, bodyOf(status)));
     socket.destroySoon();
   };
   // After every response before it (HTTP answers in order): the last one's 'finish' says all are written.

@@ -67,4 +67,21 @@ describe('requests the parser lets through but heartbeat refuses', function () {
       [['400', 'GET', `${HB}/17`, 'HTTP/1.1'], ['200', 'GET', `${HB}/17`, 'HTTP/1.0']]);
     assert.equal(await rejectedCount(hb), 1);
   });
+
+  it('CONNECT: 405 with Allow and the common headers, closed, logged', async () => {
+    hb = await startServer(['--log']);
+    const ex = await exchange(hb.port, Buffer.from('CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'), { ms: 3000 });
+    assert.deepEqual(ex.responses.map((r) => r.status), [405]);
+    const r = ex.responses[0]!;
+    assert.equal(r.headers.allow, 'GET, HEAD, POST');
+    assert.equal(r.headers['cache-control'], 'no-cache');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(r.headers.connection, 'close');
+    assert.equal(Number(r.headers['content-length']), r.bodyBytes);
+    assert.ok(r.bodyBytes > 0, 'a short text body');
+    await waitFor(() => requestLines(hb!).length >= 1, 5000, 'the request line');
+    const [line] = requestLines(hb);
+    assert.deepEqual([line!.status, line!.method, line!.path, line!.bytes_out], ['405', 'CONNECT', '127.0.0.1:443', String(r.bodyBytes)]);
+  });
 });

@@ -15,7 +15,8 @@ import type { Socket } from 'node:net';
 import { lastResponse, readAtLastRequest } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
-import { keptHead } from './request-head';
+import { headBegan, keptHead } from './request-head';
+import { performance } from 'node:perf_hooks';
 import { rawAnswer, sendText } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -118,8 +119,10 @@ export function handleClientError(
     ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,
       kept.length + (typeof err.bytesParsed === 'number' ? err.bytesParsed : Buffer.isBuffer(raw) ? raw.length : 0), previousLength, true)
     : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket));
+  // From when the request began (src/http/request-head.ts saw its first read) to its answer.
+  const began = headBegan(socket);
   log({
     method, url, context: unknownContext(proto),
-    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: 0, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
+    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: began === undefined ? 0 : performance.now() - began, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
   });
 }

@@ -18,6 +18,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { lastResponse } from './connection-state';
 
 /** How much of a head is kept: the start line and what came with it in its read. */
@@ -31,8 +32,11 @@ interface NodeParser {
 
 const KEPT = Symbol('heartbeat.requestHead');
 /** The reads kept of a head, and the response of the request handed over before it began. */
-interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined }
-type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept };
+interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined; began: number }
+const TIMES = Symbol('heartbeat.readTimes');
+/** When the connection was accepted and when its latest read came (performance.now()). */
+interface Times { accepted: number; read: number | undefined }
+type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept; [TIMES]?: Times };
 
 /** Installs the hook on a new connection's parser ('connection' listener, after Node's own). */
 export function keepRequestHeads(socket: Socket): void {
@@ -44,7 +48,9 @@ export function keepRequestHeads(socket: Socket): void {
   if (typeof nodeExecute !== 'function' || typeof parser.getCurrentBuffer !== 'function') return;
 
   let seen = lastResponse(socket);
+  const times: Times = (s[TIMES] = { accepted: performance.now(), read: undefined });
   parser[exec] = (ret: unknown): void => {
+    times.read = performance.now(); // before Node's callback, which may report the error
     (nodeExecute as (ret: unknown) => void)(ret); // Node's: may report a parse error, which reads keptHead()
     if (typeof ret !== 'number' || s.parser !== parser) return;
     const last = lastResponse(socket);
@@ -59,7 +65,7 @@ export function keepRequestHeads(socket: Socket): void {
       // Neither a request nor a body: the head of the next request began in this read.
       const read = parser.getCurrentBuffer();
       const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
-      s[KEPT] = { parts: [tail], length: tail.length, before: last };
+      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read };
     } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
       // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
       const whole = parser.getCurrentBuffer();
@@ -79,4 +85,19 @@ export function keptHead(socket: Socket): Buffer | undefined {
   const k = s[KEPT];
   // Only while that request is still the one arriving (no request handed over since it began).
   return k && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+}
+
+/**
+ * When the rejected request began (performance.now()): the read in which its head began (kept), else
+ * the latest read (the failing one); with nothing read (a headers timeout), the connection's accept.
+ * Never later than the start Node's headers timeout counts from. Undefined when no
+ * hook is installed (request logging off: nothing logs the duration).
+ */
+export function headBegan(socket: Socket): number | undefined {
+  const s = socket as Keeping;
+  const t = s[TIMES];
+  if (!t) return undefined;
+  const k = s[KEPT];
+  if (k && lastResponse(socket) === k.before) return k.began;
+  return t.read ?? t.accepted;
 }

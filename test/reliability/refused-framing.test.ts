@@ -84,4 +84,19 @@ describe('requests the parser lets through but heartbeat refuses', function () {
     const [line] = requestLines(hb);
     assert.deepEqual([line!.status, line!.method, line!.path, line!.bytes_out], ['405', 'CONNECT', '127.0.0.1:443', String(r.bodyBytes)]);
   });
+
+  it('a rejected request logs its real duration: a head cut by --headers-timeout 1000 took at least 1000 ms', async () => {
+    hb = await startServer(['--log', '--headers-timeout', '1000', '--request-timeout', '5000']);
+    // A head begun and never finished; and a connection that sends nothing.
+    const [partial, silent] = await Promise.all([
+      exchange(hb.port, Buffer.from(`GET ${HB}/17 HTTP/1.1\r\nHost: 127.0.0.1\r\n`), { ms: 8000 }),
+      exchange(hb.port, Buffer.alloc(0), { ms: 8000 }),
+    ]);
+    assert.deepEqual([partial.responses.map((r) => r.status), silent.responses.map((r) => r.status)], [[408], [408]]);
+    await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
+    const lines = requestLines(hb).sort((a, b) => String(a.method).localeCompare(String(b.method)));
+    assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]), [['408', '-', '-'], ['408', 'GET', `${HB}/17`]]);
+    // Node answers only once the timeout has passed: the logged duration cannot be less.
+    for (const l of lines) assert.ok(Number(l.duration_ms) >= 1000, `duration_ms ${l.duration_ms} of ${JSON.stringify(l)}`);
+  });
 });

@@ -12,7 +12,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { lastResponse, readAtLastRequest } from './connection-state';
+import { lastResponse } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
 import { headBegan, keptHead } from './request-head';
@@ -60,7 +60,7 @@ function startLine(raw: unknown, at: unknown, previousLength: number, beganHere:
   // The error in the start line itself (a bad method or target): as far as the parser read it.
   // Past it (in a header): the line must be a whole start line.
   const m = errorAt <= eol
-    ? /^([^ \r\n]{1,32})(?: ([^ \r\n]+))?/.exec(line)
+    ? /^([^ \r\n:]{1,32})(?: ([^ \r\n]+))?/.exec(line)
     : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
   // The version only from a whole start line (proto); the headers of a refused request are never read.
   return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;
@@ -118,7 +118,9 @@ export function handleClientError(
   const { method, url, proto } = kept
     ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,
       kept.length + (typeof err.bytesParsed === 'number' ? err.bytesParsed : Buffer.isBuffer(raw) ? raw.length : 0), previousLength, true)
-    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket));
+    // The start of this read is a request's start only when it is the connection's first read: a read
+    // that handed over a request may also have carried the start of the next head (pipelined, then split).
+    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead === raw.length);
   // From when the request began (src/http/request-head.ts saw its first read) to its answer.
   const began = headBegan(socket);
   log({

@@ -10,9 +10,11 @@
  * to that request's body, it began the head of the next request: it is copied, and the next reads
  * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
  *
- * A request sent in one read costs one call and no copy. Not seen: a head that begins in the same
- * read as the end of the request before it (pipelined, then split), which logs `-`, never another
- * request's line. A connection Node does not read natively (none of ours today) has no execute
+ * Only a head kept from the connection's first read is returned: a later read may begin mid-head (the
+ * read before it handed over a request and the start of the next: pipelined, then split) or mid-body,
+ * so its first bytes are no start line (they may be a `Cookie:` header); that request logs `-`.
+ * Every read's time is noted (one performance.now()), for a rejected request's duration_ms.
+ * A request sent in one read costs one call and no copy. A connection Node does not read natively (none of ours today) has no execute
  * callback and keeps nothing. Node clears the hook when the parser goes back to its pool
  * (`cleanParser`, Node 20 and 24).
  */
@@ -32,7 +34,7 @@ interface NodeParser {
 
 const KEPT = Symbol('heartbeat.requestHead');
 /** The reads kept of a head, and the response of the request handed over before it began. */
-interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined; began: number }
+interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined; began: number; fromStart: boolean }
 const TIMES = Symbol('heartbeat.readTimes');
 /** When the connection was accepted and when its latest read came (performance.now()). */
 interface Times { accepted: number; read: number | undefined }
@@ -65,7 +67,9 @@ export function keepRequestHeads(socket: Socket): void {
       // Neither a request nor a body: the head of the next request began in this read.
       const read = parser.getCurrentBuffer();
       const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
-      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read };
+      // Its start line is known only when this is the connection's first read: a later read may begin
+      // mid-head (the read before it handed over a request and the start of the next) or mid-body.
+      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read, fromStart: socket.bytesRead === read.length };
     } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
       // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
       const whole = parser.getCurrentBuffer();
@@ -84,7 +88,7 @@ export function keptHead(socket: Socket): Buffer | undefined {
   const s = socket as Keeping;
   const k = s[KEPT];
   // Only while that request is still the one arriving (no request handed over since it began).
-  return k && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+  return k && k.fromStart && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
 }
 
 /**

@@ -3,6 +3,7 @@
  * answered 400 with the common headers, the connection closed, one request log line, counted in the metrics.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { REQUEST_COLUMNS } from '../../src/log/format';
 import { exchange, type Exchange } from '../helpers/raw-http';
 import { kill, request, startServer, waitFor, type Running } from '../helpers/server';
@@ -98,5 +99,27 @@ describe('requests the parser lets through but heartbeat refuses', function () {
     assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]), [['408', '-', '-'], ['408', 'GET', `${HB}/17`]]);
     // Node answers only once the timeout has passed: the logged duration cannot be less.
     for (const l of lines) assert.ok(Number(l.duration_ms) >= 1000, `duration_ms ${l.duration_ms} of ${JSON.stringify(l)}`);
+  });
+
+  it('a rejected request never logs a header as its method or path (the issue\'s two-segment reproduction)', async () => {
+    hb = await startServer(['--log']);
+    for (const header of ['Cookie: session=SECRET\x01', 'Authorization: Bearer SECRET\x01']) {
+      const sock = net.connect(hb.port, '127.0.0.1');
+      let got = '';
+      sock.on('data', (c: Buffer) => { got += c.toString('latin1'); });
+      const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.on('error', () => undefined);
+      await new Promise<void>((resolve) => sock.on('connect', () => resolve()));
+      sock.write(`GET ${HB}/17 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET ${HB}/18 HTTP/1.1\r\n`);
+      await waitFor(() => got.includes('0123456789ABCDEF0'), 5000, 'the first answer');
+      sock.write(Buffer.from(`${header}\r\n\r\n`, 'latin1'));
+      await closed;
+      assert.match(got, /HTTP\/1\.1 400 /, header);
+    }
+    await waitFor(() => requestLines(hb!).length >= 4, 5000, 'four request lines');
+    const lines = requestLines(hb);
+    assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]),
+      [['200', 'GET', `${HB}/17`], ['400', '-', '-'], ['200', 'GET', `${HB}/17`], ['400', '-', '-']]);
+    assert.ok(!hb.lines.some((l) => /SECRET|Cookie|Bearer/.test(l)), hb.lines.join('\n'));
   });
 });

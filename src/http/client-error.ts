@@ -60,7 +60,7 @@ function startLine(raw: unknown, at: unknown, previousLength: number, beganHere:
   // The error in the start line itself (a bad method or target): as far as the parser read it.
   // Past it (in a header): the line must be a whole start line.
   const m = errorAt <= eol
-    ? /^([^ \r\n:]{1,32})(?: ([^ \r\n]+))?/.exec(line)
+    ? /^([^ \r\n:]{1,32})(?: ([^ \r\n]+))?(?=[ \r\n]|$)/.exec(line)
     : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
   // The version only from a whole start line (proto); the headers of a refused request are never read.
   return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;

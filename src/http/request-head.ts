@@ -10,9 +10,11 @@
  * to that request's body, it began the head of the next request: it is copied, and the next reads
  * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
  *
- * Only a head kept from the connection's first read is returned: a later read may begin mid-head (the
- * read before it handed over a request and the start of the next: pipelined, then split) or mid-body,
- * so its first bytes are no start line (they may be a `Cookie:` header); that request logs `-`.
+ * Only a head kept from a read that began at a request boundary is returned: the connection's first
+ * read, or one after the request before it was complete and answered (the client waited). Any other
+ * read may begin mid-head (the read before it handed over a request and the start of the next:
+ * pipelined, then split) or mid-body, so its first bytes are no start line (they may be a `Cookie:`
+ * header); that request logs `-`.
  * Every read's time is noted (one performance.now()), for a rejected request's duration_ms.
  * A request sent in one read costs one call and no copy. A connection Node does not read natively (none of ours today) has no execute
  * callback and keeps nothing. Node clears the hook when the parser goes back to its pool
@@ -53,6 +55,10 @@ export function keepRequestHeads(socket: Socket): void {
   const times: Times = (s[TIMES] = { accepted: performance.now(), read: undefined });
   parser[exec] = (ret: unknown): void => {
     times.read = performance.now(); // before Node's callback, which may report the error
+    const before = lastResponse(socket);
+    // This read begins at a request's start only if the request before it was complete and answered
+    // (the client waited for the answer), or it is the connection's first read.
+    const atBoundary = before === undefined || (before.req.complete && before.writableFinished);
     (nodeExecute as (ret: unknown) => void)(ret); // Node's: may report a parse error, which reads keptHead()
     if (typeof ret !== 'number' || s.parser !== parser) return;
     const last = lastResponse(socket);
@@ -67,9 +73,9 @@ export function keepRequestHeads(socket: Socket): void {
       // Neither a request nor a body: the head of the next request began in this read.
       const read = parser.getCurrentBuffer();
       const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
-      // Its start line is known only when this is the connection's first read: a later read may begin
-      // mid-head (the read before it handed over a request and the start of the next) or mid-body.
-      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read, fromStart: socket.bytesRead === read.length };
+      // Its start line is known only at a boundary (above): otherwise this read may begin mid-body or
+      // mid-head (the read before it handed over a request and the start of the next).
+      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read, fromStart: atBoundary && last === before };
     } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
       // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
       const whole = parser.getCurrentBuffer();

@@ -104,6 +104,19 @@ describe('configuration', () => {
       assert.equal(run([], { HEARTBEAT_LOG: 'on' }).config.log, true);
     });
 
+    it('reads `_` in a flag name as `-`: --log_format json is --log-format json', () => {
+      const { config, sources } = run(['--log_format', 'json', '-upload_limit=5', '--probe_max_peers', '3']);
+      assert.deepEqual([config.logFormat, config.uploadLimit, config.probeMaxPeers], ['json', 5, 3]);
+      assert.equal(sources.logFormat, 'flag --log-format');
+    });
+
+    it('reads a config file that begins with a UTF-8 byte order mark', () => {
+      const f = file('bom.json', '\uFEFF' + JSON.stringify({ port: 9001, logFormat: 'json' }));
+      assert.equal(readFileSync(f)[0], 0xef);
+      const { config } = run(['--config', f]);
+      assert.deepEqual([config.port, config.logFormat], [9001, 'json']);
+    });
+
     it('answers help and version before anything else', () => {
       assert.equal(loadConfig(['-h'], {}).kind, 'help');
       assert.equal(loadConfig(['--port', 'bad', '--help'], {}).kind, 'help');
@@ -139,6 +152,11 @@ describe('configuration', () => {
       ['headers timeout above request timeout', ['--headers-timeout', '20000', '--request-timeout', '10000'], {},
         [/headersTimeout = 20000 \(flag --headers-timeout\)/, /requestTimeout = 10000/, /must be <= requestTimeout/]],
       ['a uri over a probe path', ['--uri', '/healthz'], {}, [/uri = "\/healthz"/, /clashes with a probe path/]],
+      ['probe targets that name no target (",")', ['--probe-targets', ','], {}, [/probeTargets = "," \(flag --probe-targets\): names no target/, /leave probeTargets out to turn probing off/]],
+      ['probe targets that name no target ("")', [], { HEARTBEAT_PROBE_TARGETS: '' }, [/probeTargets = "" \(env HEARTBEAT_PROBE_TARGETS\): names no target/]],
+      ['probe targets " , " as a flag', ['--probe-targets= , '], {}, [/probeTargets = " , " \(flag --probe-targets\): names no target/]],
+      ['a Kubernetes service-link variable as the port', [], { HEARTBEAT_PORT: 'tcp://10.0.0.1:80' },
+        [/port = "tcp:\/\/10.0.0.1:80" \(env HEARTBEAT_PORT\)/, /Kubernetes service-link variable/, /enableServiceLinks: false/]],
     ];
     for (const [name, argv, env, patterns] of bad) {
       it(`rejects ${name}`, () => { fails(argv, env, ...patterns); });
@@ -197,6 +215,7 @@ describe('configuration', () => {
       fails(['--config', path.join(dir, 'missing.json')], {}, /cannot be read \(ENOENT\)/);
       fails(['--config', file('broken.json', '{"port": 80,')], {}, /invalid JSON/);
       fails(['--config', file('array.json', [1, 2])], {}, /must hold a JSON object/);
+      fails(['--config', file('empty-targets.json', { probeTargets: [''] })], {}, /probeTargets = \[""\] \(config file .*\): names no target/);
     });
 
     it('reports every bad setting at once', () => {

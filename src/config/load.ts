@@ -48,7 +48,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
   let bareSwitch: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const m = /^--?([A-Za-z][A-Za-z0-9-]*)(?:=([\s\S]*))?$/.exec(arg);
+    const m = /^--?([A-Za-z][A-Za-z0-9_-]*)(?:=([\s\S]*))?$/.exec(arg);
     if (!m) {
       if (bareSwitch !== undefined) {
         throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} after the switch --${bareSwitch}: ` +
@@ -57,7 +57,8 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
       throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: settings are given as --name value`);
     }
     bareSwitch = undefined;
-    const name = m[1] as string;
+    // `_` reads as `-` (docs/settings.md): --log_format is --log-format.
+    const name = (m[1] as string).replace(/_/g, '-');
     let value = m[2];
     if (name === 'h' || name === 'help') { out.help = true; continue; }
     if (name === 'v' || name === 'version') { out.version = true; continue; }
@@ -85,7 +86,8 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // A UTF-8 byte order mark (some editors write one) is not part of the JSON.
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new ConfigError(`config file ${path}: cannot be read (${err.code ?? err.message})`);
@@ -124,6 +126,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     else if (v !== null && typeof v === 'object' && !(Array.isArray(v) && Array.isArray(schema[k].default))) errors.push(`invalid setting ${k} = ${JSON.stringify(v)} (${fileSource}): must be a single value, not ${Array.isArray(v) ? 'an array' : 'an object'}`);
     else known[k] = v;
   }
+
+  errors.push(...emptyTargetLists(args, env, known, fileSource));
 
   // Each source on its own: a bad value is an error even where a later source overrides it.
   const alone = (): convict.Config<Config> => convict<Config>(schema, { env: {}, args: [] });
@@ -214,10 +218,43 @@ function checkProbeSettings(config: Config, sources: Record<Key, Source>): void 
   }
 }
 
+/**
+ * probeTargets given, but naming no target (`--probe-targets ,`, `""`): an error rather than
+ * probing quietly off. Left out (or `[]` in the file) is how probing is turned off.
+ */
+function emptyTargetLists(args: ParsedArgs, env: NodeJS.ProcessEnv, known: Record<string, unknown>, fileSource: Source): string[] {
+  const given: Array<[unknown, Source]> = [
+    [known.probeTargets, fileSource],
+    [env[schema.probeTargets.env], `env ${schema.probeTargets.env}`],
+    [args.flags.get('probeTargets'), `flag --${schema.probeTargets.arg}`],
+  ];
+  const out: string[] = [];
+  for (const [v, source] of given) {
+    const empty = typeof v === 'string' ? v.split(',').every((s) => s.trim() === '')
+      : Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string' && s.trim() === '');
+    if (empty) {
+      out.push(`invalid setting probeTargets = ${JSON.stringify(v)} (${source}): names no target; ` +
+        'give http://host:port base URLs, or leave probeTargets out to turn probing off');
+    }
+  }
+  return out;
+}
+
+/** A Kubernetes service-link variable's value: `tcp://10.0.0.1:80`. */
+const SERVICE_LINK = /^(tcp|udp|sctp):\/\/[^\s/]+:\d+$/;
+
 /** Turns one line of convict's report into ours: setting, value, source, what is allowed. */
 function explain(line: string, conf: convict.Config<Config>, sourceOf: (k: Key) => Source): string {
   const m = /^([A-Za-z]+): (.*?)(?:: value was .*)?$/.exec(line);
   const key = m?.[1];
   if (!m || key === undefined || !isKey(key)) return line;
-  return `invalid setting ${key} = ${describe(conf.get(key))} (${sourceOf(key)}): ${m[2]}`;
+  const value = conf.get(key);
+  const source = sourceOf(key);
+  // Kubernetes sets <SERVICE>_PORT=tcp://<ip>:<port> in every pod for every Service in the namespace:
+  // a Service named "heartbeat" sets HEARTBEAT_PORT.
+  const hint = source.startsWith('env ') && typeof value === 'string' && SERVICE_LINK.test(value)
+    ? `; this looks like a Kubernetes service-link variable (a Service named "heartbeat" sets ${schema[key].env}): ` +
+      'set enableServiceLinks: false in the pod spec, or rename the Service'
+    : '';
+  return `invalid setting ${key} = ${describe(value)} (${source}): ${m[2]}${hint}`;
 }

@@ -12,11 +12,12 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { lastResponse, readAtLastRequest } from './connection-state';
+import { lastResponse } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
-import { keptHead } from './request-head';
-import { COMMON_HEADERS, sendText, TEXT_PLAIN } from './respond';
+import { headBegan, keptHead } from './request-head';
+import { performance } from 'node:perf_hooks';
+import { rawAnswer, sendText } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -32,14 +33,6 @@ const ANSWERED = Symbol('heartbeat.rejected');
 type Rejecting = Socket & { [ANSWERED]?: true };
 
 const bodyOf = (status: number): string => `${(STATUS_CODES[status] ?? 'bad request').toLowerCase()}\n`;
-
-/** The raw answer to a request that has no response object: our common headers, then close. */
-function rawAnswer(status: number): string {
-  const body = bodyOf(status);
-  const common = Object.entries(COMMON_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${common}Content-Type: ${TEXT_PLAIN}\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-}
 
 /**
  * The method and target of the rejected request, from the bytes of the read in which the parser
@@ -67,7 +60,7 @@ function startLine(raw: unknown, at: unknown, previousLength: number, beganHere:
   // The error in the start line itself (a bad method or target): as far as the parser read it.
   // Past it (in a header): the line must be a whole start line.
   const m = errorAt <= eol
-    ? /^([^ \r\n]{1,32})(?: ([^ \r\n]+))?/.exec(line)
+    ? /^([^ \r\n:]{1,32})(?: ([^ \r\n]+))?(?=[ \r\n]|$)/.exec(line)
     : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
   // The version only from a whole start line (proto); the headers of a refused request are never read.
   return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;
@@ -107,7 +100,7 @@ export function handleClientError(
 
   (socket as Rejecting)[ANSWERED] = true;
   const answer = (): void => {
-    socket.end(rawAnswer(status));
+    socket.end(rawAnswer(status, bodyOf(status)));
     socket.destroySoon();
   };
   // After every response before it (HTTP answers in order): the last one's 'finish' says all are written.
@@ -125,9 +118,13 @@ export function handleClientError(
   const { method, url, proto } = kept
     ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,
       kept.length + (typeof err.bytesParsed === 'number' ? err.bytesParsed : Buffer.isBuffer(raw) ? raw.length : 0), previousLength, true)
-    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead - raw.length === readAtLastRequest(socket));
+    // The start of this read is a request's start only when it is the connection's first read: a read
+    // that handed over a request may also have carried the start of the next head (pipelined, then split).
+    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead === raw.length);
+  // From when the request began (src/http/request-head.ts saw its first read) to its answer.
+  const began = headBegan(socket);
   log({
     method, url, context: unknownContext(proto),
-    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: 0, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
+    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: began === undefined ? 0 : performance.now() - began, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
   });
 }

@@ -1,5 +1,5 @@
 /**
- * CONNECT is not a method heartbeat serves: 405, logged like any request. Without a listener
+ * CONNECT is not a method heartbeat serves: 405 with the common headers, logged like any request. Without a listener
  * Node would just drop the socket.
  */
 import type { IncomingMessage } from 'node:http';
@@ -8,6 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { requestContext } from './context/headers';
 import type { ExchangeListener } from './observe';
 import { HEARTBEAT_METHODS } from './paths';
+import { rawAnswer } from './respond';
+
+const BODY = `method not allowed; use ${HEARTBEAT_METHODS}\n`;
+const ANSWER = rawAnswer(405, BODY, { Allow: HEARTBEAT_METHODS });
 
 /** A CONNECT socket, answered 405, is closed after this long if the client has not closed it. */
 const CONNECT_LINGER_MS = 2000;
@@ -23,10 +27,10 @@ export function refuseConnect(req: IncomingMessage, socket: Socket, report?: Exc
   socket.on('close', () => clearTimeout(linger));
   socket.on('error', () => socket.destroy());
   socket.resume(); // read and discard, so the client's close or reset is seen
-  socket.end(`HTTP/1.1 405 Method Not Allowed\r\nAllow: ${HEARTBEAT_METHODS}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  socket.end(ANSWER);
   report?.({
     route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
-    durationMs: performance.now() - start, bytesIn: 0, bytesOut: 0, declared: 0, aborted: false,
+    durationMs: performance.now() - start, bytesIn: 0, bytesOut: Buffer.byteLength(BODY), declared: 0, aborted: false,
     context: requestContext(req), // a rare request: read whether it is logged or only counted
   });
 }

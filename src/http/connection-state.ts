@@ -8,19 +8,12 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 const LAST = Symbol('heartbeat.lastResponse');
-const READ = Symbol('heartbeat.readAtLastRequest');
-type Tracked = Socket & { [LAST]?: ServerResponse; [READ]?: number };
+type Tracked = Socket & { [LAST]?: ServerResponse };
 
 /** Called for every request handed to a handler. */
 export function noteResponse(res: ServerResponse): void {
   const socket = res.req.socket as Tracked;
   socket[LAST] = res;
-  socket[READ] = socket.bytesRead;
-}
-
-/** Bytes the connection had read when the last request was handed to a handler (0 before the first). */
-export function readAtLastRequest(socket: Socket): number {
-  return (socket as Tracked)[READ] ?? 0;
 }
 
 /** The response of the last request handed to a handler on this connection (pipelined ones are answered in order). */

@@ -10,14 +10,19 @@
  * to that request's body, it began the head of the next request: it is copied, and the next reads
  * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
  *
- * A request sent in one read costs one call and no copy. Not seen: a head that begins in the same
- * read as the end of the request before it (pipelined, then split), which logs `-`, never another
- * request's line. A connection Node does not read natively (none of ours today) has no execute
+ * Only a head kept from a read that began at a request boundary is returned: the connection's first
+ * read, or one after the request before it was complete and answered (the client waited). Any other
+ * read may begin mid-head (the read before it handed over a request and the start of the next:
+ * pipelined, then split) or mid-body, so its first bytes are no start line (they may be a `Cookie:`
+ * header); that request logs `-`.
+ * Every read's time is noted (one performance.now()), for a rejected request's duration_ms.
+ * A request sent in one read costs one call and no copy. A connection Node does not read natively (none of ours today) has no execute
  * callback and keeps nothing. Node clears the hook when the parser goes back to its pool
  * (`cleanParser`, Node 20 and 24).
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { lastResponse } from './connection-state';
 
 /** How much of a head is kept: the start line and what came with it in its read. */
@@ -31,8 +36,11 @@ interface NodeParser {
 
 const KEPT = Symbol('heartbeat.requestHead');
 /** The reads kept of a head, and the response of the request handed over before it began. */
-interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined }
-type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept };
+interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined; began: number; fromStart: boolean }
+const TIMES = Symbol('heartbeat.readTimes');
+/** When the connection was accepted and when its latest read came (performance.now()). */
+interface Times { accepted: number; read: number | undefined }
+type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept; [TIMES]?: Times };
 
 /** Installs the hook on a new connection's parser ('connection' listener, after Node's own). */
 export function keepRequestHeads(socket: Socket): void {
@@ -44,7 +52,13 @@ export function keepRequestHeads(socket: Socket): void {
   if (typeof nodeExecute !== 'function' || typeof parser.getCurrentBuffer !== 'function') return;
 
   let seen = lastResponse(socket);
+  const times: Times = (s[TIMES] = { accepted: performance.now(), read: undefined });
   parser[exec] = (ret: unknown): void => {
+    times.read = performance.now(); // before Node's callback, which may report the error
+    const before = lastResponse(socket);
+    // This read begins at a request's start only if the request before it was complete and answered
+    // (the client waited for the answer), or it is the connection's first read.
+    const atBoundary = before === undefined || (before.req.complete && before.writableFinished);
     (nodeExecute as (ret: unknown) => void)(ret); // Node's: may report a parse error, which reads keptHead()
     if (typeof ret !== 'number' || s.parser !== parser) return;
     const last = lastResponse(socket);
@@ -59,7 +73,9 @@ export function keepRequestHeads(socket: Socket): void {
       // Neither a request nor a body: the head of the next request began in this read.
       const read = parser.getCurrentBuffer();
       const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
-      s[KEPT] = { parts: [tail], length: tail.length, before: last };
+      // Its start line is known only at a boundary (above): otherwise this read may begin mid-body or
+      // mid-head (the read before it handed over a request and the start of the next).
+      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read, fromStart: atBoundary && last === before };
     } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
       // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
       const whole = parser.getCurrentBuffer();
@@ -78,5 +94,20 @@ export function keptHead(socket: Socket): Buffer | undefined {
   const s = socket as Keeping;
   const k = s[KEPT];
   // Only while that request is still the one arriving (no request handed over since it began).
-  return k && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+  return k && k.fromStart && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+}
+
+/**
+ * When the rejected request began (performance.now()): the read in which its head began (kept), else
+ * the latest read (the failing one); with nothing read (a headers timeout), the connection's accept.
+ * Never later than the start Node's headers timeout counts from. Undefined when no
+ * hook is installed (request logging off: nothing logs the duration).
+ */
+export function headBegan(socket: Socket): number | undefined {
+  const s = socket as Keeping;
+  const t = s[TIMES];
+  if (!t) return undefined;
+  const k = s[KEPT];
+  if (k && lastResponse(socket) === k.before) return k.began;
+  return t.read ?? t.accepted;
 }

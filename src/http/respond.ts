@@ -1,5 +1,5 @@
 /** The headers every heartbeat response carries, and the short plain-text replies built on them. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { declareBody } from './observe';
 
 export const TEXT_PLAIN = 'text/plain; charset=utf-8';
@@ -39,6 +39,16 @@ export function sendText(
   if (bodyUnread(res.req)) headers.Connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/**
+ * The same short text answer as raw bytes, for a socket that has no response object (a request the
+ * parser rejected, CONNECT): the common headers, then `Connection: close`.
+ */
+export function rawAnswer(status: number, body: string, extra: Record<string, string> = {}): string {
+  const headers = { ...COMMON_HEADERS, 'Content-Type': TEXT_PLAIN, 'Content-Length': String(Buffer.byteLength(body)), ...extra, Connection: 'close' };
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${body}`;
 }
 
 /** The path of a request target: everything before the query string. */

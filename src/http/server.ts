@@ -7,6 +7,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { createApp } from './app';
 import { handleClientError } from './client-error';
+import { refusedFraming } from './framing';
 import { refuseConnect } from './connect-refusal';
 import { noteResponse } from './connection-state';
 import type { Config } from '../config/schema';
@@ -88,7 +89,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     }
     if (url !== raw) req.url = url;
     if (server.draining) res.setHeader('Connection', 'close');
-    if (expect === 'other') sendText(res, 417, 'only Expect: 100-continue is supported\n');
+    const refused = refusedFraming(req);
+    if (refused) sendText(res, 400, refused, { Connection: 'close' });
+    else if (expect === 'other') sendText(res, 417, 'only Expect: 100-continue is supported\n');
     else if (isHeartbeat) heartbeat.handle(req, res, x, expect === 'continue');
     else void app(req, res);
   };
@@ -100,7 +103,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     // Checks the headers/request timeouts often enough to cut a slowloris near its deadline.
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headersTimeout / 4))),
   };
-  const server = new DrainingServer(serverOptions, dispatch);
+  // HTTP/1.1 without Host is answered by dispatch (src/http/framing.ts), with the common headers, logged and counted.
+  const server = new DrainingServer({ ...serverOptions, requireHostHeader: false }, dispatch);
   server.timeout = config.socketTimeout;
 
   // Through dispatch like any request, so it is observed (logged) whatever the answer.

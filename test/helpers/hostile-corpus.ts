@@ -249,8 +249,13 @@ export function hostileCorpus(): Shape[] {
   add(served('a header value with bytes above 0x7F', { method: 'GET', target: `${HB}/17`, headers: ['X-A: caf\xe9 \xff'] }, 200, { length: 17 }));
   add(served('an Upgrade request (no upgrade is served)', { method: 'GET', target: `${HB}/17`, headers: ['Upgrade: websocket', 'Connection: Upgrade'] }, 200, { length: 17 }));
   add(served('HTTP/1.0 without Host', { method: 'GET', target: `${HB}/17`, noHost: true }, 200, { length: 17, bytes: Buffer.from(`GET ${HB}/17 HTTP/1.0\r\n\r\n`) }));
-  // Node itself answers this one (400) before any handler or parser error: it is not logged.
-  add({ ...malformed('HTTP/1.1 without Host', `GET ${HB}/17 HTTP/1.1\r\nConnection: close\r\n\r\n`), log: [] });
+  // Refused by heartbeat (src/http/framing.ts), not the parser: logged with its start line.
+  add({ ...malformed('HTTP/1.1 without Host', `GET ${HB}/17 HTTP/1.1\r\nConnection: close\r\n\r\n`), log: [{ method: 'GET', path: `${HB}/17`, status: 400, aborted: false }] });
+  add({
+    ...malformed('GET with Transfer-Encoding gzip, a GET pipelined behind it',
+      `GET ${HB}/17 HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\nGET ${HB}/18 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`),
+    log: [{ method: 'GET', path: `${HB}/17`, status: 400, aborted: false }],
+  });
   add(malformed('a control byte in a header value', withHeaders(line('GET', `${HB}/17`), 'X-A: a\x01b')));
   add(malformed('NUL in a header value', withHeaders(line('GET', `${HB}/17`), 'X-A: a\x00b')));
   add(malformed('a space in a header name', withHeaders(line('GET', `${HB}/17`), 'Bad Header: x')));

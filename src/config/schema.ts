@@ -165,7 +165,7 @@ export const schema = {
     format: 'milliseconds', default: 120_000, arg: 'socket-timeout', env: `${ENV_PREFIX}SOCKET_TIMEOUT`,
   },
   probeTargets: {
-    doc: 'Probe mode: comma-separated base URLs of peers to measure (http://host:port or http://host:port/uri; no path means /heartbeat). A name is resolved again every round and probed at each of its addresses. Empty: probing off.',
+    doc: 'Probe mode: comma-separated base URLs of peers to measure (http://host[:port][/uri]: port 80 when omitted, as in any URL; no path means /heartbeat). A name is resolved again every round and probed at each of its addresses. Unset: probing off.',
     format: 'probe-targets', default: [] as string[], arg: 'probe-targets', env: `${ENV_PREFIX}PROBE_TARGETS`,
   },
   probeInterval: {

@@ -14,24 +14,20 @@ export function patternBuffer(): Buffer {
 export class PatternVerifier {
   /** Body bytes checked so far. */
   bytes = 0;
-  /** Offset of the first wrong byte, or -1. */
-  bad = -1;
+  /** False from the first chunk holding a wrong byte on: the verdict needs no offset. */
+  ok = true;
   private readonly ref = patternBuffer();
 
   /** Checks `chunk` as the next bytes of the body; false once any byte was wrong. */
   add(chunk: Buffer): boolean {
     const ref = this.ref;
-    for (let off = 0; off < chunk.length && this.bad < 0;) {
+    for (let off = 0; off < chunk.length && this.ok;) {
       const phase = this.bytes % PATTERN.length;
       const n = Math.min(chunk.length - off, ref.length - phase);
-      if (!chunk.subarray(off, off + n).equals(ref.subarray(phase, phase + n))) {
-        for (let i = 0; i < n; i++) {
-          if (chunk[off + i] !== ref[phase + i]) { this.bad = this.bytes + i; break; }
-        }
-      }
+      if (!chunk.subarray(off, off + n).equals(ref.subarray(phase, phase + n))) this.ok = false;
       this.bytes += n;
       off += n;
     }
-    return this.bad < 0;
+    return this.ok;
   }
 }

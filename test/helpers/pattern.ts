@@ -1,19 +1,20 @@
-/** Checks a streamed heartbeat body without holding it: each chunk against the pattern at its offset. */
+/**
+ * Checks a streamed heartbeat body without holding it: the prober's own PatternVerifier (src/probe/verify.ts),
+ * plus, for a test's failure message, the offset of the first wrong byte.
+ */
 import { PATTERN } from '../../src/http/payload';
+import { PatternVerifier } from '../../src/probe/verify';
 
-const REFERENCE = Buffer.from(PATTERN.repeat(4 * 1024 * 1024 / PATTERN.length + 1), 'latin1');
-
-export class PatternChecker {
-  bytes = 0;
+export class PatternChecker extends PatternVerifier {
+  /** Offset of the first wrong byte, or -1. */
   bad = -1;
 
-  add(chunk: Buffer): void {
-    for (let off = 0; off < chunk.length && this.bad < 0;) {
-      const phase = this.bytes % PATTERN.length;
-      const n = Math.min(chunk.length - off, REFERENCE.length - phase);
-      if (!chunk.subarray(off, off + n).equals(REFERENCE.subarray(phase, phase + n))) this.bad = this.bytes;
-      this.bytes += n;
-      off += n;
+  override add(chunk: Buffer): boolean {
+    const at = this.bytes;
+    if (super.add(chunk) || this.bad >= 0) return this.ok;
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== PATTERN.charCodeAt((at + i) % PATTERN.length)) { this.bad = at + i; break; }
     }
+    return false;
   }
 }

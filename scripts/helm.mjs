@@ -8,6 +8,7 @@
 //
 // Exits 1 with one line on stderr when it cannot: the binary exists only for linux-x64.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { toolCli } from './tool-cli.mjs';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -63,15 +64,4 @@ function ensure() {
   return BIN;
 }
 
-if (import.meta.filename === process.argv[1]) {
-  const bin = ensure();
-  const at = process.argv.indexOf('--exec');
-  if (at < 0) {
-    process.stdout.write(`${bin}\n`);
-  } else {
-    const [cmd, ...args] = process.argv.slice(at + 1);
-    if (!cmd) fail('--exec needs a command');
-    const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, HEARTBEAT_TEST_HELM: bin } });
-    process.exit(r.status ?? 1);
-  }
-}
+if (import.meta.filename === process.argv[1]) toolCli(ensure, 'HEARTBEAT_TEST_HELM', fail);

@@ -7,6 +7,7 @@ import { ListenError } from './http/listen';
 import { createLogger } from './log/logger';
 import { createProber } from './probe/scheduler';
 import { createServer } from './http/server';
+import { reclaiming } from './http/reclaim';
 import { readVersion } from './version';
 
 /** Exit code for a usage or configuration error (nothing was started). */
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   // Settings that do nothing are said in the starting line (a warning then) and on stderr.
   for (const w of warnings) process.stderr.write(`heartbeat: warning: ${w}\n`);
   logger[warnings.length > 0 ? 'warn' : 'info']('starting', {
-    version, node: process.version, pid: process.pid, config, sources, ...(warnings.length > 0 ? { warnings } : {}),
+    version, node: process.version, pid: process.pid, reclaim: reclaiming, config, sources, ...(warnings.length > 0 ? { warnings } : {}),
   });
   const hb = createServer(config, logger, version);
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.

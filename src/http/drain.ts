@@ -5,7 +5,9 @@
  *    `Connection: close`, so Node closes each connection after the response it is on.
  * 2. `server.close()`: the listener stops accepting (new connections are refused) and Node closes the
  *    idle connections: those with no request on its way, not even part of its headers
- *    (`closeIdleConnections()`, made safe below).
+ *    (`closeIdleConnections()`, made safe below: no response still being written is cut, and a
+ *    connection accepted but with nothing read yet gets DRAIN_IDLE_MS for its request, on Node 26 as
+ *    on Node 20; Node 26's own closes it at once).
  * 3. `keepAliveTimeout` drops to DRAIN_IDLE_MS: a keep-alive connection whose response finishes
  *    during the drain waits that long for a request already on its way (answered, with
  *    `Connection: close`), then Node closes it.
@@ -16,7 +18,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { flushing, lastResponse } from './connection-state';
+import { connectionOf, existingConnection } from './connection-state';
 
 /**
  * While draining, a keep-alive connection whose response has finished stays open this long for a
@@ -28,6 +30,7 @@ export class DrainingServer extends http.Server {
   /** Every open connection (CONNECT sockets too, which Node's HTTP server no longer tracks). */
   private readonly sockets = new Set<Socket>();
   private onSocketClosed: (() => void) | undefined;
+  private freshWait: NodeJS.Timeout | undefined;
   private begun = false;
   private drained: Promise<void> | undefined;
 
@@ -49,13 +52,28 @@ export class DrainingServer extends http.Server {
 
   /**
    * Node's version, which `close()` runs, takes a connection as idle once its request has been read
-   * and its response has *ended* (`res.end()` called), even while the end of that response, and the
-   * pipelined responses queued behind it, are still waiting to be written: destroying it then cuts
-   * them (a client reading slowly loses the tail). So the idle connections are closed at a moment when
-   * no connection has an ended response still being written; until then, those responses are waited for.
+   * and the response Node is writing has *ended* (`res.end()` called), even while the end of that
+   * response, and the pipelined responses queued behind it, are still waiting to be written:
+   * destroying it then cuts them (a client reading slowly loses the tail). So the idle connections are
+   * closed at a moment when no connection's current response is in that state; until then, each such
+   * response is waited for, and then the one queued behind it (src/http/connection-state.ts).
+   *
+   * Node 26's also takes a connection accepted a moment ago, with nothing read yet, as idle (Node 20's
+   * does not): its request may be on its way. Such connections get DRAIN_IDLE_MS to send it first;
+   * those that sent nothing are then closed here, on every Node.
    */
   override closeIdleConnections(): void {
-    const writing = [...this.sockets].filter(flushing);
+    if (this.freshWait) return;
+    const fresh = [...this.sockets].filter((s) => existingConnection(s)?.fresh ?? s.bytesRead === 0);
+    if (fresh.length > 0) {
+      this.freshWait = setTimeout(() => {
+        for (const s of fresh) if (existingConnection(s)?.fresh ?? (s.bytesRead === 0 && !s.destroyed)) s.destroy();
+        this.freshWait = undefined;
+        this.closeIdleConnections();
+      }, DRAIN_IDLE_MS);
+      return;
+    }
+    const writing = [...this.sockets].filter((s) => connectionOf(s).flushing());
     if (writing.length === 0) {
       super.closeIdleConnections();
       return;
@@ -64,17 +82,27 @@ export class DrainingServer extends http.Server {
     const next = (): void => {
       if (--left === 0) this.closeIdleConnections();
     };
-    for (const socket of writing) {
-      let done = false;
-      const once = (): void => {
-        if (done) return;
-        done = true;
-        next();
-      };
-      // 'finish' of the last response: every response on the connection has been written.
-      lastResponse(socket)?.once('finish', once);
-      socket.once('close', once);
-    }
+    for (const socket of writing) this.whenFlushed(socket, next);
+  }
+
+  /** Calls `done` once the connection has no ended response still being written (or has closed). */
+  private whenFlushed(socket: Socket, done: () => void): void {
+    const conn = connectionOf(socket);
+    const res = conn.writing();
+    if (!res || socket.destroyed || !res.writableEnded) return done();
+    let waited = false;
+    const once = (): void => {
+      if (waited) return;
+      waited = true;
+      res.off('finish', once);
+      socket.off('close', once);
+      // The next response queued behind it may have ended too (8 pipelined GETs answered at once). And
+      // a client that pipelines faster than it reads has requests Node has not read yet (it stops reading
+      // while responses are queued): once this one is written Node reads on, so look again after that read.
+      setImmediate(() => this.whenFlushed(socket, done));
+    };
+    res.once('finish', once);
+    socket.once('close', once);
   }
 
   /**
@@ -95,6 +123,7 @@ export class DrainingServer extends http.Server {
       const done = (): void => {
         if (!listenerClosed || this.sockets.size > 0) return;
         clearTimeout(deadline);
+        clearTimeout(this.freshWait);
         resolve();
       };
       this.onSocketClosed = done;

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { connectionOf } from './connection-state';
 import { requestContext, type RequestContext } from './context/headers';
 
 export interface Exchange {
@@ -60,9 +61,6 @@ export interface ExchangeResult {
 
 export type ExchangeListener = (result: ExchangeResult) => void;
 
-const OPEN = Symbol('heartbeat.openExchanges');
-type Watched = Socket & { [OPEN]?: Set<Watch> };
-
 /** An exchange being watched: what its report needs, kept on the object so no closure is made per request. */
 interface Watch extends Exchange {
   readonly res: ServerResponse;
@@ -82,10 +80,11 @@ interface Watch extends Exchange {
  * when the client goes away, so waiting for the response alone would lose it.
  */
 function openOn(socket: Socket): Set<Watch> {
-  const s = socket as Watched;
-  let open = s[OPEN];
+  const conn = connectionOf(socket);
+  let open = conn.exchanges as Set<Watch> | undefined;
   if (!open) {
-    const set = (open = s[OPEN] = new Set());
+    const set = (open = new Set<Watch>());
+    conn.exchanges = set;
     socket.once('close', () => {
       for (const w of set) report(w);
     });

@@ -6,7 +6,7 @@
  * Node reads a plain TCP connection in C++ and hands each read straight to its parser; JavaScript hears
  * of a read only afterwards, through the parser's execute callback (and can copy it then, with
  * `getCurrentBuffer()`). One hook wraps that callback, per connection, after Node has set it: when a
- * read neither handed a request over (src/http/connection-state.ts: the last response is unchanged) nor belonged
+ * read neither handed a request over (the connection's last response, src/http/connection-state.ts, is unchanged) nor belonged
  * to that request's body, it began the head of the next request: it is copied, and the next reads
  * until a line ends, at most MAX_KEPT bytes. Once a request is handed over, the copy is dropped.
  *
@@ -20,10 +20,9 @@
  * callback and keeps nothing. Node clears the hook when the parser goes back to its pool
  * (`cleanParser`, Node 20 and 24).
  */
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { lastResponse } from './connection-state';
+import { connectionOf, existingConnection } from './connection-state';
 
 /** How much of a head is kept: the start line and what came with it in its read. */
 const MAX_KEPT = 8192;
@@ -34,13 +33,7 @@ interface NodeParser {
   constructor: { kOnExecute?: number };
 }
 
-const KEPT = Symbol('heartbeat.requestHead');
-/** The reads kept of a head, and the response of the request handed over before it began. */
-interface Kept { parts: Buffer[]; length: number; before: ServerResponse | undefined; began: number; fromStart: boolean }
-const TIMES = Symbol('heartbeat.readTimes');
-/** When the connection was accepted and when its latest read came (performance.now()). */
-interface Times { accepted: number; read: number | undefined }
-type Keeping = Socket & { parser?: NodeParser | null; [KEPT]?: Kept; [TIMES]?: Times };
+type Keeping = Socket & { parser?: NodeParser | null };
 
 /** Installs the hook on a new connection's parser ('connection' listener, after Node's own). */
 export function keepRequestHeads(socket: Socket): void {
@@ -51,37 +44,38 @@ export function keepRequestHeads(socket: Socket): void {
   const nodeExecute = parser[exec];
   if (typeof nodeExecute !== 'function' || typeof parser.getCurrentBuffer !== 'function') return;
 
-  let seen = lastResponse(socket);
-  const times: Times = (s[TIMES] = { accepted: performance.now(), read: undefined });
+  const conn = connectionOf(socket);
+  let seen = conn.last;
+  conn.accepted = performance.now();
   parser[exec] = (ret: unknown): void => {
-    times.read = performance.now(); // before Node's callback, which may report the error
-    const before = lastResponse(socket);
+    const read = (conn.read = performance.now()); // before Node's callback, which may report the error
+    const before = conn.last;
     // This read begins at a request's start only if the request before it was complete and answered
     // (the client waited for the answer), or it is the connection's first read.
     const atBoundary = before === undefined || (before.req.complete && before.writableFinished);
     (nodeExecute as (ret: unknown) => void)(ret); // Node's: may report a parse error, which reads keptHead()
     if (typeof ret !== 'number' || s.parser !== parser) return;
-    const last = lastResponse(socket);
-    const k = s[KEPT];
+    const last = conn.last;
+    const k = conn.head;
     if (last !== seen) {
       // A request was handed over in this read: its head is complete, nothing to keep.
       seen = last;
-      if (k) s[KEPT] = undefined;
+      if (k) conn.head = undefined;
     } else if (last && !last.req.complete) {
       // A read of the body of the request handed over before.
     } else if (!k) {
       // Neither a request nor a body: the head of the next request began in this read.
-      const read = parser.getCurrentBuffer();
-      const tail = read.length > MAX_KEPT ? Buffer.from(read.subarray(read.length - MAX_KEPT)) : read;
+      const bytes = parser.getCurrentBuffer();
+      const tail = bytes.length > MAX_KEPT ? Buffer.from(bytes.subarray(bytes.length - MAX_KEPT)) : bytes;
       // Its start line is known only at a boundary (above): otherwise this read may begin mid-body or
       // mid-head (the read before it handed over a request and the start of the next).
-      s[KEPT] = { parts: [tail], length: tail.length, before: last, began: times.read, fromStart: atBoundary && last === before };
+      conn.head = { parts: [tail], length: tail.length, before: last, began: read, fromStart: atBoundary && last === before };
     } else if (k.length < MAX_KEPT && !k.parts.some((b) => b.includes(10))) {
       // Its start line is not complete yet: keep reading it (bounded; a line is all that is needed).
       const whole = parser.getCurrentBuffer();
-      const read = whole.length > MAX_KEPT - k.length ? Buffer.from(whole.subarray(0, MAX_KEPT - k.length)) : whole;
-      k.parts.push(read);
-      k.length += read.length;
+      const more = whole.length > MAX_KEPT - k.length ? Buffer.from(whole.subarray(0, MAX_KEPT - k.length)) : whole;
+      k.parts.push(more);
+      k.length += more.length;
     }
   };
 }
@@ -91,10 +85,10 @@ export function keepRequestHeads(socket: Socket): void {
  * in which it began up to the failing read (exclusive). Undefined when it began in the failing read.
  */
 export function keptHead(socket: Socket): Buffer | undefined {
-  const s = socket as Keeping;
-  const k = s[KEPT];
+  const conn = existingConnection(socket);
+  const k = conn?.head;
   // Only while that request is still the one arriving (no request handed over since it began).
-  return k && k.fromStart && lastResponse(socket) === k.before ? Buffer.concat(k.parts, k.length) : undefined;
+  return k && k.fromStart && conn?.last === k.before ? Buffer.concat(k.parts, k.length) : undefined;
 }
 
 /**
@@ -104,10 +98,9 @@ export function keptHead(socket: Socket): Buffer | undefined {
  * hook is installed (request logging off: nothing logs the duration).
  */
 export function headBegan(socket: Socket): number | undefined {
-  const s = socket as Keeping;
-  const t = s[TIMES];
-  if (!t) return undefined;
-  const k = s[KEPT];
-  if (k && lastResponse(socket) === k.before) return k.began;
-  return t.read ?? t.accepted;
+  const conn = existingConnection(socket);
+  if (conn?.accepted === undefined) return undefined;
+  const k = conn.head;
+  if (k && conn.last === k.before) return k.began;
+  return conn.read ?? conn.accepted;
 }

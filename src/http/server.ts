@@ -9,7 +9,7 @@ import { createApp } from './app';
 import { handleClientError } from './client-error';
 import { refusedFraming } from './framing';
 import { refuseConnect } from './connect-refusal';
-import { noteResponse } from './connection-state';
+import { connectionOf } from './connection-state';
 import type { Config } from '../config/schema';
 import { createHeartbeat } from './heartbeat';
 import { listenOn, type Listening } from './listen';
@@ -82,7 +82,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
     const isHeartbeat = heartbeat.matches(url);
     let x: Exchange | undefined;
-    noteResponse(res);
+    connectionOf(req.socket).handedOver(res);
     if (onExchange) {
       x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange, logger.requests);
       metrics?.begin();

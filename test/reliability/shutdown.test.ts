@@ -152,4 +152,34 @@ describe('reliability: SIGTERM under load', function () {
     assert.equal(logged.length, got.length, 'one log line per response received');
     assert.deepEqual(logged.filter((c) => c[9] !== 'false'), [], 'no response logged as aborted');
   });
+
+  it('does not cut pipelined responses queued behind one still being streamed when SIGTERM comes (8 x 1 MiB + 8 MiB)', async () => {
+    hb = await startServer(['--log', '--max', String(8 * MIB), '--drain-timeout', '30000']);
+    // The 1 MiB answers end at once (one write each) and wait in the server behind each other; the last,
+    // 8 MiB, is streamed and has not ended: the drain must wait for all of them, not only for the last.
+    const sizes = [...Array.from({ length: 8 }, () => MIB), 8 * MIB];
+    const sock = net.connect(hb.port, '127.0.0.1');
+    const parser = new ResponseParser({ checkPattern: true });
+    const got: RawResponse[] = [];
+    sock.on('data', (c: Buffer) => got.push(...parser.push(c)));
+    sock.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); });
+    sock.pause();
+    for (const _ of sizes) parser.expect(false);
+    sock.write(Buffer.concat(sizes.map((n) => requestBytes({ method: 'GET', target: `/heartbeat/${n}` }))));
+    await waitFor(() => hb!.lines.filter((l) => l.includes('\trequest\t')).length >= 1, 10_000, 'the first response written');
+
+    const exited = hb.stop('SIGTERM');
+    await waitFor(() => hb!.lines.some((l) => l.includes('\tshutdown begun\t')), 5000, 'shutdown begun');
+    await new Promise((r) => setTimeout(r, 1000)); // what the drain would cut, it cuts now
+    sock.resume();
+    await closed;
+    assert.equal(await exited, 0);
+    assert.ok(!parser.midResponse, `the connection ended in the middle of a response: ${parser.progress()}`);
+    assert.deepEqual(got.map((r) => r.bodyBytes), sizes, `${got.length} of ${sizes.length} answers`);
+    got.forEach((r, i) => assert.equal(heartbeatProblem(r, sizes[i] as number), undefined));
+    const logged = hb.lines.filter((l) => l.includes('\trequest\t')).map((l) => l.split('\t'));
+    assert.equal(logged.length, sizes.length);
+    assert.deepEqual(logged.filter((c) => c[9] !== 'false'), [], 'no response logged as aborted');
+  });
 });

@@ -63,13 +63,14 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
 
   const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
 
-  function respond(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, received?: number): void {
+  function respond(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, received?: number, close?: boolean): void {
     const headers: Record<string, string | number> = {
       'Content-Type': TEXT_PLAIN,
       'Content-Length': size,
       ...COMMON_HEADERS,
     };
     if (received !== undefined) headers[RECEIVED_HEADER] = received;
+    if (close) headers.Connection = 'close';
     declareBody(res, size);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') {
@@ -133,6 +134,20 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     req.on('error', () => undefined);
   }
 
+  /**
+   * Whether a request says a body follows (`Content-Length` other than 0, or `Transfer-Encoding`), read from
+   * rawHeaders so that a GET pays no headers object.
+   */
+  function hasBody(req: IncomingMessage): boolean {
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+      if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) !== 0) return true;
+    }
+    return false;
+  }
+
   function declaredTooLarge(req: IncomingMessage): boolean {
     const cl = req.headers['content-length'];
     return cl !== undefined && Number(cl) > uploadLimit;
@@ -158,7 +173,13 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       if (size === PATH_UNKNOWN) return sendText(res, 404, 'not found\n');
       if (size === SIZE_MALFORMED) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
       if (size < min || size > max) return sendText(res, 400, rangeMessage);
-      if (method !== 'POST') return respond(req, res, size, x);
+      if (method !== 'POST') {
+        if (!hasBody(req)) return respond(req, res, size, x);
+        // A GET/HEAD with a body: never read (it is not an upload), so the answer closes the connection;
+        // over the upload limit it is refused like an upload.
+        if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
+        return respond(req, res, size, x, undefined, true);
+      }
       if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
       upload(req, res, size, x, expectsContinue);
     },

@@ -143,4 +143,53 @@ describe('reliability: uploads over the limit', function () {
     assert.ok(fds1 <= fds0, `server fds ${fds1}, ${fds0} before`);
     assert.equal(await hb.stop(), 0);
   });
+
+  it('GET/HEAD with a body: never read, answered with Connection: close; over the upload limit 413, as an upload', async () => {
+    hb = await startServer(['--upload-limit', '1024', '--log']);
+    const { port } = hb;
+    const head = (method: string, headers: string[]): Buffer => requestBytes({ method, target: '/heartbeat/17', headers });
+
+    // The issue's GET with Content-Length: 512 MiB, from a client that keeps sending: 413, and the server
+    // ends the connection long before the body is through (it read it all before, answered 200 keep-alive).
+    for (const [what, bytes, chunked] of [
+      ['GET declaring 512 MiB', head('GET', [`Content-Length: ${512 * MIB}`]), false],
+      ['GET, chunked', head('GET', ['Transfer-Encoding: chunked']), true],
+      ['HEAD, chunked', head('HEAD', ['Transfer-Encoding: chunked']), true],
+    ] as const) {
+      const r = await pushUpload(port, bytes, chunked);
+      assert.ok(r.closedByServer, `${what}: the server did not end the connection; we sent ${r.sent} bytes`);
+      assert.ok(r.sent < 64 * MIB, `${what}: the client could send ${r.sent} bytes before the server ended the connection`);
+      assert.ok(r.responses.length <= 1, `${what}: ${r.responses.length} responses`);
+    }
+
+    // A small body (within the limit): the heartbeat is served, and the connection closed after it, unread.
+    for (const method of ['GET', 'HEAD']) {
+      const got = await new Promise<{ raw: Buffer; closed: boolean }>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1');
+        const parts: Buffer[] = [];
+        sock.on('data', (c: Buffer) => parts.push(c));
+        sock.on('error', () => undefined);
+        const bound = setTimeout(() => { sock.destroy(); resolve({ raw: Buffer.concat(parts), closed: false }); }, 10_000);
+        sock.on('close', () => { clearTimeout(bound); resolve({ raw: Buffer.concat(parts), closed: true }); });
+        sock.write(Buffer.concat([head(method, ['Content-Length: 10']), Buffer.from('0123456789')]));
+      });
+      const parser = new ResponseParser({ keepBody: true });
+      parser.expect(method === 'HEAD');
+      const [r] = parser.push(got.raw);
+      assert.equal(r?.status, 200, `${method} with a 10-byte body: ${got.raw.toString('latin1').slice(0, 200)}`);
+      assert.equal(r.headers.connection, 'close', method);
+      assert.equal(r.headers['content-length'], '17');
+      assert.equal(r.bodyBytes, method === 'HEAD' ? 0 : 17);
+      assert.ok(got.closed, `${method}: the server closed the connection after its answer`);
+    }
+
+    const lines = (): string[][] => hb!.lines.map((l) => l.split('\t')).filter((c) => c[1] === 'request');
+    await waitFor(() => lines().length >= 5, 5000, 'five request lines');
+    const got = lines().map((c) => [c[6], c[2]]);
+    assert.deepEqual(got.slice(-2), [['GET', '200'], ['HEAD', '200']]);
+    assert.deepEqual(got[0], ['GET', '413'], 'the declared 512 MiB is over the upload limit');
+    // the bytes_in of a body nobody reads: what the parser took before the connection closed, never 512 MiB
+    assert.ok(lines().every((c) => Number(c[5]) <= 1024 * 1024), lines().map((c) => c.join(' ')).join('\n'));
+    assert.equal(await hb.stop(), 0);
+  });
 });

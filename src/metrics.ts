@@ -192,14 +192,14 @@ export function createMetrics(version: string, sources: MetricsSources): Metrics
       inFlight--;
       const rs = stats[r.route];
       rs.count(methodLabel(r.method), r.status);
-      rs.bodyBytes += r.bytesOut;
-      if (r.bytesIn) uploadBytes += r.bytesIn;
+      rs.bodyBytes += r.bytes_out;
+      if (r.bytes_in) uploadBytes += r.bytes_in;
       if (r.aborted) rs.aborted++;
       // Latency is the latency of answers: a flood of fast 400s must not make heartbeat look
       // fast, nor a client that went away make it look slow. Those are counted above.
       else if (r.status < 400) {
         const i = sizeIndex(r.declared);
-        (rs.durations[i] ??= new HistogramCell(DURATION_BUCKETS)).observe(r.durationMs / 1000);
+        (rs.durations[i] ??= new HistogramCell(DURATION_BUCKETS)).observe(r.duration_ms / 1000);
       }
     },
     rejected: (r: ExchangeResult) => stats[r.route].count(methodLabel(r.method), r.status),

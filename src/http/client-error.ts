@@ -13,7 +13,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { connectionOf } from './connection-state';
-import { unknownContext } from './context/headers';
+import { isoNow, roundMs } from '../log/format';
 import { rejectExchange, type ExchangeResult } from './observe';
 import { headBegan, keptHead } from './request-head';
 import { performance } from 'node:perf_hooks';
@@ -123,7 +123,9 @@ export function handleClientError(
   // From when the request began (src/http/request-head.ts saw its first read) to its answer.
   const began = headBegan(socket);
   log({
-    method, url, context: unknownContext(proto),
-    route: 'other', client: socket.remoteAddress ?? '', status, durationMs: began === undefined ? 0 : performance.now() - began, bytesIn: 0, bytesOut: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
+    time: isoNow(), method, path: url, forwarded_for: '', user_agent: '', request_id: '', proto,
+    route: 'other', client: socket.remoteAddress ?? '', status,
+    duration_ms: began === undefined ? 0 : roundMs(performance.now() - began),
+    bytes_in: 0, bytes_out: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
   });
 }

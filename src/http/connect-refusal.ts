@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { requestContext } from './context/headers';
+import { isoNow, roundMs } from '../log/format';
 import type { ExchangeListener } from './observe';
 import { HEARTBEAT_METHODS } from './paths';
 import { rawAnswer } from './respond';
@@ -28,9 +29,11 @@ export function refuseConnect(req: IncomingMessage, socket: Socket, report?: Exc
   socket.on('error', () => socket.destroy());
   socket.resume(); // read and discard, so the client's close or reset is seen
   socket.end(ANSWER);
-  report?.({
-    route: 'other', method: req.method ?? 'CONNECT', url: req.url ?? '', client: socket.remoteAddress ?? '', status: 405,
-    durationMs: performance.now() - start, bytesIn: 0, bytesOut: Buffer.byteLength(BODY), declared: 0, aborted: false,
-    context: requestContext(req), // a rare request: read whether it is logged or only counted
+  if (!report) return;
+  const c = requestContext(req); // a rare request: read whether it is logged or only counted
+  report({
+    time: isoNow(), route: 'other', method: req.method ?? 'CONNECT', path: req.url ?? '', client: socket.remoteAddress ?? '',
+    status: 405, duration_ms: roundMs(performance.now() - start), bytes_in: 0, bytes_out: Buffer.byteLength(BODY), declared: 0,
+    aborted: false, forwarded_for: c.forwardedFor, user_agent: c.userAgent, request_id: c.requestId, proto: c.proto,
   });
 }

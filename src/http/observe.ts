@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connectionOf } from './connection-state';
 import { requestContext, type RequestContext } from './context/headers';
+import { isoNow, roundMs, type RequestRecord } from '../log/format';
 
 export interface Exchange {
   /** performance.now() when the request arrived. */
@@ -43,20 +44,14 @@ export function declareBody(res: ServerResponse, bytes: number): void {
 /** What kind of traffic an exchange is: a bounded set, safe as a metrics label. */
 export type Route = 'heartbeat' | 'upload' | 'probe' | 'metrics' | 'other';
 
-export interface ExchangeResult {
+/**
+ * One exchange's outcome, reported once: the request log's record itself (src/log/format.ts defines its
+ * columns; `time` is '' when no log wants it), plus what the metrics need besides.
+ */
+export interface ExchangeResult extends RequestRecord {
   route: Route;
-  method: string;
-  url: string;
-  client: string;
-  status: number;
-  durationMs: number;
-  bytesIn: number;
-  bytesOut: number;
   /** The body length the response declared (0 when none). */
   declared: number;
-  aborted: boolean;
-  /** The request's context headers, when the request log wants them (undefined otherwise). */
-  context?: RequestContext;
 }
 
 export type ExchangeListener = (result: ExchangeResult) => void;
@@ -108,19 +103,25 @@ function report(w: Watch): void {
   const { res } = w;
   const finished = res.writableFinished;
   const bytesOut = !finished ? w.bytesOut : w.method === 'HEAD' ? 0 : Math.max(w.declared, w.bytesOut);
+  const c = w.context;
   w.done({
+    // The context is read only when the request log wants it: then the time too.
+    time: c ? isoNow() : '',
     route: w.route,
     method: w.method,
-    url: w.url,
+    path: w.url,
     client: w.client,
     // Nothing was sent when the client went away (mid-upload, say): 499, as nginx logs it.
     status: w.rejected ?? (res.headersSent ? res.statusCode : CLIENT_CLOSED),
-    durationMs: performance.now() - w.start,
-    bytesIn: w.bytesIn,
-    bytesOut,
+    duration_ms: roundMs(performance.now() - w.start),
+    bytes_in: w.bytesIn,
+    bytes_out: bytesOut,
     declared: w.declared < 0 ? 0 : w.declared,
     aborted: !finished && w.rejected === undefined,
-    context: w.context,
+    forwarded_for: c?.forwardedFor ?? '',
+    user_agent: c?.userAgent ?? '',
+    request_id: c?.requestId ?? '',
+    proto: c?.proto ?? '',
   });
 }
 

@@ -20,7 +20,15 @@ function bodyUnread(req: IncomingMessage | undefined): boolean {
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
-/** Sends a short text body with the common headers; `extra` adds or overrides headers. */
+/** The headers of a short text answer: the common ones, its type and length, then `extra` (added or overriding). */
+function textHeaders(body: string, extra: Record<string, string> | undefined): Record<string, string | number> {
+  return { ...COMMON_HEADERS, 'Content-Type': TEXT_PLAIN, 'Content-Length': Buffer.byteLength(body), ...extra };
+}
+
+/**
+ * Sends a short text body with the common headers; `extra` adds or overrides headers. Every plain-text
+ * answer is this one, or rawAnswer() (the same headers) where there is no response object.
+ */
 export function sendText(
   res: ServerResponse, status: number, body: string, extra?: Record<string, string>,
 ): void {
@@ -28,14 +36,8 @@ export function sendText(
     res.destroy();
     return;
   }
-  const length = Buffer.byteLength(body);
-  declareBody(res, length);
-  const headers: Record<string, string | number> = {
-    ...COMMON_HEADERS,
-    'Content-Type': TEXT_PLAIN,
-    'Content-Length': length,
-    ...extra,
-  };
+  const headers = textHeaders(body, extra);
+  declareBody(res, headers['Content-Length'] as number);
   if (bodyUnread(res.req)) headers.Connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
@@ -43,10 +45,10 @@ export function sendText(
 
 /**
  * The same short text answer as raw bytes, for a socket that has no response object (a request the
- * parser rejected, CONNECT): the common headers, then `Connection: close`.
+ * parser rejected, CONNECT): sendText's headers, then `Connection: close`.
  */
 export function rawAnswer(status: number, body: string, extra: Record<string, string> = {}): string {
-  const headers = { ...COMMON_HEADERS, 'Content-Type': TEXT_PLAIN, 'Content-Length': String(Buffer.byteLength(body)), ...extra, Connection: 'close' };
+  const headers = { ...textHeaders(body, extra), Connection: 'close' };
   const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${body}`;
 }

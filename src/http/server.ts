@@ -13,7 +13,6 @@ import { connectionOf } from './connection-state';
 import type { Config } from '../config/schema';
 import { createHeartbeat } from './heartbeat';
 import { listenOn, type Listening } from './listen';
-import { isoNow, roundMs } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { DrainingServer } from './drain';
 import { createMetrics, metricsServer, type Metrics } from '../metrics';
@@ -45,21 +44,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   const state = { get ready() { return !server.draining; } };
   const app = createApp({ uri: config.uri, version, state, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath });
 
-  const logRequest = (r: ExchangeResult): void => logger.request({
-    time: isoNow(),
-    status: r.status,
-    duration_ms: roundMs(r.durationMs),
-    bytes_out: r.bytesOut,
-    bytes_in: r.bytesIn,
-    method: r.method,
-    path: r.url,
-    client: r.client,
-    aborted: r.aborted,
-    forwarded_for: r.context?.forwardedFor ?? '',
-    user_agent: r.context?.userAgent ?? '',
-    request_id: r.context?.requestId ?? '',
-    proto: r.context?.proto ?? '',
-  });
+  // The exchange's result is the request log's record (src/http/observe.ts): handed over as it is.
+  const logRequest = (r: ExchangeResult): void => logger.request(r);
   // Who wants to hear about each exchange; with nobody, requests are not observed at all.
   const log = logger.requests ? [logRequest] : [];
   const onExchange = fanOut([...log, ...(metrics ? [metrics.end] : [])]);

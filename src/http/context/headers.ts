@@ -26,11 +26,6 @@ export interface RequestContext {
   proto: string;
 }
 
-/** The context of a request the parser rejected: nothing of it is known but, maybe, its HTTP version. */
-export function unknownContext(proto = ''): RequestContext {
-  return { forwardedFor: '', userAgent: '', requestId: '', proto };
-}
-
 function protoOf(req: IncomingMessage): string {
   if (req.httpVersionMajor !== 1) return req.httpVersion ? `HTTP/${req.httpVersion}` : '';
   return req.httpVersionMinor === 1 ? 'HTTP/1.1' : req.httpVersionMinor === 0 ? 'HTTP/1.0' : `HTTP/${req.httpVersion}`;

@@ -5,7 +5,6 @@ import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
 import { ListenError } from './http/listen';
 import { createLogger } from './log/logger';
-import { createProber } from './probe/scheduler';
 import { createServer } from './http/server';
 import { reclaiming } from './http/reclaim';
 import { readVersion } from './version';
@@ -38,7 +37,10 @@ async function main(): Promise<void> {
   });
   const hb = createServer(config, logger, version);
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
-  const prober = createProber({ config, logger, version, registry: hb.metrics?.registry });
+  // Its modules are loaded only then.
+  const prober = config.probeTargets.length > 0
+    ? (await import('./probe/scheduler')).createProber({ config, logger, version, registry: hb.metrics?.registry })
+    : undefined;
   installLifecycle(prober ? {
     shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
   } : hb, logger);

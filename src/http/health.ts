@@ -1,9 +1,11 @@
 /**
- * Probes for the orchestrator, and the version: GET/HEAD only, plain text, never cached.
- * The bodies are the Go server's, byte for byte (its healthz/readyz/version handlers write
- * `Pass\n`, `Ready\n` and the version with `\n`), so monitors written against it still match.
+ * The health endpoints for the orchestrator (/healthz, /readyz) and the version: GET/HEAD only, plain
+ * text, never cached. Plain node:http handlers like the heartbeat route, so that serving the kubelet's
+ * probes never loads Express (src/http/server.ts loads the app only for the first request that needs it).
+ * The bodies are the Go server's, byte for byte (its healthz/readyz/version handlers write `Pass\n`,
+ * `Ready\n` and the version with `\n`), so monitors written against it still match.
  */
-import { Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROBE_METHODS } from './paths';
 import { methodNotAllowed, sendText } from './respond';
 
@@ -12,18 +14,10 @@ export interface ProbeState {
   readonly ready: boolean;
 }
 
-export function probes(state: ProbeState, version: string): Router {
-  const router = Router({ caseSensitive: true, strict: true });
-  const notAllowed = (_req: unknown, res: Parameters<typeof sendText>[0]): void => methodNotAllowed(res, PROBE_METHODS);
-
-  router.route('/healthz')
-    .get((_req, res) => sendText(res, 200, 'Pass\n'))
-    .all(notAllowed);
-  router.route('/readyz')
-    .get((_req, res) => (state.ready ? sendText(res, 200, 'Ready\n') : sendText(res, 503, 'shutting down\n')))
-    .all(notAllowed);
-  router.route('/version')
-    .get((_req, res) => sendText(res, 200, `${version}\n`))
-    .all(notAllowed);
-  return router;
+/** Answers a request for `path`, one of PROBE_PATHS (query string already stripped). */
+export function answerHealth(req: IncomingMessage, res: ServerResponse, path: string, state: ProbeState, version: string): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, PROBE_METHODS);
+  if (path === '/healthz') sendText(res, 200, 'Pass\n');
+  else if (path === '/readyz') sendText(res, state.ready ? 200 : 503, state.ready ? 'Ready\n' : 'shutting down\n');
+  else sendText(res, 200, `${version}\n`);
 }

@@ -31,8 +31,11 @@ export function imageNodeVersion() {
 
 function versionOf(bin) {
   try {
-    return execFileSync(bin, ['-v'], { encoding: 'utf8' }).trim();
-  } catch {
+    return execFileSync(bin, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    // Node 26's binary links libatomic.so.1, which a minimal Debian lacks: say which package to install.
+    const lib = /error while loading shared libraries: (\S+?):/.exec(String(e.stderr ?? ''))?.[1];
+    if (lib) fail(`${bin} needs ${lib}, which this machine lacks: apt-get install -y ${lib.startsWith('libatomic') ? 'libatomic1' : `the package with ${lib}`} (.ci/run does)`);
     return undefined;
   }
 }

@@ -28,13 +28,15 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
  * k8s/, or, for the monitoring component, a throwaway overlay adding k8s/components/alerts to one, as
  * docs/alerts.md tells an operator to).
  */
-const MODES: Record<string, { values: string[]; kustomize: string; alerts?: true }> = {
+const MODES: Record<string, { values: string[]; kustomize: string; components?: string[] }> = {
   sidecar: { values: ['values-sidecar.yaml'], kustomize: 'k8s' },
   edge: { values: ['values-edge.yaml'], kustomize: 'k8s/overlays/edge' },
   restricted: { values: ['values-restricted.yaml'], kustomize: 'k8s/overlays/restricted' },
   mesh: { values: ['values-mesh.yaml'], kustomize: 'k8s/overlays/mesh' },
-  'sidecar + alerts': { values: ['values-sidecar.yaml', 'values-alerts.yaml'], kustomize: 'k8s', alerts: true },
-  'mesh + alerts': { values: ['values-mesh.yaml', 'values-alerts.yaml'], kustomize: 'k8s/overlays/mesh', alerts: true },
+  'sidecar + alerts': { values: ['values-sidecar.yaml', 'values-alerts.yaml'], kustomize: 'k8s', components: ['k8s/components/alerts'] },
+  'mesh + alerts': { values: ['values-mesh.yaml', 'values-alerts.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/alerts'] },
+  'sidecar + otlp': { values: ['values-sidecar.yaml', 'values-otlp.yaml'], kustomize: 'k8s', components: ['k8s/components/otlp'] },
+  'mesh + otlp': { values: ['values-mesh.yaml', 'values-otlp.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/otlp'] },
 };
 /** Pod Security "restricted" for heartbeat's pods: the modes without the sidecar. */
 const collectorMode = (mode: string): boolean => mode.startsWith('restricted') || mode.startsWith('mesh');
@@ -57,13 +59,13 @@ function helm(args: string[]): Run {
 }
 let tmpHome = os.tmpdir();
 
-/** A throwaway overlay (in the test's temp dir) of a k8s/ directory plus the monitoring component. */
-function withAlerts(of: string): string {
-  const dir = mkdtempSync(path.join(tmpHome, 'alerts-overlay-'));
+/** A throwaway overlay (in the test's temp dir) of a k8s/ directory plus components (alerts, otlp), as the docs tell an operator to write. */
+function overlay(of: string, components: string[]): string {
+  const dir = mkdtempSync(path.join(tmpHome, 'overlay-'));
   const rel = (p: string): string => path.relative(dir, path.join(ROOT, p));
   writeFileSync(path.join(dir, 'kustomization.yaml'), [
     'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-    `resources: [${rel(of)}]`, `components: [${rel('k8s/components/alerts')}]`, '',
+    `resources: [${rel(of)}]`, `components: [${components.map(rel).join(', ')}]`, '',
   ].join('\n'));
   return dir;
 }
@@ -167,7 +169,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     }
   });
 
-  for (const [mode, { values, kustomize, alerts }] of Object.entries(MODES)) {
+  for (const [mode, { values, kustomize, components }] of Object.entries(MODES)) {
     describe(`mode ${mode} (${values.join(' + ')})`, () => {
       it('every object helm template renders passes the Kubernetes API schema (kubernetes-models)', async () => {
         const objects = template(values, ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
@@ -194,9 +196,9 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
         }
       });
 
-      it(`renders what kustomize renders from ${kustomize}${alerts ? ' + components/alerts' : ''} (labels and name hashes aside)`, () => {
+      it(`renders what kustomize renders from ${[kustomize, ...components ?? []].join(' + ')} (labels and name hashes aside)`, () => {
         const chart = normalise(template(values, [`image.repository=${PLACEHOLDER}`, 'namespace.create=true']));
-        const kust = normalise(render(alerts ? withAlerts(kustomize) : kustomize));
+        const kust = normalise(render(components ? overlay(kustomize, components) : kustomize));
         assert.deepEqual(chart.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`),
           kust.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
         chart.forEach((o, i) => assert.deepEqual(o, kust[i], `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
@@ -237,12 +239,31 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   it('the forward destination, TLS and shared key Secret are values', () => {
     const objects = template([], ['image.repository=r.example/hb', 'fluentBit.forward.host=logs.example.com', 'fluentBit.forward.port=24240',
       'fluentBit.forward.tls=true', 'fluentBit.forward.sharedKeySecret=my-key', 'fluentBit.aggregatorNamespace=central']);
-    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'log-forward') as unknown as { data: Record<string, string> };
-    assert.deepEqual(cm.data, { FLUENT_FORWARD_HOST: 'logs.example.com', FLUENT_FORWARD_PORT: '24240', FLUENT_FORWARD_TLS: 'on', FLUENT_FORWARD_TLS_VERIFY: 'on' });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'log-destination') as unknown as { data: Record<string, string> };
+    assert.deepEqual(cm.data, {
+      FLUENT_BIT_CONFIG: 'sidecar.yaml', FLUENT_FORWARD_HOST: 'logs.example.com', FLUENT_FORWARD_PORT: '24240', FLUENT_FORWARD_TLS: 'on', FLUENT_FORWARD_TLS_VERIFY: 'on',
+    });
     const text = JSON.stringify(objects);
     assert.match(text, /"name":"my-key","key":"shared_key","optional":true/);
     assert.match(text, /"kubernetes.io\/metadata.name":"central"/);
     assert.match(text, /"port":24240/);
+  });
+
+  it('logs.destination otlp: the sidecar and the collector run their -otlp.yaml with the OTLP endpoint, TLS, header Secret and egress of the values', () => {
+    const set = ['image.repository=r.example/hb', 'image.tag=2.3.4', 'logs.otlp.host=otlp.example.com', 'logs.otlp.port=443', 'logs.otlp.logsUri=/otlp/v1/logs',
+      'logs.otlp.tls=true', 'logs.otlp.headerSecret=my-otlp', 'logs.otlp.namespace=otel'];
+    for (const [values, cmName, file] of [[['values-otlp.yaml'], 'log-destination', 'sidecar-otlp.yaml'], [['values-mesh.yaml', 'values-otlp.yaml'], 'collector-log-destination', 'collector-otlp.yaml']] as const) {
+      const objects = template([...values], set);
+      const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === cmName) as unknown as { data: Record<string, string> };
+      assert.deepEqual(cm.data, {
+        FLUENT_BIT_CONFIG: file, OTLP_HOST: 'otlp.example.com', OTLP_PORT: '443', OTLP_LOGS_URI: '/otlp/v1/logs', OTLP_TLS: 'on', OTLP_TLS_VERIFY: 'on',
+        OTLP_SERVICE_VERSION: '2.3.4',
+      }, 'service.version follows the image tag');
+      const text = JSON.stringify(objects);
+      assert.match(text, /"name":"OTLP_HEADER","valueFrom":\{"secretKeyRef":\{"name":"my-otlp","key":"header","optional":true\}\}/);
+      assert.match(text, /"kubernetes.io\/metadata.name":"otel"\}\}\}\],"ports":\[\{"protocol":"TCP","port":443\}\]/);
+      assert.doesNotMatch(text, /"port":24224/, 'nothing of forward is left');
+    }
   });
 
   const refused: [string, string[], RegExp][] = [
@@ -251,6 +272,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     ['an unknown key', ['image.repository=r.example/hb', 'config.prot=8080'], /additional propert(y|ies) 'prot' not allowed/],
     ['a port out of range', ['image.repository=r.example/hb', 'config.port=70000'], /\/config\/port.*maximum: got 70,?000, want 65,?535/],
     ['a NodePort out of range', ['image.repository=r.example/hb', 'service.type=NodePort', 'service.nodePort=8080'], /\/service\/nodePort.*minimum/],
+    ['an unknown log destination', ['image.repository=r.example/hb', 'logs.destination=kafka'], /\/logs\/destination.*(must be one of|value must be one of)/],
   ];
   for (const [what, set, message] of refused) {
     it(`refuses ${what} with one readable line naming the value`, () => {

@@ -29,7 +29,7 @@ template:
         image: {{ printf "%s:%s" .Values.fluentBit.image.repository .Values.fluentBit.image.tag }}
         imagePullPolicy: IfNotPresent
         restartPolicy: Always
-        args: ["-c", "/fluent-bit/etc/sidecar.yaml"]
+        {{- include "heartbeat.shipperEnv" (dict "configMap" "log-destination") | nindent 8 }}
         env:
           - name: POD_NAME
             valueFrom:
@@ -49,19 +49,7 @@ template:
                 fieldPath: spec.nodeName
           - name: HEARTBEAT_LOG_PATH
             value: /var/log/heartbeat-pod/heartbeat/*.log*
-          {{- range list "FLUENT_FORWARD_HOST" "FLUENT_FORWARD_PORT" "FLUENT_FORWARD_TLS" "FLUENT_FORWARD_TLS_VERIFY" }}
-          - name: {{ . }}
-            valueFrom:
-              configMapKeyRef:
-                name: log-forward
-                key: {{ . }}
-          {{- end }}
-          - name: FLUENT_FORWARD_SHARED_KEY
-            valueFrom:
-              secretKeyRef:
-                name: {{ .Values.fluentBit.forward.sharedKeySecret }}
-                key: shared_key
-                optional: true
+          {{- include "heartbeat.shipperSecrets" . | nindent 10 }}
         ports:
           - name: fluent-bit
             containerPort: 2020

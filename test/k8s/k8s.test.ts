@@ -1,7 +1,7 @@
 /**
  * The Kubernetes manifests: every deploy mode rendered with the real `kubectl kustomize` (the
- * base, edge, restricted = base + node collector, edge + node collector, mesh, and the mesh under
- * another namespace), every object checked against the Kubernetes API schemas (kubernetes-models),
+ * base, edge, restricted = base + node collector, edge + node collector, mesh, the mesh under
+ * another namespace, and logs over OTLP (components/otlp) on the base and on the mesh), every object checked against the Kubernetes API schemas (kubernetes-models),
  * and the pods' contract with the app checked with the app's own code: its config loader, its
  * defaults, the real server answering the probes, the Fluent Bit files each log shipper is given.
  * Modes without the sidecar are checked field by field against Pod Security "restricted".

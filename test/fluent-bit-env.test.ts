@@ -48,9 +48,12 @@ const REQUIRED: Record<string, Env> = {
   'collector.yaml': { HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-*_*/heartbeat/*.log*', FLUENT_FORWARD_HOST: 'fluentd.logging', NODE_NAME: 'node-1' },
   'sidecar-otlp.yaml': {
     HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-0_x/heartbeat/*.log*', OTLP_HOST: 'otel-collector.observability',
-    POD_NAME: 'heartbeat-0', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'node-1',
+    POD_NAME: 'heartbeat-0', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'node-1', OTLP_SERVICE_VERSION: '1.0.0',
   },
-  'collector-otlp.yaml': { HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-*_*/heartbeat/*.log*', OTLP_HOST: 'otel-collector.observability', NODE_NAME: 'node-1' },
+  'collector-otlp.yaml': {
+    HEARTBEAT_LOG_PATH: '/var/log/pods/heartbeat_heartbeat-*_*/heartbeat/*.log*', OTLP_HOST: 'otel-collector.observability', NODE_NAME: 'node-1',
+    HEARTBEAT_NAMESPACE: 'heartbeat', OTLP_SERVICE_VERSION: '1.0.0',
+  },
   'local.yaml': { HEARTBEAT_LOG_FILE: '/tmp/heartbeat.log' },
 };
 
@@ -72,6 +75,15 @@ function rejected(doc: Section, env: Env): string[] {
       const own = KEYS[`${kind} ${String(plugin.name)}`] ?? [];
       const core = kind === 'filter' ? [] : EMPTY_FALLS_THROUGH[kind];
       for (const [k, v] of Object.entries(plugin)) checkValue(`${kind} ${String(plugin.name)}`, k, v, own, core);
+      // processors: an empty value is kept as "" (flb_processor_instance_set_property stores it), so a
+      // content_modifier would set an attribute to "" without a word: every value must be non-empty
+      for (const list of Object.values((plugin.processors ?? {}) as Record<string, Section[]>)) {
+        for (const p of list) {
+          for (const [k, v] of Object.entries(p)) {
+            if (typeof v === 'string' && substituteEnv(v, env) === '') bad.push(`${kind} ${String(plugin.name)} processor ${String(p.name)}: empty ${k}`);
+          }
+        }
+      }
     }
   }
   return bad;
@@ -143,5 +155,11 @@ describe('Fluent Bit configs start with their optional variables unset (flb_env_
     // forward's own shared_key may be empty (its config_map has it: the default stays)
     out.tls = 'off'; out['tls.verify'] = 'on'; out.port = '24224'; out.shared_key = '${UNSET}';
     assert.deepEqual(rejected(doc, {}), []);
+  });
+
+  it('the check is real for processors: an OTLP resource attribute whose variable is unset is reported', () => {
+    const env = { ...REQUIRED['sidecar-otlp.yaml'] };
+    delete env.OTLP_SERVICE_VERSION;
+    assert.deepEqual(rejected(load('sidecar-otlp.yaml'), env), ['output opentelemetry processor content_modifier: empty value']);
   });
 });

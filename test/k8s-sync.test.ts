@@ -15,10 +15,10 @@ describe('k8s components\' generated copies (npm run k8s:sync)', () => {
     assert.deepEqual(existing().sort(), want.map((p) => p.target).sort(), 'stale files in a generated/ folder: run npm run k8s:sync');
   });
 
-  it('the sidecar gets sidecar.yaml and parsers.yaml, the collector collector.yaml and parsers.yaml, heartbeat its config', () => {
+  it('the sidecar gets sidecar.yaml, sidecar-otlp.yaml and parsers.yaml, the collector collector.yaml, collector-otlp.yaml and parsers.yaml, heartbeat its config', () => {
     const by = new Map(TARGETS.map((t) => [t.configMap, t.sources]));
     assert.deepEqual(by.get('heartbeat-config'), ['config/example.json']);
-    assert.deepEqual(by.get('fluent-bit-config'), ['fluent-bit/parsers.yaml', 'fluent-bit/sidecar.yaml']);
-    assert.deepEqual(by.get('fluent-bit-collector-config'), ['fluent-bit/collector.yaml', 'fluent-bit/parsers.yaml']);
+    assert.deepEqual(by.get('fluent-bit-config'), ['fluent-bit/parsers.yaml', 'fluent-bit/sidecar.yaml', 'fluent-bit/sidecar-otlp.yaml']);
+    assert.deepEqual(by.get('fluent-bit-collector-config'), ['fluent-bit/collector.yaml', 'fluent-bit/collector-otlp.yaml', 'fluent-bit/parsers.yaml']);
   });
 });

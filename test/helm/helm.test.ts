@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { alertRules } from '../../scripts/alerts';
 import { KEYS } from '../../src/config/schema';
 import { render, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
@@ -22,12 +23,25 @@ import { modelFor } from '../k8s/models';
 
 const CHART = path.join(ROOT, 'k8s', 'chart', 'heartbeat');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-/** The modes the chart covers: values file -> the kustomize directory of the same mode. */
-const MODES: Record<string, { values: string; kustomize: string }> = {
-  sidecar: { values: 'values-sidecar.yaml', kustomize: 'k8s' },
-  edge: { values: 'values-edge.yaml', kustomize: 'k8s/overlays/edge' },
-  restricted: { values: 'values-restricted.yaml', kustomize: 'k8s/overlays/restricted' },
+/**
+ * The modes the chart covers: its values files -> the kustomize tree of the same mode (a directory of
+ * k8s/, or, for the monitoring component, a throwaway overlay adding k8s/components/alerts to one, as
+ * docs/alerts.md tells an operator to).
+ */
+const MODES: Record<string, { values: string[]; kustomize: string; components?: string[] }> = {
+  sidecar: { values: ['values-sidecar.yaml'], kustomize: 'k8s' },
+  edge: { values: ['values-edge.yaml'], kustomize: 'k8s/overlays/edge' },
+  restricted: { values: ['values-restricted.yaml'], kustomize: 'k8s/overlays/restricted' },
+  mesh: { values: ['values-mesh.yaml'], kustomize: 'k8s/overlays/mesh' },
+  'sidecar + alerts': { values: ['values-sidecar.yaml', 'values-alerts.yaml'], kustomize: 'k8s', components: ['k8s/components/alerts'] },
+  'mesh + alerts': { values: ['values-mesh.yaml', 'values-alerts.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/alerts'] },
+  'sidecar + otlp': { values: ['values-sidecar.yaml', 'values-otlp.yaml'], kustomize: 'k8s', components: ['k8s/components/otlp'] },
+  'mesh + otlp': { values: ['values-mesh.yaml', 'values-otlp.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/otlp'] },
 };
+/** Pod Security "restricted" for heartbeat's pods: the modes without the sidecar. */
+const collectorMode = (mode: string): boolean => mode.startsWith('restricted') || mode.startsWith('mesh');
+/** kinds kubernetes-models has no model of (the Prometheus Operator's CRDs): checked by equality with kustomize's objects instead. */
+const CRD_GROUPS = ['monitoring.coreos.com/v1'];
 /** kustomize's placeholder image: the chart given it must render kustomize's objects exactly. */
 const PLACEHOLDER = 'set-your-registry.invalid/heartbeat';
 
@@ -44,6 +58,17 @@ function helm(args: string[]): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 let tmpHome = os.tmpdir();
+
+/** A throwaway overlay (in the test's temp dir) of a k8s/ directory plus components (alerts, otlp), as the docs tell an operator to write. */
+function overlay(of: string, components: string[]): string {
+  const dir = mkdtempSync(path.join(tmpHome, 'overlay-'));
+  const rel = (p: string): string => path.relative(dir, path.join(ROOT, p));
+  writeFileSync(path.join(dir, 'kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+    `resources: [${rel(of)}]`, `components: [${components.map(rel).join(', ')}]`, '',
+  ].join('\n'));
+  return dir;
+}
 
 function template(values: string[], set: string[] = [`image.repository=${PLACEHOLDER}`]): K8sObject[] {
   const r = helm(['template', 'heartbeat', CHART, '--namespace', 'heartbeat', ...values.flatMap((v) => ['-f', path.join(CHART, v)]), ...set.flatMap((s) => ['--set', s])]);
@@ -85,8 +110,11 @@ function normalise(objects: K8sObject[]): unknown[] {
   });
 }
 
+/** heartbeat's workload: the Deployment, or the mesh's DaemonSet. */
+const workload = (objects: K8sObject[]): K8sObject | undefined =>
+  objects.find((o) => (o.kind === 'Deployment' || o.kind === 'DaemonSet') && o.metadata.name === 'heartbeat');
 const heartbeatImage = (objects: K8sObject[]): string | undefined => {
-  const d = objects.find((o) => o.kind === 'Deployment') as { spec: { template: { spec: { containers: { name: string; image: string }[] } } } } | undefined;
+  const d = workload(objects) as { spec: { template: { spec: { containers: { name: string; image: string }[] } } } } | undefined;
   return d?.spec.template.spec.containers.find((c) => c.name === 'heartbeat')?.image;
 };
 
@@ -110,7 +138,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
 
   it('helm lint --strict passes for every mode', () => {
     for (const [mode, { values }] of Object.entries(MODES)) {
-      const r = helm(['lint', '--strict', CHART, '-f', path.join(CHART, values), '--set', 'image.repository=registry.example.com/heartbeat']);
+      const r = helm(['lint', '--strict', CHART, ...values.flatMap((v) => ['-f', path.join(CHART, v)]), '--set', 'image.repository=registry.example.com/heartbeat']);
       assert.equal(r.status, 0, `${mode}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     }
@@ -141,23 +169,24 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     }
   });
 
-  for (const [mode, { values, kustomize }] of Object.entries(MODES)) {
-    describe(`mode ${mode} (${values})`, () => {
+  for (const [mode, { values, kustomize, components }] of Object.entries(MODES)) {
+    describe(`mode ${mode} (${values.join(' + ')})`, () => {
       it('every object helm template renders passes the Kubernetes API schema (kubernetes-models)', async () => {
-        const objects = template([values], ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
+        const objects = template(values, ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
         assert.ok(objects.length >= 6, `${objects.length} objects`);
         for (const obj of objects) {
+          if (CRD_GROUPS.includes(obj.apiVersion)) continue;
           const Model = await modelFor(obj);
           assert.doesNotThrow(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata.name}`);
         }
         assert.equal(heartbeatImage(objects), `registry.example.com/heartbeat:${pkg.version}`);
       });
 
-      it(mode === 'restricted' ? 'heartbeat\'s pods meet Pod Security "restricted", and their namespace enforces it' : 'heartbeat\'s namespace is "privileged" (the sidecar\'s hostPath), warning on "restricted"', () => {
-        const objects = template([values], ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
+      it(collectorMode(mode) ? 'heartbeat\'s pods meet Pod Security "restricted", and their namespace enforces it' : 'heartbeat\'s namespace is "privileged" (the sidecar\'s hostPath), warning on "restricted"', () => {
+        const objects = template(values, ['image.repository=registry.example.com/heartbeat', 'namespace.create=true']);
         const ns = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'heartbeat');
-        const pod = (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: IPodSpec } } }).spec.template.spec;
-        if (mode === 'restricted') {
+        const pod = (workload(objects) as unknown as { spec: { template: { spec: IPodSpec } } }).spec.template.spec;
+        if (collectorMode(mode)) {
           assert.deepEqual(restrictedViolations(pod), []);
           assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
         } else {
@@ -167,15 +196,38 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
         }
       });
 
-      it(`renders what kustomize renders from ${kustomize} (labels and name hashes aside)`, () => {
-        const chart = normalise(template([values], [`image.repository=${PLACEHOLDER}`, 'namespace.create=true']));
-        const kust = normalise(render(kustomize));
+      it(`renders what kustomize renders from ${[kustomize, ...components ?? []].join(' + ')} (labels and name hashes aside)`, () => {
+        const chart = normalise(template(values, [`image.repository=${PLACEHOLDER}`, 'namespace.create=true']));
+        const kust = normalise(render(components ? overlay(kustomize, components) : kustomize));
         assert.deepEqual(chart.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`),
           kust.map((o) => `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
         chart.forEach((o, i) => assert.deepEqual(o, kust[i], `${(o as K8sObject).kind}/${(o as K8sObject).metadata.name}`));
       });
     });
   }
+
+  it('alerts.enabled: the PrometheusRule holds the rules scripts/alerts.ts defines, in the release\'s namespace; off by default', () => {
+    const on = template(['values-alerts.yaml'], ['image.repository=r.example/hb']);
+    const rule = on.find((o) => o.kind === 'PrometheusRule') as (K8sObject & { spec: { groups: unknown } }) | undefined;
+    assert.ok(rule, 'a PrometheusRule');
+    assert.equal(rule.metadata.namespace, 'heartbeat');
+    assert.deepEqual(rule.spec.groups, alertRules());
+    assert.deepEqual(on.filter((o) => o.kind === 'PodMonitor').map((o) => o.metadata.name).sort(), ['heartbeat', 'heartbeat-fluent-bit-collector']);
+    assert.deepEqual(template([], ['image.repository=r.example/hb']).filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')), []);
+  });
+
+  it('mesh.enabled: a DaemonSet instead of the Deployment, heartbeat-peers on heartbeat\'s port, probe targets through it', () => {
+    const objects = template(['values-mesh.yaml'], ['image.repository=r.example/hb', 'config.port=8181']);
+    assert.equal(objects.filter((o) => o.kind === 'Deployment').length, 0);
+    const ds = workload(objects) as unknown as { kind: string; spec: { template: { spec: { containers: { name: string; env: { name: string; value?: string }[] }[] } } } };
+    assert.equal(ds.kind, 'DaemonSet');
+    const env = ds.spec.template.spec.containers.find((c) => c.name === 'heartbeat')?.env ?? [];
+    assert.deepEqual(env.slice(0, 2).map((e) => e.name), ['POD_NAMESPACE', 'HEARTBEAT_PROBE_TARGETS'], 'POD_NAMESPACE before the target that refers to it');
+    assert.equal(env[1]?.value, 'http://heartbeat-peers.$(POD_NAMESPACE).svc.cluster.local:8181');
+    const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat-peers') as unknown as { spec: { clusterIP: string; ports: { port: number }[] } };
+    assert.equal(peers.spec.clusterIP, 'None');
+    assert.equal(peers.spec.ports[0]?.port, 8181);
+  });
 
   it('image: repository + appVersion by default, a tag or a digest when given', () => {
     const repo = 'registry.example.com/heartbeat';
@@ -187,12 +239,31 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   it('the forward destination, TLS and shared key Secret are values', () => {
     const objects = template([], ['image.repository=r.example/hb', 'fluentBit.forward.host=logs.example.com', 'fluentBit.forward.port=24240',
       'fluentBit.forward.tls=true', 'fluentBit.forward.sharedKeySecret=my-key', 'fluentBit.aggregatorNamespace=central']);
-    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'log-forward') as unknown as { data: Record<string, string> };
-    assert.deepEqual(cm.data, { FLUENT_FORWARD_HOST: 'logs.example.com', FLUENT_FORWARD_PORT: '24240', FLUENT_FORWARD_TLS: 'on', FLUENT_FORWARD_TLS_VERIFY: 'on' });
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'log-destination') as unknown as { data: Record<string, string> };
+    assert.deepEqual(cm.data, {
+      FLUENT_BIT_CONFIG: 'sidecar.yaml', FLUENT_FORWARD_HOST: 'logs.example.com', FLUENT_FORWARD_PORT: '24240', FLUENT_FORWARD_TLS: 'on', FLUENT_FORWARD_TLS_VERIFY: 'on',
+    });
     const text = JSON.stringify(objects);
     assert.match(text, /"name":"my-key","key":"shared_key","optional":true/);
     assert.match(text, /"kubernetes.io\/metadata.name":"central"/);
     assert.match(text, /"port":24240/);
+  });
+
+  it('logs.destination otlp: the sidecar and the collector run their -otlp.yaml with the OTLP endpoint, TLS, header Secret and egress of the values', () => {
+    const set = ['image.repository=r.example/hb', 'image.tag=2.3.4', 'logs.otlp.host=otlp.example.com', 'logs.otlp.port=443', 'logs.otlp.logsUri=/otlp/v1/logs',
+      'logs.otlp.tls=true', 'logs.otlp.headerSecret=my-otlp', 'logs.otlp.namespace=otel'];
+    for (const [values, cmName, file] of [[['values-otlp.yaml'], 'log-destination', 'sidecar-otlp.yaml'], [['values-mesh.yaml', 'values-otlp.yaml'], 'collector-log-destination', 'collector-otlp.yaml']] as const) {
+      const objects = template([...values], set);
+      const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === cmName) as unknown as { data: Record<string, string> };
+      assert.deepEqual(cm.data, {
+        FLUENT_BIT_CONFIG: file, OTLP_HOST: 'otlp.example.com', OTLP_PORT: '443', OTLP_LOGS_URI: '/otlp/v1/logs', OTLP_TLS: 'on', OTLP_TLS_VERIFY: 'on',
+        OTLP_SERVICE_VERSION: '2.3.4',
+      }, 'service.version follows the image tag');
+      const text = JSON.stringify(objects);
+      assert.match(text, /"name":"OTLP_HEADER","valueFrom":\{"secretKeyRef":\{"name":"my-otlp","key":"header","optional":true\}\}/);
+      assert.match(text, /"kubernetes.io\/metadata.name":"otel"\}\}\}\],"ports":\[\{"protocol":"TCP","port":443\}\]/);
+      assert.doesNotMatch(text, /"port":24224/, 'nothing of forward is left');
+    }
   });
 
   const refused: [string, string[], RegExp][] = [
@@ -201,6 +272,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     ['an unknown key', ['image.repository=r.example/hb', 'config.prot=8080'], /additional propert(y|ies) 'prot' not allowed/],
     ['a port out of range', ['image.repository=r.example/hb', 'config.port=70000'], /\/config\/port.*maximum: got 70,?000, want 65,?535/],
     ['a NodePort out of range', ['image.repository=r.example/hb', 'service.type=NodePort', 'service.nodePort=8080'], /\/service\/nodePort.*minimum/],
+    ['an unknown log destination', ['image.repository=r.example/hb', 'logs.destination=kafka'], /\/logs\/destination.*(must be one of|value must be one of)/],
   ];
   for (const [what, set, message] of refused) {
     it(`refuses ${what} with one readable line naming the value`, () => {

@@ -1,7 +1,7 @@
 /**
  * The Kubernetes manifests: every deploy mode rendered with the real `kubectl kustomize` (the
- * base, edge, restricted = base + node collector, edge + node collector, mesh, and the mesh under
- * another namespace), every object checked against the Kubernetes API schemas (kubernetes-models),
+ * base, edge, restricted = base + node collector, edge + node collector, mesh, the mesh under
+ * another namespace, and logs over OTLP (components/otlp) on the base and on the mesh), every object checked against the Kubernetes API schemas (kubernetes-models),
  * and the pods' contract with the app checked with the app's own code: its config loader, its
  * defaults, the real server answering the probes, the Fluent Bit files each log shipper is given.
  * Modes without the sidecar are checked field by field against Pod Security "restricted".
@@ -37,8 +37,12 @@ const KEYS_RELEASE = (parseYaml(readFileSync(path.join(ROOT, 'test', 'data', 'fl
 /** A pod as it runs: its spec and the namespace it runs in. */
 interface Pod { spec: IPodSpec; namespace: string; annotations: Record<string, string> }
 
-/** How a mode ships heartbeat's logs: the Fluent Bit container, the pod it runs in, its -c file. */
-interface Shipper { kind: 'sidecar' | 'collector'; container: IContainer; pod: Pod; config: string }
+/**
+ * How a mode ships heartbeat's logs: the Fluent Bit container, the pod it runs in, its -c file (the
+ * args as the kubelet expands them: $(FLUENT_BIT_CONFIG) from the destination's ConfigMap) and the
+ * destination that file sends to.
+ */
+interface Shipper { kind: 'sidecar' | 'collector'; container: IContainer; pod: Pod; config: string; destination: 'forward' | 'otlp' }
 
 interface Rendered {
   objects: K8sObject[];
@@ -76,16 +80,26 @@ function analyse(objects: K8sObject[]): Rendered {
   assert.ok(Boolean(sidecar) !== Boolean(collector), 'logs are shipped by a sidecar or by the node collector, never both');
   let shipper: Shipper;
   if (sidecar) {
-    shipper = { kind: 'sidecar', container: sidecar, pod, config: 'sidecar.yaml' };
+    shipper = { kind: 'sidecar', container: sidecar, pod, config: '', destination: 'forward' };
   } else {
     const cpod = podOf(collector as K8sObject);
-    shipper = { kind: 'collector', container: cpod.spec.containers[0] as IContainer, pod: cpod, config: 'collector.yaml' };
+    shipper = { kind: 'collector', container: cpod.spec.containers[0] as IContainer, pod: cpod, config: '', destination: 'forward' };
   }
   const services = objects.filter((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat');
   assert.equal(services.length, 1, 'one Service heartbeat');
   const configMaps = new Map(objects.filter((o) => o.kind === 'ConfigMap')
     .map((o) => [key(o.metadata.namespace, o.metadata.name), o as unknown as IConfigMap]));
-  return { objects, namespace, ns, workload, pod, heartbeat, shipper, service: services[0] as unknown as IService, configMaps };
+  const r: Rendered = { objects, namespace, ns, workload, pod, heartbeat, shipper, service: services[0] as unknown as IService, configMaps };
+  const args = expandedArgs(shipper.container, environment(r, shipper.pod, shipper.container));
+  assert.equal(args[0], '-c');
+  shipper.config = path.posix.basename(args[1] ?? '');
+  shipper.destination = shipper.config.endsWith('-otlp.yaml') ? 'otlp' : 'forward';
+  return r;
+}
+
+/** A container's args as the kubelet expands them: $(VAR) from its environment, $$ as $. */
+function expandedArgs(c: IContainer, env: Map<string, string>): string[] {
+  return (c.args ?? []).map((a) => a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) => (name === undefined ? '$' : env.get(name) ?? whole)));
 }
 
 /** The files of the ConfigMap volume a container of `pod` mounts at `mountPath`. */
@@ -101,12 +115,19 @@ function mountedFiles(r: Rendered, pod: Pod, container: IContainer, mountPath: s
 }
 
 /**
- * A container's environment as the kubelet builds it: in order, `$(VAR)` expanding only
- * variables defined above, downward-API fields and ConfigMap keys (of the pod's namespace)
- * resolved, an optional Secret that is not rendered leaving its variable unset.
+ * A container's environment as the kubelet builds it: envFrom's ConfigMaps first (every key), then
+ * env in order, `$(VAR)` expanding only variables defined above, downward-API fields and ConfigMap
+ * keys (of the pod's namespace) resolved, an optional Secret that is not rendered leaving its
+ * variable unset.
  */
 function environment(r: Rendered, pod: Pod, container: IContainer): Map<string, string> {
   const env = new Map<string, string>();
+  for (const from of container.envFrom ?? []) {
+    assert.ok(from.configMapRef && !from.secretRef, `${container.name}: envFrom only from ConfigMaps`);
+    const cm = r.configMaps.get(key(pod.namespace, from.configMapRef.name ?? ''));
+    assert.ok(cm, `${container.name}: envFrom ConfigMap ${from.configMapRef.name} is rendered in ${pod.namespace}`);
+    for (const [k, v] of Object.entries(cm.data ?? {})) env.set(`${from.prefix ?? ''}${k}`, v);
+  }
   const fields: Record<string, string> = {
     'metadata.name': POD.name,
     'metadata.namespace': pod.namespace,
@@ -207,9 +228,14 @@ function renders(tmp: string): Record<string, string> {
     'edge+collector': kustomization(path.join(tmp, 'edge-collector'), ['k8s/overlays/edge'], [collector]),
     mesh: 'k8s/overlays/mesh',
     'mesh in another namespace': kustomization(path.join(tmp, 'mesh-other', 'top'), [renamed], [collector]),
+    // logs over OTLP: components/otlp on the sidecar's base, and on the mesh's collector
+    'base+otlp': kustomization(path.join(tmp, 'base-otlp'), ['k8s'], [OTLP_COMPONENT]),
+    'mesh+otlp': kustomization(path.join(tmp, 'mesh-otlp'), ['k8s/overlays/mesh'], [OTLP_COMPONENT]),
   };
 }
-const LABELS = ['base', 'edge', 'restricted', 'edge+collector', 'mesh', 'mesh in another namespace'];
+const OTLP_COMPONENT = 'k8s/components/otlp';
+const LABELS = ['base', 'edge', 'restricted', 'edge+collector', 'mesh', 'mesh in another namespace', 'base+otlp', 'mesh+otlp'];
+const isOtlp = (label: string): boolean => label.endsWith('+otlp');
 const isEdge = (label: string): boolean => label.startsWith('edge');
 const isMesh = (label: string): boolean => label.startsWith('mesh');
 
@@ -231,6 +257,25 @@ describe('k8s manifests', function () {
     const dir = kustomization(path.join(tmp, 'my-heartbeat'), ['k8s'], [],
       'images:\n  - name: set-your-registry.invalid/heartbeat\n    newName: registry.example.com/heartbeat\n    newTag: 1.2.3');
     assert.equal(analyse(render(dir)).heartbeat.image, 'registry.example.com/heartbeat:1.2.3');
+  });
+
+  it('components/otlp changes only where logs go: the destination ConfigMap and the shipper\'s egress rule, nothing else', () => {
+    // kustomize's hash suffixes aside (a changed ConfigMap renames itself and its references)
+    const byId = (objects: K8sObject[]): Map<string, string> => {
+      const hashed = objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name);
+      return new Map(objects.map((o) => {
+        let text = JSON.stringify(o);
+        for (const h of hashed) text = text.split(`"${h}"`).join(`"${h.replace(/-[a-z0-9]{10}$/, '')}"`);
+        return [`${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`, text];
+      }));
+    };
+    for (const [plain, otlp, changed] of [['base', 'base+otlp', ['ConfigMap/log-destination', 'NetworkPolicy/heartbeat-egress']],
+      ['mesh', 'mesh+otlp', ['ConfigMap/collector-log-destination', 'NetworkPolicy/fluent-bit-collector-egress']]] as const) {
+      const a = byId(get(plain).objects);
+      const b = byId(get(otlp).objects);
+      assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort(), `${otlp}: the same objects as ${plain}`);
+      assert.deepEqual([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort(), [...changed].sort(), otlp);
+    }
   });
 
   it('the schema validation is real: a broken Deployment is rejected', async () => {
@@ -448,20 +493,32 @@ describe('k8s manifests', function () {
       it('Fluent Bit shipper: its config from its ConfigMap, health probe on 2020, least privilege, reads only heartbeat\'s own log files', () => {
         const r = get(label);
         const { container: sc, pod, kind } = r.shipper;
-        assert.deepEqual(sc.args, ['-c', `/fluent-bit/etc/${r.shipper.config}`]);
+        const env = environment(r, pod, sc);
+        assert.deepEqual(sc.args, ['-c', '/fluent-bit/etc/$(FLUENT_BIT_CONFIG)'], 'the file is the destination\'s (its ConfigMap)');
+        assert.equal(r.shipper.config, `${kind}${isOtlp(label) ? '-otlp' : ''}.yaml`, 'forward unless components/otlp is added');
+        assert.deepEqual(expandedArgs(sc, env), ['-c', `/fluent-bit/etc/${r.shipper.config}`]);
         const files = mountedFiles(r, pod, sc, '/fluent-bit/etc/');
         assert.ok(r.shipper.config in files, `its ConfigMap holds ${r.shipper.config}: run npm run k8s:sync`);
+        assert.ok(`${kind}.yaml` in files && `${kind}-otlp.yaml` in files, 'both destinations\' files are there: the choice is one ConfigMap value');
         assert.equal(sc.livenessProbe?.httpGet?.path, '/api/v1/health');
         assert.equal(containerPort(sc, sc.livenessProbe.httpGet.port), 2020);
         assert.equal(sc.readinessProbe, undefined, 'a logging hiccup must not take anything out of service');
-        const env = environment(r, pod, sc);
         assert.equal(sc.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
-        assert.match(env.get('FLUENT_FORWARD_HOST') ?? '', /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/);
-        const fwdPort = Number(env.get('FLUENT_FORWARD_PORT'));
-        assert.ok(Number.isInteger(fwdPort) && fwdPort > 0 && fwdPort < 65536);
-        assert.equal(env.get('FLUENT_FORWARD_TLS'), 'off', 'TLS is a setting, off by default');
-        assert.equal(env.get('FLUENT_FORWARD_TLS_VERIFY'), 'on', 'and checks the certificate once on');
+        const prefix = r.shipper.destination === 'otlp' ? 'OTLP' : 'FLUENT_FORWARD';
+        assert.match(env.get(`${prefix}_HOST`) ?? '', /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/);
+        const destPort = Number(env.get(`${prefix}_PORT`));
+        assert.ok(Number.isInteger(destPort) && destPort > 0 && destPort < 65536);
+        assert.equal(env.get(`${prefix}_TLS`), 'off', 'TLS is a setting, off for the in-cluster default');
+        assert.equal(env.get(`${prefix}_TLS_VERIFY`), 'on', 'and checks the certificate once on');
         assert.equal(env.get('FLUENT_FORWARD_SHARED_KEY'), undefined, 'no shared key unless the Secret log-forward-auth exists');
+        assert.equal(env.get('OTLP_HEADER'), undefined, 'no OTLP header unless the Secret log-otlp-auth exists');
+        const other = r.shipper.destination === 'otlp' ? 'FLUENT_FORWARD_' : 'OTLP_';
+        assert.deepEqual([...env.keys()].filter((k) => k.startsWith(other)), [], `nothing of the other destination (${other}*) is set`);
+        if (r.shipper.destination === 'otlp') {
+          assert.equal(env.get('OTLP_SERVICE_VERSION'), pkg.version, 'service.version is the package\'s version, as the image\'s tag');
+          const byName = new Map((sc.env ?? []).map((e) => [e.name, e.valueFrom?.secretKeyRef]));
+          assert.deepEqual(byName.get('OTLP_HEADER'), { name: 'log-otlp-auth', key: 'header', optional: true });
+        }
         // host paths: read-only, except the collector's own state directory
         const hostMounts = (sc.volumeMounts ?? []).filter((m) => pod.spec.volumes?.find((v) => v.name === m.name)?.hostPath);
         for (const m of hostMounts) if (m.mountPath !== '/var/fluent-bit') assert.equal(m.readOnly, true, `${m.mountPath} read-only`);
@@ -510,7 +567,7 @@ describe('k8s manifests', function () {
         const env = environment(r, pod, container);
         const files = mountedFiles(r, pod, container, '/fluent-bit/etc/');
         const writable = (container.volumeMounts ?? []).filter((m) => !m.readOnly).map((m) => m.mountPath.replace(/\/$/, ''));
-        const toLoad = [path.posix.basename(container.args?.[1] ?? '')];
+        const toLoad = [path.posix.basename(expandedArgs(container, env)[1] ?? '')];
         const loaded = new Set<string>();
         while (toLoad.length) {
           const name = toLoad.shift() as string;
@@ -519,8 +576,8 @@ describe('k8s manifests', function () {
           assert.ok(text !== undefined, `the shipper loads ${name}, which its ConfigMap does not hold: run npm run k8s:sync`);
           loaded.add(name);
           for (const m of text.replace(/^\s*#.*$/gm, '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-            // FLUENT_FORWARD_SHARED_KEY may stay unset (an empty value leaves the setting off)
-            if (m[1] === 'FLUENT_FORWARD_SHARED_KEY') continue;
+            // the Secrets' FLUENT_FORWARD_SHARED_KEY and OTLP_HEADER may stay unset (an empty value leaves the setting off)
+            if (m[1] === 'FLUENT_FORWARD_SHARED_KEY' || m[1] === 'OTLP_HEADER') continue;
             assert.ok(env.has(m[1] as string), `${name} uses \${${m[1]}}, which the shipper's env does not set`);
           }
           if (!/\.ya?ml$/.test(name)) continue;
@@ -585,9 +642,10 @@ describe('k8s manifests', function () {
         const dns = rules.find((e) => e.ports?.some((p) => p.port === 53));
         assert.deepEqual(dns?.ports?.map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/53', 'UDP/53']);
         const agg = rules.find((e) => e !== dns);
-        assert.deepEqual(agg?.ports, [{ protocol: 'TCP', port: Number(env.get('FLUENT_FORWARD_PORT')) }]);
+        const prefix = r.shipper.destination === 'otlp' ? 'OTLP' : 'FLUENT_FORWARD';
+        assert.deepEqual(agg?.ports, [{ protocol: 'TCP', port: Number(env.get(`${prefix}_PORT`)) }]);
         // the aggregator's namespace is the one its Service name is in: <service>.<namespace>.svc...
-        const aggNs = /^[^.]+\.([^.]+)\.svc/.exec(env.get('FLUENT_FORWARD_HOST') ?? '')?.[1];
+        const aggNs = /^[^.]+\.([^.]+)\.svc/.exec(env.get(`${prefix}_HOST`) ?? '')?.[1];
         assert.deepEqual(agg?.to?.map((t) => t.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']), [aggNs]);
       });
 
@@ -632,7 +690,7 @@ describe('k8s manifests', function () {
         const env = environment(r, r.pod, r.heartbeat);
         const port = containerPort(r.heartbeat, 'http');
         assert.equal(env.get('HEARTBEAT_PROBE_TARGETS'), `http://heartbeat-peers.${r.ns}.svc.cluster.local:${port}`);
-        assert.equal(r.ns, label === 'mesh' ? 'heartbeat' : 'hb-mesh');
+        assert.equal(r.ns, label === 'mesh in another namespace' ? 'hb-mesh' : 'heartbeat');
         assert.equal(env.get('HEARTBEAT_PROBE_INTERVAL'), '10000');
         assert.equal(env.get('HEARTBEAT_PROBE_SIZES'), '1,16384');
         assert.equal(env.get('HEARTBEAT_PROBE_CONNECTION'), 'new');

@@ -84,6 +84,7 @@ convict.addFormats({
   },
   'probe-bytes': integerFormat('probe-bytes', 0, MAX_PAYLOAD, 'bytes'),
   'probe-peers': integerFormat('probe-peers', 1, 4096, 'addresses'),
+  'probe-mtu-probes': integerFormat('probe-mtu-probes', 0, 64, 'probes'),
   'probe-targets': { name: 'probe-targets', coerce: splitList, validate: validateTargets },
   'probe-sizes': { name: 'probe-sizes', coerce: coerceSizes, validate: validateSizes },
   'listen-host': {
@@ -173,8 +174,8 @@ export const schema = {
     format: 'positive-milliseconds', default: 10_000, arg: 'probe-interval', env: `${ENV_PREFIX}PROBE_INTERVAL`,
   },
   probeSizes: {
-    doc: 'Comma-separated payload sizes in bytes (1 to 1 GiB each) each peer is asked for (GET) every round.',
-    format: 'probe-sizes', default: [1024, 65536] as number[], arg: 'probe-sizes', env: `${ENV_PREFIX}PROBE_SIZES`,
+    doc: 'Comma-separated payload sizes in bytes (1 to 1 GiB each) each peer is asked for (GET) every round; "1400w": an answer of 1400 bytes on the wire, head included (?wire, at least 193w).',
+    format: 'probe-sizes', default: [1024, 65536] as Array<number | string>, arg: 'probe-sizes', env: `${ENV_PREFIX}PROBE_SIZES`,
   },
   probeUpload: {
     doc: "Bytes POSTed to each peer every round (0 = no upload probe, at most 1 GiB); the peer's X-Received-Bytes must match.",
@@ -187,6 +188,10 @@ export const schema = {
   probeMaxPeers: {
     doc: 'Most peer addresses probed per round (1 to 4096); when more resolve, a fair rotating sample.',
     format: 'probe-peers', default: 64, arg: 'probe-max-peers', env: `${ENV_PREFIX}PROBE_MAX_PEERS`,
+  },
+  probeMtuProbes: {
+    doc: 'Path-MTU check: when a GET probe stalls after connecting, most wire-exact probes (?wire, fresh connections, each given min(probeTimeout, 1 s) without a byte) spent finding the largest answer that crosses; 0 = no check (a stall stays "timeout").',
+    format: 'probe-mtu-probes', default: 20, arg: 'probe-mtu-probes', env: `${ENV_PREFIX}PROBE_MTU_PROBES`,
   },
   probeConnection: {
     doc: '"new": a fresh TCP connection per probe (the handshake is measured); "reuse": one keep-alive connection per peer.',
@@ -216,10 +221,11 @@ export interface Config {
   socketTimeout: number;
   probeTargets: string[];
   probeInterval: number;
-  probeSizes: number[];
+  probeSizes: Array<number | string>;
   probeUpload: number;
   probeTimeout: number;
   probeMaxPeers: number;
+  probeMtuProbes: number;
   probeConnection: 'new' | 'reuse';
 }
 

@@ -18,7 +18,8 @@ export interface ProbeSample {
   target: string;
   peer: string;
   method: string;
-  size: number;
+  /** As written in probeSizes: `1024`, or `1400w` for a wire size. */
+  size: string;
   outcome: Outcome;
   totalMs: number;
 }
@@ -26,6 +27,8 @@ export interface ProbeSample {
 export interface ProbeMetrics {
   /** One probe ended. */
   record(s: ProbeSample): void;
+  /** The pair's path limit (src/probe/mtu.ts): the largest answer that crossed in its last check, 0 when none holds. */
+  pathLimit(target: string, peer: string, bytes: number): void;
   /** How many addresses `target` resolved to this round (own ones left out). */
   peers(target: string, count: number): void;
   /** A round's neighbours (`${target}\t${peer}`) are chosen: each has a last-success series from now on (0 until an ok). */
@@ -45,6 +48,8 @@ interface PairSeries {
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
   counted: Set<string>;
   timed: Set<string>;
+  /** Whether the pair's path-limit series exists. */
+  limited?: boolean;
 }
 
 export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
@@ -76,6 +81,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     registers: [registry],
   });
 
+  const pathLimit = new prom.Gauge({
+    name: 'heartbeat_probe_path_limit_bytes',
+    help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
+    labelNames: ['target', 'peer'],
+    registers: [registry],
+  });
+
   let round = 0;
   const pairs = new Map<string, PairSeries>();
 
@@ -90,6 +102,7 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       duration.remove({ target: p.target, peer: p.peer, method, size });
     }
     lastSuccess.remove({ target: p.target, peer: p.peer });
+    pathLimit.remove({ target: p.target, peer: p.peer });
   };
 
   const pair = (target: string, peer: string): PairSeries => {
@@ -103,7 +116,7 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     record(s: ProbeSample): void {
       const p = pair(s.target, s.peer);
       p.lastRound = round;
-      const size = String(s.size);
+      const size = s.size;
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
       probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
       if (s.outcome === 'ok') {
@@ -111,6 +124,9 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
         duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);
         lastSuccess.set({ target: s.target, peer: s.peer }, Date.now() / 1000);
       }
+    },
+    pathLimit(target: string, peer: string, bytes: number): void {
+      pathLimit.set({ target, peer }, bytes);
     },
     peers(target: string, count: number): void {
       peers.set({ target }, count);
@@ -121,6 +137,10 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
         const p = pair(key.slice(0, tab), key.slice(tab + 1));
         p.lastRound = round;
         if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer }, 0);
+        if (!p.limited) {
+          p.limited = true;
+          pathLimit.set({ target: p.target, peer: p.peer }, 0);
+        }
       }
     },
     endRound(neighbours: Set<string>, unresolved: Set<string>): void {

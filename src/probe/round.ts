@@ -10,18 +10,19 @@ import { randomUUID } from 'node:crypto';
 import { isoNow, roundMs } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { probe, type ProbeResult, type RunningProbe } from './check';
+import type { MtuChecker } from './mtu';
 import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
 import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
-import type { Target } from './settings';
+import { sizeText, type ProbeSize, type Target } from './settings';
 
 /** Peers probed at the same time at most. */
 export const PROBE_CONCURRENCY = 16;
 
 export interface RoundOptions {
   targets: Target[];
-  sizes: number[];
+  sizes: ProbeSize[];
   upload: number;
   timeoutMs: number;
   maxPeers: number;
@@ -34,6 +35,8 @@ export interface RoundOptions {
   metrics?: ProbeMetrics;
   /** probeConnection = reuse. */
   pool?: IdleConnections;
+  /** The path-MTU check (src/probe/mtu.ts): a GET that stalls after connecting is `mtu` when the path explains it. */
+  mtu?: MtuChecker;
 }
 
 export interface Rounds {
@@ -45,14 +48,14 @@ export interface Rounds {
   abortRunning(): void;
 }
 
-interface Planned { method: 'GET' | 'POST'; size: number }
+interface Planned { method: 'GET' | 'POST'; size: number; wire: boolean }
 
 const hostHeader = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
 
 export function createRounds(o: RoundOptions): Rounds {
   const plan: Planned[] = [
-    ...o.sizes.map((size) => ({ method: 'GET' as const, size })),
-    ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload }] : []),
+    ...o.sizes.map((s) => ({ method: 'GET' as const, size: s.bytes, wire: s.wire })),
+    ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload, wire: false }] : []),
   ];
   const running = new Set<RunningProbe>();
   let stopped = false;
@@ -60,6 +63,8 @@ export function createRounds(o: RoundOptions): Rounds {
   const announced = new Set<string>();
 
   const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
+    const limit = o.mtu?.limit(`${target.name}\t${peer}`)?.crosses ?? 0;
+    if (r.outcome !== 'dns') o.metrics?.pathLimit(target.name, peer, limit);
     o.logger.probe({
       time: isoNow(),
       target: target.name,
@@ -74,8 +79,10 @@ export function createRounds(o: RoundOptions): Rounds {
       total_ms: roundMs(r.totalMs),
       bytes: r.bytes,
       request_id: id,
+      wire: p.wire,
+      path_limit: limit,
     });
-    o.metrics?.record({ target: target.name, peer, method: p.method, size: p.size, outcome: r.outcome, totalMs: r.totalMs });
+    o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs });
   };
 
   const probePeer = async (peer: Peer): Promise<void> => {
@@ -95,8 +102,18 @@ export function createRounds(o: RoundOptions): Rounds {
         reuse: o.pool ? { pool: o.pool, key: `${peer.target.name}\t${peer.label}` } : undefined,
       });
       running.add(running1);
-      const r = await running1.done;
+      let r = await running1.done;
       running.delete(running1);
+      if (o.mtu && p.method === 'GET' && !stopped) {
+        const key = `${peer.target.name}\t${peer.label}`;
+        if (r.outcome === 'timeout') {
+          // stalled after connecting: is it the path? (the answer's wire bytes are at least the size)
+          const at = { key, address: peer.address, port: peer.target.port, host: hostHeader(peer.target), uri: peer.target.uri };
+          if (await o.mtu.check(at, p.size)) r = { ...r, outcome: 'mtu' };
+        } else if (r.outcome === 'ok') {
+          o.mtu.crossed(key, p.size);
+        }
+      }
       report(peer.target, peer.label, p, peer.dnsMs, requestId, r);
     }
   };
@@ -136,6 +153,7 @@ export function createRounds(o: RoundOptions): Rounds {
       // a target whose name did not resolve this round keeps its pairs' connections (and series) for when it does
       for (const key of o.pool?.peers() ?? []) if (unresolved.has(key.slice(0, key.indexOf('\t')))) keep.add(key);
       o.pool?.retain(keep);
+      o.mtu?.retain(keep);
       o.metrics?.begin(keep);
       let next = 0;
       const worker = async (): Promise<void> => {
@@ -149,6 +167,7 @@ export function createRounds(o: RoundOptions): Rounds {
     },
     abortRunning(): void {
       for (const r of running) r.abort();
+      o.mtu?.abortRunning();
     },
   };
 }

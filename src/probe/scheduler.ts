@@ -12,9 +12,10 @@ import type { Config } from '../config/schema';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
+import { createMtuChecker, MTU_STALL_MS } from './mtu';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
-import { parseTarget } from './settings';
+import { parseTarget, probeSize } from './settings';
 
 export const JITTER = 0.1;
 
@@ -39,13 +40,19 @@ export function createProber(o: ProberOptions): Prober | undefined {
   if (config.probeTargets.length === 0) return undefined;
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
+  const userAgent = `heartbeat-probe/${o.version}`;
+  // each wire probe of a path-MTU check waits at most this long without a byte (docs/mtu.md)
+  const mtu = config.probeMtuProbes > 0
+    ? createMtuChecker({ probes: config.probeMtuProbes, stallMs: Math.min(config.probeTimeout, MTU_STALL_MS), userAgent })
+    : undefined;
   const rounds = createRounds({
     targets,
-    sizes: config.probeSizes,
+    sizes: config.probeSizes.map(probeSize),
     upload: config.probeUpload,
     timeoutMs: config.probeTimeout,
     maxPeers: config.probeMaxPeers,
-    userAgent: `heartbeat-probe/${o.version}`,
+    userAgent,
+    mtu,
     own: { addresses: ownAddresses(), port: config.port },
     selfKey: `${os.hostname()}:${config.port}`,
     lookup: o.lookup ?? systemLookup,
@@ -83,7 +90,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
       t0 = Date.now();
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
-        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection,
+        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes,
       });
       schedule();
     },

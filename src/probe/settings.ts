@@ -4,6 +4,7 @@
  * Targets come only from these settings, never from a request.
  */
 import net from 'node:net';
+import { wireMinimum } from '../http/wire';
 
 /** One configured target: a base URL resolved each round to one or more peer addresses. */
 export interface Target {
@@ -57,19 +58,53 @@ export function validateTargets(v: unknown): void {
   }
 }
 
-/** Strict decimal items only: "1k", "1e3", "-1" stay as text so validation names them. */
+/**
+ * One item of probeSizes: `1400` asks for a 1400-byte body (`GET {uri}/1400`); `1400w` for an answer
+ * of 1400 bytes on the wire, head included (`GET {uri}/1400?wire`, src/http/wire.ts), so a probe
+ * can straddle a segment boundary exactly.
+ */
+export interface ProbeSize {
+  bytes: number;
+  wire: boolean;
+}
+
+const WIRE_SIZE = /^([0-9]{1,16})w$/;
+/** The smallest wire size: the smallest wire-exact answer a heartbeat gives. */
+export const MIN_WIRE_PROBE_BYTES = wireMinimum();
+
+/** A probeSizes item (validated) as what it asks for. */
+export function probeSize(item: number | string): ProbeSize {
+  if (typeof item === 'number') return { bytes: item, wire: false };
+  return { bytes: Number((WIRE_SIZE.exec(item) as RegExpExecArray)[1]), wire: true };
+}
+
+/** How a size is written in settings, metrics labels and docs: `1400` or `1400w`. */
+export function sizeText(s: ProbeSize): string {
+  return s.wire ? `${s.bytes}w` : String(s.bytes);
+}
+
+/** Strict decimal items only: "1k", "1e3", "-1" stay as text so validation names them; "1400w" stays a wire size. */
 export function coerceSizes(v: unknown): unknown {
   const items = splitList(v);
   if (!Array.isArray(items)) return items;
   return items.map((s: unknown) => (typeof s === 'string' && /^[0-9]{1,16}$/.test(s) ? Number(s) : s));
 }
 
-/** The convict check for probeSizes: each a whole number of bytes from 1 to 1 GiB. */
+const SIZE_RULE = `each size must be a whole number of bytes from 1 to ${MAX_PROBE_BYTES}, ` +
+  `or a wire size (the whole answer, head included) from ${MIN_WIRE_PROBE_BYTES}w to ${MAX_PROBE_BYTES}w`;
+
+/** The convict check for probeSizes: body sizes from 1 byte to 1 GiB, wire sizes (`1400w`) from the smallest answer. */
 export function validateSizes(v: unknown): void {
   if (!Array.isArray(v)) throw new Error('must be a comma-separated list (or a JSON array) of sizes in bytes');
   for (const n of v) {
+    const wire = typeof n === 'string' ? WIRE_SIZE.exec(n) : null;
+    if (wire) {
+      const bytes = Number(wire[1]);
+      if (bytes < MIN_WIRE_PROBE_BYTES || bytes > MAX_PROBE_BYTES) throw new Error(`${JSON.stringify(n)}: ${SIZE_RULE}`);
+      continue;
+    }
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_PROBE_BYTES) {
-      throw new Error(`${JSON.stringify(n)}: each size must be a whole number of bytes from 1 to ${MAX_PROBE_BYTES}`);
+      throw new Error(`${JSON.stringify(n)}: ${SIZE_RULE}`);
     }
   }
 }

@@ -15,6 +15,7 @@ import { createProbeMetrics } from './metrics';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
+import { probeContext } from './tls';
 
 export const JITTER = 0.1;
 
@@ -39,6 +40,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
   if (config.probeTargets.length === 0) return undefined;
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
+  const https = targets.some((t) => t.scheme === 'https');
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
@@ -52,6 +54,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     logger: o.logger,
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
+    tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;
@@ -84,7 +87,13 @@ export function createProber(o: ProberOptions): Prober | undefined {
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
         timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection,
+        ...(https ? { tlsCa: config.probeTlsCa, tlsInsecure: config.probeTlsInsecure } : {}),
       });
+      if (config.probeTlsInsecure) {
+        o.logger.warn('probe certificates are not checked (probeTlsInsecure): any peer, or anyone on the path, passes as an https target', {
+          targets: targets.filter((t) => t.scheme === 'https').map((t) => t.name),
+        });
+      }
       schedule();
     },
     async stop(deadlineMs: number): Promise<void> {

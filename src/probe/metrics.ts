@@ -19,9 +19,11 @@ export interface ProbeSample {
   peer: string;
   method: string;
   /** As written in probeSizes: `1024`, or `1400w` for a wire size. */
-  size: string;
+  size: number | string;
   outcome: Outcome;
   totalMs: number;
+  /** The TLS handshake of a new https connection (0: none made). */
+  tlsMs: number;
 }
 
 export interface ProbeMetrics {
@@ -48,6 +50,8 @@ interface PairSeries {
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
   counted: Set<string>;
   timed: Set<string>;
+  /** Whether the pair has a TLS handshake series. */
+  handshaken: boolean;
   /** Whether the pair's path-limit series exists. */
   limited?: boolean;
 }
@@ -65,6 +69,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     name: 'heartbeat_probe_duration_seconds',
     help: 'Time from connect to last byte of the probes that ended ok, by target, peer, method and size.',
     labelNames: ['target', 'peer', 'method', 'size'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
+  const handshake = new prom.Histogram({
+    name: 'heartbeat_probe_tls_seconds',
+    help: 'TLS handshake of each new connection to an https peer (TCP connected to handshake done and certificate checked), by target and peer.',
+    labelNames: ['target', 'peer'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
@@ -101,6 +112,7 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const [method, size] = k.split('\t') as [string, string];
       duration.remove({ target: p.target, peer: p.peer, method, size });
     }
+    if (p.handshaken) handshake.remove({ target: p.target, peer: p.peer });
     lastSuccess.remove({ target: p.target, peer: p.peer });
     pathLimit.remove({ target: p.target, peer: p.peer });
   };
@@ -108,7 +120,7 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
   const pair = (target: string, peer: string): PairSeries => {
     const key = `${target}\t${peer}`;
     let p = pairs.get(key);
-    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set() });
+    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set(), handshaken: false });
     return p;
   };
 
@@ -116,9 +128,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     record(s: ProbeSample): void {
       const p = pair(s.target, s.peer);
       p.lastRound = round;
-      const size = s.size;
+      const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
       probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
+      if (s.tlsMs > 0) {
+        p.handshaken = true;
+        handshake.observe({ target: s.target, peer: s.peer }, s.tlsMs / 1000);
+      }
       if (s.outcome === 'ok') {
         p.timed.add(`${s.method}\t${size}`);
         duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);

@@ -16,6 +16,8 @@ import type { ProbeMetrics } from './metrics';
 import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
 import { sizeText, type ProbeSize, type Target } from './settings';
+import { targetTls } from './tls';
+import type tls from 'node:tls';
 
 /** Peers probed at the same time at most. */
 export const PROBE_CONCURRENCY = 16;
@@ -35,6 +37,8 @@ export interface RoundOptions {
   metrics?: ProbeMetrics;
   /** probeConnection = reuse. */
   pool?: IdleConnections;
+  /** https targets: the one secure context (src/probe/tls.ts) and whether certificates are checked (not with probeTlsInsecure). */
+  tls?: { context: tls.SecureContext; verify: boolean };
   /** The path-MTU check (src/probe/mtu.ts): a GET that stalls after connecting is `mtu` when the path explains it. */
   mtu?: MtuChecker;
 }
@@ -50,7 +54,10 @@ export interface Rounds {
 
 interface Planned { method: 'GET' | 'POST'; size: number; wire: boolean }
 
-const hostHeader = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+/** The target's host:port ([v6]:port), as the peer column says when DNS failed. */
+const hostPort = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+/** The Host header: the target's override, else its host:port. */
+const hostHeader = (t: Target): string => t.hostOverride ?? hostPort(t);
 
 export function createRounds(o: RoundOptions): Rounds {
   const plan: Planned[] = [
@@ -58,6 +65,8 @@ export function createRounds(o: RoundOptions): Rounds {
     ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload, wire: false }] : []),
   ];
   const running = new Set<RunningProbe>();
+  const tlsByTarget = new Map(o.targets.map((t) => [t, o.tls ? targetTls(t, o.tls.context, o.tls.verify) : undefined]));
+  const tlsOf = (t: Target): ReturnType<typeof targetTls> => tlsByTarget.get(t);
   let stopped = false;
   /** Targets already named as (partly) this heartbeat, so the line is written once per target. */
   const announced = new Set<string>();
@@ -75,6 +84,7 @@ export function createRounds(o: RoundOptions): Rounds {
       outcome: r.outcome,
       dns_ms: roundMs(dnsMs),
       connect_ms: roundMs(r.connectMs),
+      tls_ms: roundMs(r.tlsMs),
       ttfb_ms: roundMs(r.ttfbMs),
       total_ms: roundMs(r.totalMs),
       bytes: r.bytes,
@@ -82,7 +92,7 @@ export function createRounds(o: RoundOptions): Rounds {
       wire: p.wire,
       path_limit: limit,
     });
-    o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs });
+    o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs, tlsMs: r.tlsMs });
   };
 
   const probePeer = async (peer: Peer): Promise<void> => {
@@ -96,15 +106,18 @@ export function createRounds(o: RoundOptions): Rounds {
         uri: peer.target.uri,
         method: p.method,
         size: p.size,
+        wire: p.wire,
         timeoutMs: o.timeoutMs,
         requestId,
         userAgent: o.userAgent,
+        tls: tlsOf(peer.target),
         reuse: o.pool ? { pool: o.pool, key: `${peer.target.name}\t${peer.label}` } : undefined,
       });
       running.add(running1);
       let r = await running1.done;
       running.delete(running1);
-      if (o.mtu && p.method === 'GET' && !stopped) {
+      // the check speaks plain http: an https target's stall stays `timeout` (docs/mtu.md)
+      if (o.mtu && p.method === 'GET' && peer.target.scheme === 'http' && !stopped) {
         const key = `${peer.target.name}\t${peer.label}`;
         if (r.outcome === 'timeout') {
           // stalled after connecting: is it the path? (the answer's wire bytes are at least the size)
@@ -119,8 +132,8 @@ export function createRounds(o: RoundOptions): Rounds {
   };
 
   const failedDns = (target: Target, dnsMs: number): void => {
-    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
-    for (const p of plan) report(target, hostHeader(target), p, dnsMs, '-', none);
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
+    for (const p of plan) report(target, hostPort(target), p, dnsMs, '-', none);
   };
 
   return {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { alertRules } from '../../scripts/alerts';
 import { ADDR, createPathNet, requireNetns, type PathNet } from '../helpers/netns';
 import { probeLines, scrape, type ProbeLine } from '../helpers/probe';
 import { promtool, requirePrometheusTool } from '../helpers/prometheus';
@@ -164,6 +165,11 @@ function assertAlertFires(series: [string, number][]): void {
   try {
     const withJob = series.map(([k, v]) => [k.replace('{', '{job="heartbeat",instance="prober:9090",'), v] as const);
     const labels = (k: string): string => k.slice(k.indexOf('{') + 1, -1);
+    const rule = alertRules().flatMap((g) => g.rules).find((r) => r.alert === 'HeartbeatPathMtuBlackhole');
+    assert.ok(rule);
+    // the annotations as Prometheus fills them in: the series' labels and value
+    const filled = (text: string, k: string, v: number): string => text.replace(/\{\{ \$value \}\}/g, String(v))
+      .replace(/\{\{ \$labels\.([a-z_]+) \}\}/g, (_m, name: string) => new RegExp(`${name}="([^"]*)"`).exec(k)?.[1] ?? '');
     const test = [
       `rule_files: [${JSON.stringify(path.join(ROOT, 'prometheus', 'heartbeat-rules.yaml'))}]`,
       'evaluation_interval: 1m',
@@ -175,7 +181,10 @@ function assertAlertFires(series: [string, number][]): void {
       '      - eval_time: 5m',
       '        alertname: HeartbeatPathMtuBlackhole',
       '        exp_alerts:',
-      ...withJob.map(([k]) => `          - exp_labels: { severity: critical, ${labels(k).replace(/="/g, ': "')} }`),
+      ...withJob.flatMap(([k, v]) => [
+        `          - exp_labels: { severity: critical, ${labels(k).replace(/="/g, ': "')} }`,
+        `            exp_annotations: { summary: ${JSON.stringify(filled(rule.annotations.summary, k, v))}, description: ${JSON.stringify(filled(rule.annotations.description, k, v))} }`,
+      ]),
       '',
     ].join('\n');
     writeFileSync(path.join(dir, 'mtu.yaml'), test);

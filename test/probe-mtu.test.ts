@@ -8,9 +8,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../src/config/load';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { defaults } from '../src/config/schema';
+import { MTU_STALL_MS } from '../src/probe/mtu';
 import { probeLines, quiet, type ProbeLine } from './helpers/probe';
-import { kill, startServer, waitFor, type Running } from './helpers/server';
+import { kill, ROOT, startServer, waitFor, type Running } from './helpers/server';
 
 interface NarrowPath { port: number; limit: number; close(): void }
 
@@ -129,6 +132,13 @@ describe('probe settings: wire sizes and probeMtuProbes', () => {
     assert.deepEqual(l.config.probeSizes, ['193w']);
     assert.equal(defaults().probeMtuProbes, 20);
     assert.equal(load(['--probe-mtu-probes', '0']).probeMtuProbes, 0);
+  });
+
+  it('docs/mtu.md quotes the budget the code has', () => {
+    const doc = readFileSync(path.join(ROOT, 'docs', 'mtu.md'), 'utf8');
+    assert.ok(doc.includes(`at most \`probeMtuProbes\` wire probes (default ${defaults().probeMtuProbes};`), 'the probe budget');
+    assert.ok(doc.includes(`min(\`probeTimeout\`, ${MTU_STALL_MS / 1000} s)`), 'the stall time');
+    assert.ok(doc.includes(`so at most ${(defaults().probeMtuProbes * MTU_STALL_MS) / 1000} s`), 'the time budget');
   });
 
   it('refuses a wire size below the smallest answer (193 bytes), above 1 GiB, or written otherwise', () => {

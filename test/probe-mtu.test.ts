@@ -74,6 +74,12 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
     assert.equal(metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 1348);
     assert.ok((metrics.get(`heartbeat_probes_total{${label},method="GET",size="65536",outcome="mtu"}`) ?? 0) >= 2);
     assert.equal(metrics.get(`heartbeat_probes_total{${label},method="GET",size="65536",outcome="timeout"}`), undefined);
+    // one warning when the limit is found, with what the check cost; none for the re-checks that confirm it
+    const warned = p.lines.filter((l) => l.includes('\tlifecycle\twarn\tpath MTU blackhole\t'));
+    assert.equal(warned.length, 1, warned.join('\n'));
+    const details = JSON.parse((warned[0] as string).split('\t')[4] as string) as Record<string, unknown>;
+    assert.deepEqual([details.peer, details.crosses, details.stalls], [`127.0.0.1:${relay!.port}`, 1348, 1349]);
+    assert.ok(Number(details.probes) <= defaults().probeMtuProbes && Number(details.probes) >= 10, String(details.probes));
   });
 
   it('wire sizes straddle the boundary exactly: 1348w ok, 1349w mtu; the limit clears once a larger answer crosses', async () => {

@@ -122,7 +122,17 @@ export function createRounds(o: RoundOptions): Rounds {
         if (r.outcome === 'timeout') {
           // stalled after connecting: is it the path? (the answer's wire bytes are at least the size)
           const at = { key, address: peer.address, port: peer.target.port, host: hostHeader(peer.target), uri: peer.target.uri };
-          if (await o.mtu.check(at, p.size)) r = { ...r, outcome: 'mtu' };
+          const held = o.mtu.limit(key)?.crosses;
+          const found = await o.mtu.check(at, p.size);
+          if (found) {
+            r = { ...r, outcome: 'mtu' };
+            // once per limit found (or changed): what the check cost
+            if (found.crosses !== held) {
+              o.logger.warn('path MTU blackhole', {
+                target: peer.target.name, peer: peer.label, crosses: found.crosses, stalls: found.stalls, probes: found.probes, ms: roundMs(found.ms),
+              });
+            }
+          }
         } else if (r.outcome === 'ok') {
           o.mtu.crossed(key, p.size);
         }

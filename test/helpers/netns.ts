@@ -38,6 +38,8 @@ export interface PathNet {
   flushPmtu(): void;
   /** The router's counters: [packets, bytes] each rule named here saw. */
   counters(): Map<string, [number, number]>;
+  /** The server's counters of the TCP data it sent (every transmission, retransmissions too): `sent4`, `sent6`. */
+  serverCounters(): Map<string, [number, number]>;
   /** Runs a command in a namespace; its stdout. */
   exec(ns: string, cmd: string[], timeoutMs?: number): Promise<string>;
   /** Deletes the namespaces (their veths and rules go with them). Safe to call twice. */
@@ -102,10 +104,29 @@ export function createPathNet(mtu: number, serverPort: number): PathNet {
       '}',
       '',
     ].join('\n'));
+    // the server's own: the TCP data it sends, as it leaves its namespace (before any path)
+    run(['ip', 'netns', 'exec', server, 'nft', '-f', '-'], [
+      'table inet heartbeat_mtu {',
+      '  chain output {',
+      '    type filter hook output priority 0; policy accept;',
+      `    ip saddr ${ADDR.server.v4} tcp sport ${serverPort} tcp flags & syn == 0 ip length > 52 counter comment "sent4"`,
+      `    ip6 saddr ${ADDR.server.v6} tcp sport ${serverPort} tcp flags & syn == 0 ip6 length > 32 counter comment "sent6"`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
   } catch (e) {
     remove();
     throw e;
   }
+  const countersOf = (ns: string): Map<string, [number, number]> => {
+    const text = run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'heartbeat_mtu']);
+    const out = new Map<string, [number, number]>();
+    for (const m of text.matchAll(/counter packets (\d+) bytes (\d+)[^\n]*comment "([^"]+)"/g)) {
+      out.set(m[3] as string, [Number(m[1]), Number(m[2])]);
+    }
+    return out;
+  };
   return {
     client, router, server, mtu,
     dropIcmp(drop: boolean): void {
@@ -121,14 +142,8 @@ export function createPathNet(mtu: number, serverPort: number): PathNet {
       run(['ip', '-n', server, 'route', 'flush', 'cache']);
       run(['ip', '-n', server, '-6', 'route', 'flush', 'cache']);
     },
-    counters(): Map<string, [number, number]> {
-      const text = run(['ip', 'netns', 'exec', router, 'nft', 'list', 'table', 'inet', 'heartbeat_mtu']);
-      const out = new Map<string, [number, number]>();
-      for (const m of text.matchAll(/counter packets (\d+) bytes (\d+)[^\n]*comment "([^"]+)"/g)) {
-        out.set(m[3] as string, [Number(m[1]), Number(m[2])]);
-      }
-      return out;
-    },
+    counters: () => countersOf(router),
+    serverCounters: () => countersOf(server),
     exec(ns: string, cmd: string[], timeoutMs = 30_000): Promise<string> {
       return new Promise((resolve, reject) => {
         execFile('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {

@@ -62,14 +62,19 @@ describe('path-MTU blackholes through real network namespaces (client, router at
   const receive = async (host: string, target: string, stallMs = 1500): Promise<Received> =>
     JSON.parse(await (net as PathNet).exec((net as PathNet).client, [NODE, '-e', CLIENT, host, String(PORT), target, String(stallMs)])) as Received;
 
-  /** TCP payload bytes the router forwarded from the server toward the client since `before`. */
-  const forwarded = (before: Map<string, [number, number]>, family: 'v4' | 'v6'): { packets: number; payload: number } => {
-    const key = family === 'v4' ? 'data4' : 'data6';
+  /** TCP payload bytes counted since `before` (nft counts IP packets: 52 header bytes each for IPv4, 72 for IPv6). */
+  const payload = (before: Map<string, [number, number]>, now: Map<string, [number, number]>, key: string, family: 'v4' | 'v6'): { packets: number; payload: number } => {
     const [p0, b0] = before.get(key) ?? [0, 0];
-    const [p1, b1] = (net as PathNet).counters().get(key) ?? [0, 0];
+    const [p1, b1] = now.get(key) ?? [0, 0];
     const headers = family === 'v4' ? 52 : 72;
     return { packets: p1 - p0, payload: b1 - b0 - headers * (p1 - p0) };
   };
+  /** What the router forwarded from the server toward the client since `before`. */
+  const forwarded = (before: Map<string, [number, number]>, family: 'v4' | 'v6') =>
+    payload(before, (net as PathNet).counters(), family === 'v4' ? 'data4' : 'data6', family);
+  /** What the server sent (each transmission) since `before`. */
+  const sent = (before: Map<string, [number, number]>, family: 'v4' | 'v6') =>
+    payload(before, (net as PathNet).serverCounters(), family === 'v4' ? 'sent4' : 'sent6', family);
 
   const startProber = async (): Promise<Running> => startServer([
     '--host', '127.0.0.1', '--metrics',
@@ -87,13 +92,18 @@ describe('path-MTU blackholes through real network namespaces (client, router at
       const addr = family === 'v4' ? ADDR.server.v4 : ADDR.server.v6;
       const fits = SEGMENT[family];
       let before = n.counters();
+      let atServer = n.serverCounters();
       const one = await receive(addr, `/heartbeat/${fits}?wire`);
       assert.deepEqual(one, { bytes: fits, closed: true, status: '200' }, `${family}: ${fits}?wire`);
-      assert.deepEqual(forwarded(before, family), { packets: 1, payload: fits }, `${family}: one segment of ${fits} bytes crossed the router`);
+      assert.deepEqual(sent(atServer, family), { packets: 1, payload: fits }, `${family}: the server sent one segment of exactly ${fits} bytes`);
+      assert.deepEqual(forwarded(before, family), { packets: 1, payload: fits }, `${family}: and it crossed the router`);
 
       before = n.counters();
+      atServer = n.serverCounters();
       const over = await receive(addr, `/heartbeat/${fits + 1}?wire`);
       assert.deepEqual(over, { bytes: 0, closed: false, status: '' }, `${family}: ${fits + 1}?wire must not cross`);
+      const tried = sent(atServer, family);
+      assert.ok(tried.packets >= 1 && tried.payload === tried.packets * (fits + 1), `${family}: the server sent (and resent) one segment of ${fits + 1} bytes: ${JSON.stringify(tried)}`);
       assert.deepEqual(forwarded(before, family), { packets: 0, payload: 0 }, `${family}: nothing forwarded`);
     }
     const dropped = n.counters();

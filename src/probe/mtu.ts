@@ -4,7 +4,7 @@
  * wire-exact answers (`{uri}/{size}?wire`, src/http/wire.ts) on fresh connections: the smallest
  * answer must cross and the stalled size must stall again; then the size doubles from the smallest
  * to the first that stalls, and a bisect between the last two narrows the largest answer that
- * crosses. That proves the stall depends on size alone (the peer is alive and
+ * crosses; the boundary's stall is asked once more. That proves the stall depends on size alone (the peer is alive and
  * answering), so the probe's outcome is `mtu`, with the estimate, instead of `timeout`.
  *
  * Budget per peer (docs/mtu.md): at most `probes` wire probes per check (probeMtuProbes), each
@@ -156,6 +156,7 @@ export function createMtuChecker(o: MtuOptions): MtuChecker {
     const epoch = aborted;
     let probes = 0;
     const ask = async (size: number): Promise<Crossing> => {
+      if (epoch !== aborted) return 'failed';
       probes++;
       const c = await cross(peer, size);
       return epoch === aborted ? c : 'failed';
@@ -189,12 +190,27 @@ export function createMtuChecker(o: MtuOptions): MtuChecker {
       else return forget(peer.key);
       if (c === 'stalled') break;
     }
-    while (hi - lo > 1 && probes < o.probes) {
-      const mid = lo + Math.floor((hi - lo) / 2);
-      const c = await ask(mid);
-      if (c === 'crossed') lo = mid;
-      else if (c === 'stalled') hi = mid;
-      else return forget(peer.key);
+    const bisect = async (): Promise<boolean> => {
+      while (hi - lo > 1 && probes < o.probes) {
+        const mid = lo + Math.floor((hi - lo) / 2);
+        const c = await ask(mid);
+        if (c === 'crossed') lo = mid;
+        else if (c === 'stalled') hi = mid;
+        else return false;
+      }
+      return true;
+    };
+    if (!await bisect()) return forget(peer.key);
+    // the boundary's stall asked once more (a busy peer can miss one stall time): if it crosses now,
+    // the limit is above it, and the bisect goes on up to the stalled size
+    if (hi < hi0 && probes < o.probes) {
+      const again = await ask(hi);
+      if (again === 'failed') return forget(peer.key);
+      if (again === 'crossed') {
+        lo = hi;
+        hi = hi0;
+        if (!await bisect()) return forget(peer.key);
+      }
     }
     return found(lo, hi);
   };

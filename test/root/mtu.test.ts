@@ -136,6 +136,7 @@ describe('path-MTU blackholes through real network namespaces (client, router at
       return key;
     });
     process.stdout.write(`      probe lines (blackhole):\n${p.lines.filter((l) => l.includes('\tprobe\t')).slice(-4).map((l) => `        ${l}\n`).join('')}`);
+    process.stdout.write(`      the check:\n${p.lines.filter((l) => l.includes('path MTU blackhole')).map((l) => `        ${l}\n`).join('')}`);
     process.stdout.write(`      metric: ${series.map((k) => `${k} ${metrics.get(k)}`).join('\n              ')}\n`);
     assertAlertFires(series.map((k) => [k, metrics.get(k) as number]));
     await p.stop();

@@ -15,7 +15,7 @@ import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
 import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
-import { sizeText, type ProbeSize, type Target } from './settings';
+import { probeSize, sizeText, type Target } from './settings';
 import { targetTls } from './tls';
 import type tls from 'node:tls';
 
@@ -24,7 +24,8 @@ export const PROBE_CONCURRENCY = 16;
 
 export interface RoundOptions {
   targets: Target[];
-  sizes: ProbeSize[];
+  /** probeSizes as configured: body sizes, and wire sizes written `1400w`. */
+  sizes: Array<number | string>;
   upload: number;
   timeoutMs: number;
   maxPeers: number;
@@ -61,7 +62,7 @@ const hostHeader = (t: Target): string => t.hostOverride ?? hostPort(t);
 
 export function createRounds(o: RoundOptions): Rounds {
   const plan: Planned[] = [
-    ...o.sizes.map((s) => ({ method: 'GET' as const, size: s.bytes, wire: s.wire })),
+    ...o.sizes.map(probeSize).map((s) => ({ method: 'GET' as const, size: s.bytes, wire: s.wire })),
     ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload, wire: false }] : []),
   ];
   const running = new Set<RunningProbe>();

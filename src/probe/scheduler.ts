@@ -15,7 +15,7 @@ import { createProbeMetrics } from './metrics';
 import { createMtuChecker, MTU_STALL_MS } from './mtu';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
-import { parseTarget, probeSize } from './settings';
+import { parseTarget } from './settings';
 import { probeContext } from './tls';
 
 export const JITTER = 0.1;
@@ -49,7 +49,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     : undefined;
   const rounds = createRounds({
     targets,
-    sizes: config.probeSizes.map(probeSize),
+    sizes: config.probeSizes,
     upload: config.probeUpload,
     timeoutMs: config.probeTimeout,
     maxPeers: config.probeMaxPeers,

@@ -161,6 +161,7 @@ describe('path-MTU blackholes through real network namespaces (client, router at
       const key = [...metrics.keys()].find((k) => k.startsWith('heartbeat_probe_path_limit_bytes{') && k.includes(`peer="${peer}"`));
       assert.ok(key);
       assert.equal(metrics.get(key), 0);
+      process.stdout.write(`      metric: ${key} ${metrics.get(key)}\n`);
     }
     // the server learnt the path's MTU from the router's ICMP, so larger answers cross too
     const big = await receive(ADDR.server.v4, '/heartbeat/65536?wire');

@@ -61,7 +61,7 @@ describe('probe name resolution: bounded and cancellable', function () {
     assert.ok(answering.queries.includes('A nobody.svc.test') && answering.queries.includes('A nobody'), answering.queries.join(','));
   });
 
-  it('a resolver that never answers: the lookup ends at its deadline, holds no thread meanwhile, and sends nothing after it', async () => {
+  it('a resolver that never answers: the lookup ends at its deadline, holds no thread meanwhile, and no query follows it', async () => {
     const hole = await startLoopbackDns(null);
     servers.push(hole);
     const lookup = createBoundedLookup({ hostsFile: file('hosts2', ''), resolvConf: file('resolv2.conf', ''), servers: [hole.server] });
@@ -75,9 +75,10 @@ describe('probe name resolution: bounded and cancellable', function () {
     ]);
     assert.equal(pool, 'pool free', 'four thread-pool jobs ran while eight lookups hung');
     assert.deepEqual(await Promise.all(hanging), new Array(8).fill('ETIMEOUT'));
+    await sleep(300); // queries sent just before the deadline reach the server (this process) after it
     const sent = hole.queries.length;
-    await sleep(1500);
-    assert.equal(hole.queries.length, sent, 'no query (no retry) after the deadline: every channel was cancelled');
+    await sleep(2000); // past every retry c-ares would have made (tries 2, 750 ms first timeout, doubling)
+    assert.equal(hole.queries.length, sent, 'no query (no retry) after the deadline');
   });
 
   it("a round: a healthy target is ok every round while other targets' resolver hangs", async () => {

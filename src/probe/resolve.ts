@@ -42,13 +42,13 @@ export function peerLabel(address: string, port: number): string {
 }
 
 /** `::ffff:10.0.0.1` is `10.0.0.1`. */
-const plain = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address);
+export const plainAddress = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address);
 
 /** Every address of this host's interfaces (and the wildcards), to recognise a target that is this heartbeat. */
 export function ownAddresses(): Set<string> {
   const out = new Set<string>(['0.0.0.0', '::']);
   for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) out.add(plain(a.address.replace(/%.*$/, '')));
+    for (const a of list ?? []) out.add(plainAddress(a.address.replace(/%.*$/, '')));
   }
   return out;
 }
@@ -72,7 +72,7 @@ export async function resolveTarget(target: Target, own: { addresses: Set<string
     }
   }
   const dnsMs = net.isIP(target.host) ? 0 : performance.now() - start;
-  const unique = [...new Set(addresses.map(plain))].sort();
+  const unique = [...new Set(addresses.map(plainAddress))].sort();
   const isOwn = (a: string): boolean => target.port === own.port && own.addresses.has(a);
   const peers = unique
     .filter((a) => !isOwn(a))

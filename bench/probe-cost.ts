@@ -3,7 +3,7 @@
  * 10 s (probeSizes' default 1 KiB and 64 KiB each, new connections), beside a reference
  * heartbeat that does not probe, both with --metrics, both idle otherwise, side by side on
  * the server core; the 64 peers (bench/peers.ts) on the load core. Measured over whole
- * probe intervals: the CPU the prober used beyond the reference (as a share of one core,
+ * probe intervals (the end of one round to the end of the round `intervals` later): the CPU the prober used beyond the reference (as a share of one core,
  * and per round), and the memory of each at the end (VmHWM, RssAnon from /proc).
  *
  *   node build/bench/probe-cost.js [--quick]     (npm run bench runs it as one phase)
@@ -94,7 +94,12 @@ export async function probeCostPhase(o: ProbeCostOptions): Promise<ProbeCostRow>
     }
     const [p0, r0, l0, t0] = [prober.cpuNs() ?? NaN, reference.cpuNs() ?? NaN, prober.lines(), performance.now()];
     o.progress(`probe cost: measuring ${intervals} intervals of ${intervalMs} ms, ${PROBE_COST.peers} peers`);
-    await sleep(intervals * intervalMs);
+    // from the end of one round to the end of the round `intervals` later: whole rounds and the idle time between
+    for (let t = 0; prober.lines() < l0 + intervals * LINES_PER_ROUND; t += 20) {
+      if (t > intervals * intervalMs * 2) throw new Error(`the prober did not finish ${intervals} rounds in ${intervals * intervalMs * 2} ms`);
+      await sleep(20);
+    }
+    await sleep(50); // the last lines of the round are logged as its probes end; let the round finish
     const [p1, r1, l1, t1] = [prober.cpuNs() ?? NaN, reference.cpuNs() ?? NaN, prober.lines(), performance.now()];
     const extraMs = ((p1 - p0) - (r1 - r0)) / 1e6;
     const rounds = Math.round((l1 - l0) / LINES_PER_ROUND);

@@ -26,6 +26,8 @@ export interface AlertSettings {
   probeLatency: { seconds: number; window: string; for: string };
   /** HeartbeatPeersMissing: fewer peers resolved than `ago` earlier. */
   peersMissing: { ago: string; for: string };
+  /** HeartbeatPathMtuBlackhole: a pair's path-MTU check found a limit (larger answers stall, smaller cross) this long. */
+  pathMtu: { for: string };
   /** HeartbeatLogsDropped: any log line dropped within `window`. */
   logsDropped: { window: string; for: string };
 }
@@ -40,6 +42,7 @@ export const DEFAULTS: AlertSettings = {
   probeFailing: { ratio: 0.2, window: '5m', for: '5m' },
   probeLatency: { seconds: 1, window: '5m', for: '10m' },
   peersMissing: { ago: '1h', for: '15m' },
+  pathMtu: { for: '2m' },
   logsDropped: { window: '10m', for: '0s' },
 };
 
@@ -193,6 +196,18 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
       },
     },
     {
+      alert: 'HeartbeatPathMtuBlackhole',
+      expr: `heartbeat_probe_path_limit_bytes{${job}} > 0`,
+      for: s.pathMtu.for,
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: 'heartbeat {{ $labels.instance }}: path MTU blackhole from {{ $labels.peer }}',
+        description: 'heartbeat {{ $labels.instance }}: answers from peer {{ $labels.peer }} (target {{ $labels.target }}) larger than {{ $value }} bytes stall while smaller ones cross: ' +
+          'the path carries less than the hosts send and its "fragmentation needed" (ICMP type 3 code 4) or "packet too big" (ICMPv6 type 2) never arrives. ' +
+          'Path MTU about {{ $value }} + 52 bytes (IPv4; + 72 for IPv6).',
+      },
+    },
+    {
       alert: 'HeartbeatLogsDropped',
       expr: `increase(heartbeat_log_lines_dropped_total{${job}}[${s.logsDropped.window}]) > 0`,
       for: s.logsDropped.for,
@@ -206,5 +221,5 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
   return [{ name: 'heartbeat', rules }];
 }
 
-/** The eight alert names, as the rules define them. */
+/** The nine alert names, as the rules define them. */
 export const ALERTS = alertRules().flatMap((g) => g.rules.map((r) => r.alert));

@@ -15,7 +15,7 @@ import { privateResolver, probeLines } from './helpers/probe';
 import { startProxy, type Proxy } from './helpers/probe-proxy';
 import { freePort, kill, startServer, waitFor, type Running } from './helpers/server';
 
-type FieldType = 'string' | 'integer' | 'float';
+type FieldType = 'string' | 'integer' | 'float' | 'bool';
 
 /** What each probe column must become. Typed by PROBE_COLUMNS: a new column fails to compile here. */
 const PROBE_TYPES: Record<(typeof PROBE_COLUMNS)[number], FieldType> = {
@@ -29,10 +29,13 @@ const PROBE_TYPES: Record<(typeof PROBE_COLUMNS)[number], FieldType> = {
   outcome: 'string',
   dns_ms: 'float',
   connect_ms: 'float',
+  tls_ms: 'float',
   ttfb_ms: 'float',
   total_ms: 'float',
   bytes: 'integer',
   request_id: 'string',
+  wire: 'bool',
+  path_limit: 'integer',
 };
 
 function filterOrder(file: string): string[] {
@@ -45,6 +48,7 @@ function filterOrder(file: string): string[] {
 
 function assertType(name: string, v: FbValue | undefined, type: FieldType, line: string): void {
   const ok = type === 'string' ? typeof v === 'string'
+    : type === 'bool' ? typeof v === 'boolean'
     : type === 'integer' ? v instanceof FbInt && Number.isSafeInteger(v.value)
       : v instanceof FbFloat && Number.isFinite(v.value);
   assert.ok(ok, `${name} should be ${type}, is ${JSON.stringify(v)} (${v?.constructor?.name}) in ${JSON.stringify(line)}`);

@@ -2,6 +2,7 @@
  * The heartbeat route: GET/HEAD/POST {uri}/{size}. This is the hot path, so it
  * is a plain node:http handler that the server calls before Express: one
  * prefix check, one digit loop, one write of a slice of the prebuilt payload.
+ * `?wire` sizes the whole response instead of the body (src/http/wire.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { declareBody, type Exchange } from './observe';
@@ -9,6 +10,7 @@ import { buildPayload, parseSize } from './payload';
 import { uploaded } from './reclaim';
 import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
+import { fitWire, receivedBytes, wantsWire, wireHeaders, wireMinimum, wireRangeMessage, type WireFit } from './wire';
 
 export interface HeartbeatOptions {
   uri: string;
@@ -38,6 +40,11 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
   const { uri, min, max, uploadLimit } = opts;
   const uriLen = uri.length;
   const rangeMessage = `size must be a whole number of bytes from ${min} to ${max}\n`;
+  // ?wire (src/http/wire.ts): min and max bound the whole response, never below the smallest one
+  const wireMin = Math.max(min, wireMinimum());
+  const wireMinUpload = Math.max(min, wireMinimum(receivedBytes(0)));
+  const wireMessage = wireRangeMessage(wireMin, max);
+  const wireUploadMessage = wireRangeMessage(wireMinUpload, max);
 
   /** The size the request asks for, or one of the negative codes above. */
   function sizeOf(url: string): number {
@@ -63,14 +70,21 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
 
   const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
 
-  function respond(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, received?: number, close?: boolean): void {
-    const headers: Record<string, string | number> = {
-      'Content-Type': TEXT_PLAIN,
-      'Content-Length': size,
-      ...COMMON_HEADERS,
-    };
-    if (received !== undefined) headers[RECEIVED_HEADER] = received;
-    if (close) headers.Connection = 'close';
+  function respond(req: IncomingMessage, res: ServerResponse, wanted: number, x?: Exchange, received?: number, wire?: boolean, close?: boolean): void {
+    let size = wanted;
+    let headers: Record<string, string | number>;
+    if (wire) {
+      // a wire-exact answer always carries Connection: close (src/http/wire.ts)
+      const fit: WireFit | undefined = fitWire(wanted, received === undefined ? 0 : receivedBytes(received));
+      // only an upload whose count has more digits than the minimum assumed can fall short here
+      if (!fit) return sendText(res, 400, wireRangeMessage(Math.max(min, wireMinimum(receivedBytes(received ?? 0))), max));
+      size = fit.body;
+      headers = wireHeaders(fit, received);
+    } else {
+      headers = { 'Content-Type': TEXT_PLAIN, 'Content-Length': size, ...COMMON_HEADERS };
+      if (received !== undefined) headers[RECEIVED_HEADER] = received;
+      if (close) headers.Connection = 'close';
+    }
     declareBody(res, size);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') {
@@ -110,7 +124,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     pump();
   }
 
-  function upload(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, expectsContinue?: boolean): void {
+  function upload(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, expectsContinue?: boolean, wire?: boolean): void {
     if (expectsContinue) res.writeContinue();
     let received = 0;
     let refused = false;
@@ -128,7 +142,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     req.on('data', onData);
     // Not when already answered: the parser rejected the body (a bad chunk, the request timeout).
     req.on('end', () => {
-      if (!refused && !res.headersSent) respond(req, res, size, x, received);
+      if (!refused && !res.headersSent) respond(req, res, size, x, received, wire);
     });
     // A client that goes away mid-upload: nothing to answer, nothing to log here.
     req.on('error', () => undefined);
@@ -172,16 +186,20 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       const size = sizeOf(url);
       if (size === PATH_UNKNOWN) return sendText(res, 404, 'not found\n');
       if (size === SIZE_MALFORMED) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
-      if (size < min || size > max) return sendText(res, 400, rangeMessage);
+      const wire = wantsWire(url, url.indexOf('?', uriLen));
+      if (wire) {
+        const floor = method === 'POST' ? wireMinUpload : wireMin;
+        if (size < floor || size > max) return sendText(res, 400, method === 'POST' ? wireUploadMessage : wireMessage);
+      } else if (size < min || size > max) return sendText(res, 400, rangeMessage);
       if (method !== 'POST') {
-        if (!hasBody(req)) return respond(req, res, size, x);
+        if (!hasBody(req)) return respond(req, res, size, x, undefined, wire);
         // A GET/HEAD with a body: never read (it is not an upload), so the answer closes the connection;
         // over the upload limit it is refused like an upload.
         if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
-        return respond(req, res, size, x, undefined, true);
+        return respond(req, res, size, x, undefined, wire, true);
       }
       if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
-      upload(req, res, size, x, expectsContinue);
+      upload(req, res, size, x, expectsContinue, wire);
     },
   };
 }

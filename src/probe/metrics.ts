@@ -18,14 +18,19 @@ export interface ProbeSample {
   target: string;
   peer: string;
   method: string;
-  size: number;
+  /** As written in probeSizes: `1024`, or `1400w` for a wire size. */
+  size: number | string;
   outcome: Outcome;
   totalMs: number;
+  /** The TLS handshake of a new https connection (0: none made). */
+  tlsMs: number;
 }
 
 export interface ProbeMetrics {
   /** One probe ended. */
   record(s: ProbeSample): void;
+  /** The pair's path limit (src/probe/mtu.ts): the largest answer that crossed in its last check, 0 when none holds. */
+  pathLimit(target: string, peer: string, bytes: number): void;
   /** How many addresses `target` resolved to this round (own ones left out). */
   peers(target: string, count: number): void;
   /** A round's neighbours (`${target}\t${peer}`) are chosen: each has a last-success series from now on (0 until an ok). */
@@ -45,6 +50,10 @@ interface PairSeries {
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
   counted: Set<string>;
   timed: Set<string>;
+  /** Whether the pair has a TLS handshake series. */
+  handshaken: boolean;
+  /** Whether the pair's path-limit series exists. */
+  limited?: boolean;
 }
 
 export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
@@ -63,6 +72,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
+  const handshake = new prom.Histogram({
+    name: 'heartbeat_probe_tls_seconds',
+    help: 'TLS handshake of each new connection to an https peer (TCP connected to handshake done and certificate checked), by target and peer.',
+    labelNames: ['target', 'peer'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
   const peers = new prom.Gauge({
     name: 'heartbeat_probe_peers',
     help: "Addresses each target resolved to in the last round (this heartbeat's own left out).",
@@ -72,6 +88,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
   const lastSuccess = new prom.Gauge({
     name: 'heartbeat_probe_last_success_timestamp_seconds',
     help: 'Unix time of the last probe of each neighbour that ended ok; 0 for a neighbour never probed ok.',
+    labelNames: ['target', 'peer'],
+    registers: [registry],
+  });
+
+  const pathLimit = new prom.Gauge({
+    name: 'heartbeat_probe_path_limit_bytes',
+    help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
     labelNames: ['target', 'peer'],
     registers: [registry],
   });
@@ -89,13 +112,15 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const [method, size] = k.split('\t') as [string, string];
       duration.remove({ target: p.target, peer: p.peer, method, size });
     }
+    if (p.handshaken) handshake.remove({ target: p.target, peer: p.peer });
     lastSuccess.remove({ target: p.target, peer: p.peer });
+    pathLimit.remove({ target: p.target, peer: p.peer });
   };
 
   const pair = (target: string, peer: string): PairSeries => {
     const key = `${target}\t${peer}`;
     let p = pairs.get(key);
-    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set() });
+    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set(), handshaken: false });
     return p;
   };
 
@@ -106,11 +131,18 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
       probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
+      if (s.tlsMs > 0) {
+        p.handshaken = true;
+        handshake.observe({ target: s.target, peer: s.peer }, s.tlsMs / 1000);
+      }
       if (s.outcome === 'ok') {
         p.timed.add(`${s.method}\t${size}`);
         duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);
         lastSuccess.set({ target: s.target, peer: s.peer }, Date.now() / 1000);
       }
+    },
+    pathLimit(target: string, peer: string, bytes: number): void {
+      pathLimit.set({ target, peer }, bytes);
     },
     peers(target: string, count: number): void {
       peers.set({ target }, count);
@@ -121,6 +153,10 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
         const p = pair(key.slice(0, tab), key.slice(tab + 1));
         p.lastRound = round;
         if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer }, 0);
+        if (!p.limited) {
+          p.limited = true;
+          pathLimit.set({ target: p.target, peer: p.peer }, 0);
+        }
       }
     },
     endRound(neighbours: Set<string>, unresolved: Set<string>): void {

@@ -6,15 +6,18 @@
  * or probe at once; probes still running are aborted at the drain deadline and
  * logged as `aborted`.
  */
+import net from 'node:net';
 import os from 'node:os';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
-import { ownAddresses, systemLookup, type Lookup } from './resolve';
+import { createMtuChecker, MTU_STALL_MS } from './mtu';
+import { ownAddresses, plainAddress, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
+import { probeContext } from './tls';
 
 export const JITTER = 0.1;
 
@@ -39,19 +42,28 @@ export function createProber(o: ProberOptions): Prober | undefined {
   if (config.probeTargets.length === 0) return undefined;
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
+  const https = targets.some((t) => t.scheme === 'https');
+  const userAgent = `heartbeat-probe/${o.version}`;
+  // each wire probe of a path-MTU check waits at most this long without a byte (docs/mtu.md)
+  const mtu = config.probeMtuProbes > 0
+    ? createMtuChecker({ probes: config.probeMtuProbes, stallMs: Math.min(config.probeTimeout, MTU_STALL_MS), userAgent })
+    : undefined;
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
     upload: config.probeUpload,
     timeoutMs: config.probeTimeout,
     maxPeers: config.probeMaxPeers,
-    userAgent: `heartbeat-probe/${o.version}`,
-    own: { addresses: ownAddresses(), port: config.port },
+    userAgent,
+    mtu,
+    // the address it listens on is its own too (an address of 127/8, routed to lo, is no interface's)
+    own: { addresses: new Set([...ownAddresses(), ...(net.isIP(config.host) ? [plainAddress(config.host)] : [])]), port: config.port },
     selfKey: `${os.hostname()}:${config.port}`,
     lookup: o.lookup ?? systemLookup,
     logger: o.logger,
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
+    tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;
@@ -83,8 +95,14 @@ export function createProber(o: ProberOptions): Prober | undefined {
       t0 = Date.now();
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
-        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection,
+        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes,
+        ...(https ? { tlsCa: config.probeTlsCa, tlsInsecure: config.probeTlsInsecure } : {}),
       });
+      if (config.probeTlsInsecure) {
+        o.logger.warn('probe certificates are not checked (probeTlsInsecure): any peer, or anyone on the path, passes as an https target', {
+          targets: targets.filter((t) => t.scheme === 'https').map((t) => t.name),
+        });
+      }
       schedule();
     },
     async stop(deadlineMs: number): Promise<void> {

@@ -45,6 +45,21 @@ describe('probe metrics follow the neighbour set', () => {
     assert.equal(after.get(counter('10.0.0.1:8080')), 30 + FORGET_AFTER_ROUNDS);
   });
 
+  it('the TLS handshake histogram: one observation per new handshake, none for a reused connection, gone with the pair', async () => {
+    const tlsCount = (peer: string): string => `heartbeat_probe_tls_seconds_count{target="${T}",peer="${peer}"}`;
+    m.begin(new Set([key('10.0.0.3:443')]));
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 5, tlsMs: 3 });
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'cert', totalMs: 4, tlsMs: 2.5 });
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 1, tlsMs: 0 });
+    m.endRound(new Set([key('10.0.0.3:443')]), new Set());
+    const r = await read();
+    assert.equal(r.get(tlsCount('10.0.0.3:443')), 2, 'the two handshakes, whatever came after');
+    assert.equal(r.get(`heartbeat_probe_tls_seconds_sum{target="${T}",peer="10.0.0.3:443"}`), 0.0055);
+    assert.equal(r.get(counter('10.0.0.3:443', 'cert')), 1);
+    for (let i = 0; i < FORGET_AFTER_ROUNDS; i++) round(['10.0.0.1:8080']);
+    assert.equal((await read()).get(tlsCount('10.0.0.3:443')), undefined, 'dropped with the pair');
+  });
+
   it("a target's DNS failing evicts none of its pairs, however long, and its dns lines count beside them", async () => {
     round(['10.0.0.1:8080', '10.0.0.2:8080']);
     for (let i = 0; i < 3 * FORGET_AFTER_ROUNDS; i++) {

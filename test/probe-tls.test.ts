@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import tls from 'node:tls';
 import { parseTarget } from '../src/probe/settings';
 import { splitPem, SYSTEM_CA_FILES, systemCertificates, targetTls } from '../src/probe/tls';
@@ -104,6 +105,22 @@ describe('probe https targets', function () {
     const [l] = await probeOf(`https://127.0.0.1:${upstream!.port}`, []) as [ProbeLine];
     assert.equal(l.outcome, 'tls', JSON.stringify(l));
     assert.equal(l.status, '0');
+    assert.ok(Number(l.tls_ms) > 0, 'the failed handshake timed');
+  });
+
+  it('a peer that accepts and never answers the ClientHello: timeout, the time in tls_ms', async () => {
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((c) => { held.add(c); c.on('error', () => undefined); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const [l] = await probeOf(`https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, []) as [ProbeLine];
+      assert.equal(l.outcome, 'timeout', JSON.stringify(l));
+      assert.equal(l.status, '0');
+      assert.ok(Number(l.tls_ms) > 0 && Number(l.tls_ms) <= Number(l.total_ms), `the handshake's time so far: ${l.tls_ms}`);
+    } finally {
+      for (const c of held) c.destroy();
+      silent.close();
+    }
   });
 
   it('a Host the proxy does not route: status 404, through TLS', async () => {

@@ -127,6 +127,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     socket.off('end', onEnd);
     socket.off('error', onError);
     if (!connected) connectMs = performance.now() - t0;
+    else if (!secured) tlsMs = performance.now() - tcpAt; // ended during the handshake: the time it took so far
     if (keep && spec.reuse) spec.reuse.pool.give(spec.reuse.key, socket);
     else {
       socket.on('error', () => undefined); // a late reset of a socket we are done with

@@ -67,7 +67,7 @@ function sign(o: {
     if (!o.ca) extensions.push(ext('2.5.29.37', seq(oid('1.3.6.1.5.5.7.3.1')))); // serverAuth
   }
   const serial = crypto.randomBytes(12);
-  serial[0] = serial[0]! & 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, and a first byte that is not 0: DER integers are minimal
   const tbs = seq(
     der(0xa0, integer(Buffer.from([2]))),
     integer(serial),

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   });
   const hb = createServer(config, logger, version);
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
-  const prober = createProber({ config, logger, version, registry: hb.metrics?.registry });
+  const prober = createProber({ config, logger, version, registry: hb.metrics?.registry, onProbe: hb.status?.book.record });
   installLifecycle(prober ? {
     shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
   } : hb, logger);

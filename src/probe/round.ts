@@ -7,7 +7,7 @@
  * queue.
  */
 import { randomUUID } from 'node:crypto';
-import { isoNow, roundMs } from '../log/format';
+import { isoNow, roundMs, type ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { probe, type ProbeResult, type RunningProbe } from './check';
 import type { IdleConnections } from './pool';
@@ -34,6 +34,8 @@ export interface RoundOptions {
   metrics?: ProbeMetrics;
   /** probeConnection = reuse. */
   pool?: IdleConnections;
+  /** Hears every probe line (the status page, src/status/probes.ts). */
+  onProbe?: (line: ProbeRecord) => void;
 }
 
 export interface Rounds {
@@ -60,7 +62,7 @@ export function createRounds(o: RoundOptions): Rounds {
   const announced = new Set<string>();
 
   const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
-    o.logger.probe({
+    const line: ProbeRecord = {
       time: isoNow(),
       target: target.name,
       peer,
@@ -74,7 +76,9 @@ export function createRounds(o: RoundOptions): Rounds {
       total_ms: roundMs(r.totalMs),
       bytes: r.bytes,
       request_id: id,
-    });
+    };
+    o.logger.probe(line);
+    o.onProbe?.(line);
     o.metrics?.record({ target: target.name, peer, method: p.method, size: p.size, outcome: r.outcome, totalMs: r.totalMs });
   };
 

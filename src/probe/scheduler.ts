@@ -9,6 +9,7 @@
 import os from 'node:os';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
+import type { ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
@@ -31,6 +32,8 @@ export interface ProberOptions {
   /** The registry --metrics serves, when it is on. */
   registry?: client.Registry;
   lookup?: Lookup;
+  /** Hears every probe line (the status page's probe book, with --status). */
+  onProbe?: (line: ProbeRecord) => void;
 }
 
 /** The prober for these settings, or undefined when probeTargets is empty (probing off). */
@@ -52,6 +55,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     logger: o.logger,
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
+    onProbe: o.onProbe,
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;

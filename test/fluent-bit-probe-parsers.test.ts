@@ -29,6 +29,7 @@ const PROBE_TYPES: Record<(typeof PROBE_COLUMNS)[number], FieldType> = {
   outcome: 'string',
   dns_ms: 'float',
   connect_ms: 'float',
+  tls_ms: 'float',
   ttfb_ms: 'float',
   total_ms: 'float',
   bytes: 'integer',

@@ -48,17 +48,32 @@ describe('probe settings', () => {
   });
 
   it('turns a base URL into host, port and uri (no path: /heartbeat)', () => {
-    assert.deepEqual(parseTarget('http://hb:8080'), { name: 'http://hb:8080', host: 'hb', port: 8080, uri: '/heartbeat' });
-    assert.deepEqual(parseTarget('http://hb'), { name: 'http://hb', host: 'hb', port: 80, uri: '/heartbeat' });
-    assert.deepEqual(parseTarget('http://[::1]:81/x/y/'), { name: 'http://[::1]:81/x/y/', host: '::1', port: 81, uri: '/x/y' });
-    assert.deepEqual(parseTarget('http://10.1.2.3:8080/'), { name: 'http://10.1.2.3:8080/', host: '10.1.2.3', port: 8080, uri: '/heartbeat' });
+    assert.deepEqual(parseTarget('http://hb:8080'), { name: 'http://hb:8080', scheme: 'http', host: 'hb', port: 8080, uri: '/heartbeat' });
+    assert.deepEqual(parseTarget('http://hb'), { name: 'http://hb', scheme: 'http', host: 'hb', port: 80, uri: '/heartbeat' });
+    assert.deepEqual(parseTarget('http://[::1]:81/x/y/'), { name: 'http://[::1]:81/x/y/', scheme: 'http', host: '::1', port: 81, uri: '/x/y' });
+    assert.deepEqual(parseTarget('http://10.1.2.3:8080/'), { name: 'http://10.1.2.3:8080/', scheme: 'http', host: '10.1.2.3', port: 8080, uri: '/heartbeat' });
+  });
+
+  it('reads https targets (port 443 when omitted) and a Host override after the URL', () => {
+    assert.deepEqual(parseTarget('https://ingress'), { name: 'https://ingress', scheme: 'https', host: 'ingress', port: 443, uri: '/heartbeat' });
+    assert.deepEqual(parseTarget('https://10.0.0.5:8443/hb host=app.example.com'),
+      { name: 'https://10.0.0.5:8443/hb host=app.example.com', scheme: 'https', host: '10.0.0.5', port: 8443, uri: '/hb', hostOverride: 'app.example.com' });
+    assert.deepEqual(parseTarget('http://10.0.0.5 host=app.example.com:8080').hostOverride, 'app.example.com:8080');
+    assert.deepEqual(parseTarget('http://10.0.0.5 host=[::1]:81').hostOverride, '[::1]:81');
+    const c = config(['--probe-targets', 'https://a:8443 host=b.example, http://c']);
+    assert.deepEqual(c.probeTargets, ['https://a:8443 host=b.example', 'http://c']);
   });
 
   const bad: [string, string[], NodeJS.ProcessEnv, RegExp[]][] = [
-    ['an https target', ['--probe-targets', 'https://a:8443'], {}, [/probeTargets = \["https:\/\/a:8443"\] \(flag --probe-targets\)/, /only http:\/\//]],
-    ['a target that is not a URL', [], { HEARTBEAT_PROBE_TARGETS: 'a:8080' }, [/probeTargets = \["a:8080"\] \(env HEARTBEAT_PROBE_TARGETS\)/, /not an http URL/]],
+    ['a target that is not a URL', [], { HEARTBEAT_PROBE_TARGETS: 'a:8080' }, [/probeTargets = \["a:8080"\] \(env HEARTBEAT_PROBE_TARGETS\)/, /not a URL of the form http\(s\):\/\//]],
+    ['something after the URL other than host=', ['--probe-targets', 'https://a sni=b'], {}, [/probeTargets/, /only " host=NAME\[:PORT\]" may follow/]],
+    ['a Host override that is not a host', ['--probe-targets', 'https://a host=b/c'], {}, [/probeTargets/, /host=b\/c is not a host name/]],
+    ['a Host override port above 65535', ['--probe-targets', 'https://a host=b:65536'], {}, [/probeTargets/, /host= port must be from 1 to 65535/]],
+    ['an extra CA file that does not exist', ['--probe-tls-ca', '/nonexistent/ca.pem'], {}, [/probeTlsCa = "\/nonexistent\/ca.pem" \(flag --probe-tls-ca\)/, /cannot be read \(ENOENT\)/]],
+    ['an extra CA file with no certificate', ['--probe-tls-ca', __filename], {}, [/probeTlsCa/, /holds no PEM certificate/]],
+    ['an insecure switch that is not a boolean', [], { HEARTBEAT_PROBE_TLS_INSECURE: 'maybe' }, [/probeTlsInsecure = "maybe"/, /true or false/]],
     ['a target with a query', ['--probe-targets', 'http://a:8080/hb?x=1'], {}, [/probeTargets/, /no query/]],
-    ['a target with a user', ['--probe-targets', 'http://u@a:8080'], {}, [/probeTargets/, /not an http URL/]],
+    ['a target with a user', ['--probe-targets', 'http://u@a:8080'], {}, [/probeTargets/, /not a URL/]],
     ['a target port above 65535', ['--probe-targets', 'http://a:70000'], {}, [/probeTargets/, /port must be from 1 to 65535/]],
     ['a target listed twice', ['--probe-targets', 'http://a:1,http://a:1'], {}, [/probeTargets/, /twice/]],
     ['a size of 0', ['--probe-sizes', '1024,0'], {}, [/probeSizes = \[1024,0\] \(flag --probe-sizes\)/, /from 1 to 1073741824/]],

@@ -11,7 +11,7 @@ import { defaults } from '../src/config/schema';
 
 const line = (o: Partial<ProbeRecord>): ProbeRecord => ({
   time: new Date().toISOString(), target: 'http://t', peer: '127.0.0.1:1', method: 'GET', size: 1024, status: 200,
-  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', ...o,
+  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, tls_ms: 0, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', ...o,
 });
 
 describe('status: the probe book', () => {
@@ -40,6 +40,9 @@ describe('status: the probe book', () => {
     assert.equal(row?.phases.transfer, 8.5);
     book.record(line({ dns_ms: 40, connect_ms: 3, ttfb_ms: 1, total_ms: 5 }));
     assert.equal(book.rows()[0]?.phase, 'dns');
+    book.record(line({ connect_ms: 1, tls_ms: 12, ttfb_ms: 2, total_ms: 16 }));
+    assert.deepEqual(book.rows()[0]?.phases, { dns: 0, connect: 1, tls: 12, ttfb: 2, transfer: 1 });
+    assert.equal(book.rows()[0]?.phase, 'tls');
   });
 
   it('orders failing rows first (longest without success first), then the slowest p99', () => {

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 import { coerceSizes, splitList, validateSizes, validateTargets } from '../probe/settings';
+import { validateCaFile } from '../probe/tls';
 
 const ENV_PREFIX = 'HEARTBEAT_';
 export const GIB = 1024 * 1024 * 1024;
@@ -86,6 +87,7 @@ convict.addFormats({
   'probe-peers': integerFormat('probe-peers', 1, 4096, 'addresses'),
   'probe-targets': { name: 'probe-targets', coerce: splitList, validate: validateTargets },
   'probe-sizes': { name: 'probe-sizes', coerce: coerceSizes, validate: validateSizes },
+  'ca-file': { name: 'ca-file', validate: validateCaFile },
   'listen-host': {
     name: 'listen-host',
     // "[::1]" as in a URL is the IPv6 address ::1
@@ -169,7 +171,7 @@ export const schema = {
     format: 'milliseconds', default: 120_000, arg: 'socket-timeout', env: `${ENV_PREFIX}SOCKET_TIMEOUT`,
   },
   probeTargets: {
-    doc: 'Probe mode: comma-separated base URLs of peers to measure (http://host[:port][/uri]: port 80 when omitted, as in any URL; no path means /heartbeat). A name is resolved again every round and probed at each of its addresses. Unset: probing off.',
+    doc: 'Probe mode: comma-separated base URLs of peers to measure (http(s)://host[:port][/uri]: port 80 or 443 when omitted, as in any URL; no path means /heartbeat), each optionally followed by " host=NAME[:PORT]", the Host header (and for https the SNI and certificate name) to send instead of the URL\'s. A name is resolved again every round and probed at each of its addresses. Unset: probing off.',
     format: 'probe-targets', default: [] as string[], arg: 'probe-targets', env: `${ENV_PREFIX}PROBE_TARGETS`,
   },
   probeInterval: {
@@ -189,12 +191,20 @@ export const schema = {
     format: 'positive-milliseconds', default: 5000, arg: 'probe-timeout', env: `${ENV_PREFIX}PROBE_TIMEOUT`,
   },
   probeMaxPeers: {
-    doc: 'Most peer addresses probed per round (1 to 4096); when more resolve, a fair rotating sample.',
+    doc: 'Most peer addresses probed per round (1 to 4096); when more resolve, this heartbeat\'s stable neighbours on a hash ring (docs/probe.md).',
     format: 'probe-peers', default: 64, arg: 'probe-max-peers', env: `${ENV_PREFIX}PROBE_MAX_PEERS`,
   },
   probeConnection: {
     doc: '"new": a fresh TCP connection per probe (the handshake is measured); "reuse": one keep-alive connection per peer.',
     format: ['new', 'reuse'], default: 'new', arg: 'probe-connection', env: `${ENV_PREFIX}PROBE_CONNECTION`,
+  },
+  probeTlsCa: {
+    doc: 'https targets: a PEM file of extra CA certificates to trust beside the system\'s (\'\' = none); read at start.',
+    format: 'ca-file', default: '', arg: 'probe-tls-ca', env: `${ENV_PREFIX}PROBE_TLS_CA`,
+  },
+  probeTlsInsecure: {
+    doc: 'https targets: accept any certificate, unchecked (a warning is logged at start). For tests and bootstrapping only.',
+    format: 'switch', default: false, arg: 'probe-tls-insecure', env: `${ENV_PREFIX}PROBE_TLS_INSECURE`,
   },
 } as const;
 
@@ -226,6 +236,8 @@ export interface Config {
   probeTimeout: number;
   probeMaxPeers: number;
   probeConnection: 'new' | 'reuse';
+  probeTlsCa: string;
+  probeTlsInsecure: boolean;
 }
 
 /** The defaults, as a config file would hold them. */

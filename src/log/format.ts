@@ -62,9 +62,10 @@ export const PROBE_COLUMNS = [
   'method', // GET (a payload size) or POST (the upload)
   'size', // bytes asked for (GET) or uploaded (POST)
   'status', // HTTP status the peer answered, 0 when none
-  'outcome', // ok | dns | refused | connect_timeout | reset | timeout | status | short | corrupt | upload_mismatch | aborted
+  'outcome', // ok | dns | refused | connect_timeout | tls | cert | reset | timeout | status | short | corrupt | upload_mismatch | aborted
   'dns_ms', // name resolution of the target this round (0 for an IP literal)
   'connect_ms', // TCP connect (0 on a reused connection)
+  'tls_ms', // TLS handshake and certificate check, TCP connected -> done (0 for http:// and on a reused connection)
   'ttfb_ms', // request written -> first response byte
   'total_ms', // connect start -> last byte (or the failure)
   'bytes', // body bytes received and checked (GET) or sent (POST)
@@ -101,6 +102,7 @@ export interface ProbeRecord {
   outcome: string;
   dns_ms: number;
   connect_ms: number;
+  tls_ms: number;
   ttfb_ms: number;
   total_ms: number;
   bytes: number;
@@ -243,10 +245,10 @@ export function formatProbe(r: ProbeRecord, format: LogFormat): string {
   const peer = escapeText(r.peer);
   if (format === 'tsv') {
     return `${r.time}\tprobe\t${target}\t${peer}\t${r.method}\t${r.size}\t${r.status}\t${r.outcome}\t${r.dns_ms}\t${r.connect_ms}\t` +
-      `${r.ttfb_ms}\t${r.total_ms}\t${r.bytes}\t${r.request_id}`;
+      `${r.tls_ms}\t${r.ttfb_ms}\t${r.total_ms}\t${r.bytes}\t${r.request_id}`;
   }
   return `{"time":"${r.time}","kind":"probe","target":${jsonQuote(target)},"peer":${jsonQuote(peer)},"method":"${r.method}",` +
     `"size":${r.size},"status":${r.status},"outcome":"${r.outcome}","dns_ms":${jsonFloat(r.dns_ms)},` +
-    `"connect_ms":${jsonFloat(r.connect_ms)},"ttfb_ms":${jsonFloat(r.ttfb_ms)},"total_ms":${jsonFloat(r.total_ms)},` +
+    `"connect_ms":${jsonFloat(r.connect_ms)},"tls_ms":${jsonFloat(r.tls_ms)},"ttfb_ms":${jsonFloat(r.ttfb_ms)},"total_ms":${jsonFloat(r.total_ms)},` +
     `"bytes":${r.bytes},"request_id":${jsonQuote(escapeText(r.request_id))}}`;
 }

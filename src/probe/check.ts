@@ -1,19 +1,24 @@
 /**
- * One probe of one peer address over a raw TCP socket: `GET {uri}/{size}` (or
- * the upload, `POST {uri}/1` with `size` body bytes), timed phase by phase, the
- * body checked byte by byte against the pattern as it streams, and exactly one
- * outcome. Raw net rather than node:http so every phase (connect, request
- * written, first byte, last byte) and every way a peer can fail (refused,
- * reset, closed early, wrong bytes) is seen as it happens.
+ * One probe of one peer address over a raw TCP socket (TLS on top for an https target):
+ * `GET {uri}/{size}` (or the upload, `POST {uri}/1` with `size` body bytes), timed phase by
+ * phase, the body checked byte by byte against the pattern as it streams, whatever its
+ * framing (Content-Length, chunked, or until the peer closes: src/probe/head.ts), and
+ * exactly one outcome. Raw sockets rather than node:http so every phase (connect, TLS
+ * handshake, request written, first byte, last byte) and every way a peer can fail
+ * (refused, reset, handshake or certificate refused, closed early, wrong bytes, not HTTP)
+ * is seen as it happens.
  */
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
+import { ChunkedDecoder } from './chunked';
 import type { IdleConnections } from './pool';
-import { contentLength, MAX_HEAD_BYTES, parseHead, type ResponseHead } from './head';
+import { couldBeStatusLine, framing, MAX_HEAD_BYTES, parseHead, type Framing, type ResponseHead } from './head';
+import type { ProbeTls } from './tls';
 import { PatternVerifier, patternBuffer } from './verify';
 
 export const OUTCOMES = [
-  'ok', 'dns', 'refused', 'connect_timeout', 'reset', 'timeout', 'status', 'short', 'corrupt', 'upload_mismatch', 'aborted',
+  'ok', 'dns', 'refused', 'connect_timeout', 'tls', 'cert', 'reset', 'timeout', 'status', 'short', 'corrupt', 'upload_mismatch', 'aborted',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -26,7 +31,7 @@ export interface ProbeSpec {
   /** IP address to connect to (no name resolution here). */
   address: string;
   port: number;
-  /** `Host` header value: the target's host:port. */
+  /** `Host` header value: the target's host:port, or its Host override. */
   host: string;
   /** The peer's heartbeat uri, e.g. /heartbeat. */
   uri: string;
@@ -36,6 +41,8 @@ export interface ProbeSpec {
   timeoutMs: number;
   requestId: string;
   userAgent: string;
+  /** https targets: the context, SNI and name to verify (src/probe/tls.ts). */
+  tls?: ProbeTls;
   /** probeConnection = reuse: where the keep-alive connection of this peer waits between probes. */
   reuse?: { pool: IdleConnections; key: string };
 }
@@ -44,6 +51,8 @@ export interface ProbeResult {
   outcome: Outcome;
   status: number;
   connectMs: number;
+  /** TLS handshake, TCP connected -> handshake done and certificate checked (0: plain http, or a reused connection). */
+  tlsMs: number;
   ttfbMs: number;
   totalMs: number;
   /** Body bytes received and checked (GET) or sent (POST). */
@@ -65,18 +74,36 @@ function requestHead(spec: ProbeSpec): string {
     `X-Request-Id: ${spec.requestId}\r\n${body}Connection: ${spec.reuse ? 'keep-alive' : 'close'}\r\n\r\n`;
 }
 
+function connect(spec: ProbeSpec): Socket {
+  const t = spec.tls;
+  if (!t) return net.connect({ host: spec.address, port: spec.port, noDelay: true });
+  // the certificate is checked in onSecure (rejectUnauthorized false), so a refused one is told
+  // apart from a failed handshake; `host` is the name checkServerIdentity checks it against
+  const socket = tls.connect({
+    host: spec.address, port: spec.port, secureContext: t.context, servername: t.servername,
+    rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(t.verifyName, cert),
+  });
+  socket.setNoDelay(true);
+  return socket;
+}
+
 export function probe(spec: ProbeSpec): RunningProbe {
   const t0 = performance.now();
   const pooled = spec.reuse?.pool.take(spec.reuse.key);
-  const socket: Socket = pooled ?? net.connect({ host: spec.address, port: spec.port, noDelay: true });
+  const socket: Socket = pooled ?? connect(spec);
   let connected = pooled !== undefined;
+  let secured = pooled !== undefined || spec.tls === undefined;
   let connectMs = 0;
+  let tcpAt = 0;
+  let tlsMs = 0;
   let written = -1; // performance.now() when the whole request was handed to the kernel
   let ttfbMs = 0;
   let gotByte = false;
   let head: ResponseHead | undefined;
   let headText = '';
-  let expected = -1; // body bytes the response declares
+  let body: Framing = { kind: 'close' };
+  let chunked: ChunkedDecoder | undefined;
   let sent = 0;
   let finished = false;
   const verifier = new PatternVerifier();
@@ -90,6 +117,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     finished = true;
     clearTimeout(timer);
     socket.off('connect', onConnect);
+    socket.off('secureConnect', onSecure);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('error', onError);
@@ -103,24 +131,44 @@ export function probe(spec: ProbeSpec): RunningProbe {
       outcome,
       status: head?.status ?? 0,
       connectMs,
+      tlsMs,
       ttfbMs,
       totalMs: performance.now() - t0,
       bytes: spec.method === 'GET' ? verifier.bytes : sent,
     });
   };
 
-  /** The body is complete: judge it. */
-  const complete = (): void => {
+  /** The body is complete (`reusable`: its end was framed and nothing followed it): judge it. */
+  const complete = (reusable: boolean): void => {
     const h = head as ResponseHead;
     if (verifier.bytes < wanted) return finish('short');
     if (spec.method === 'POST' && h.headers.get(RECEIVED) !== String(spec.size)) return finish('upload_mismatch');
-    finish('ok', h.headers.get('connection')?.toLowerCase() !== 'close');
+    finish('ok', reusable && h.headers.get('connection')?.toLowerCase() !== 'close');
+  };
+
+  /** Body bytes (already unframed): more than asked for is not the asked-for body. */
+  const check = (piece: Buffer): boolean => {
+    if (verifier.bytes + piece.length > wanted || !verifier.add(piece)) {
+      finish('corrupt');
+      return false;
+    }
+    return true;
   };
 
   const onBody = (chunk: Buffer): void => {
-    if (verifier.bytes + chunk.length > expected) return finish('corrupt'); // more than declared: not our answer
-    if (!verifier.add(chunk)) return finish('corrupt');
-    if (verifier.bytes === expected) complete();
+    if (body.kind === 'chunked') {
+      const state = (chunked as ChunkedDecoder).push(chunk, check);
+      if (state === 'bad') finish('corrupt');
+      else if (state === 'done') complete((chunked as ChunkedDecoder).extra === 0);
+      return;
+    }
+    if (body.kind === 'length') {
+      if (verifier.bytes + chunk.length > body.bytes) return finish('corrupt'); // more than declared: not our answer
+      if (!check(chunk)) return;
+      if (verifier.bytes === body.bytes) complete(true);
+      return;
+    }
+    check(chunk); // until the peer closes: onEnd judges
   };
 
   const onData = (chunk: Buffer): void => {
@@ -130,31 +178,48 @@ export function probe(spec: ProbeSpec): RunningProbe {
     }
     if (head) return onBody(chunk);
     headText += chunk.toString('latin1');
-    const end = headText.indexOf('\r\n\r\n');
-    if (end < 0) {
-      if (headText.length > MAX_HEAD_BYTES) finish('status');
-      return;
+    for (;;) {
+      // judged on its first bytes: an answer that cannot be an HTTP/1.x status line is `status` now
+      if (!couldBeStatusLine(headText)) return finish('status');
+      const end = headText.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (headText.length > MAX_HEAD_BYTES) finish('status');
+        return;
+      }
+      const parsed = parseHead(headText.slice(0, end));
+      if (!parsed) return finish('status');
+      headText = headText.slice(end + 4);
+      // an interim answer (100 Continue, 103 Early Hints) from a proxy: the real one follows
+      if (parsed.status >= 100 && parsed.status < 200 && parsed.status !== 101) {
+        if (headText === '') return;
+        continue;
+      }
+      head = parsed;
+      break;
     }
-    const parsed = parseHead(headText.slice(0, end));
-    if (!parsed) return finish('status');
-    head = parsed;
-    if (parsed.status !== 200) return finish('status');
-    expected = contentLength(parsed);
-    // a heartbeat always declares the length it sends; more than asked is not the asked-for body
-    if (expected > wanted) return finish('corrupt');
-    if (expected < 0) expected = wanted;
-    const rest = Buffer.from(headText.slice(end + 4), 'latin1');
+    if (head.status !== 200) return finish('status');
+    body = framing(head);
+    // a Content-Length above the bytes asked for: not the asked-for body, whatever follows
+    if (body.kind === 'length' && body.bytes > wanted) return finish('corrupt');
+    if (body.kind === 'chunked') chunked = new ChunkedDecoder();
+    const rest = Buffer.from(headText, 'latin1');
     headText = '';
-    if (expected === 0) return complete();
+    if (body.kind === 'length' && body.bytes === 0) return complete(rest.length === 0);
     if (rest.length > 0) onBody(rest);
   };
 
-  // the peer closed before the whole answer came (before any answer, too: nothing was refused or reset)
-  const onEnd = (): void => finish('short');
+  // the peer closed: the end of a close-delimited body, else before the whole answer came
+  // (before any answer, too: nothing was refused or reset); during the handshake, a failed handshake
+  const onEnd = (): void => {
+    if (!secured) return finish('tls');
+    if (head && body.kind === 'close') return complete(false);
+    finish('short');
+  };
 
   const onError = (e: NodeJS.ErrnoException): void => {
     const code = e.code ?? '';
     if (!connected) finish(code === 'ETIMEDOUT' ? 'connect_timeout' : REFUSED.has(code) ? 'refused' : 'reset');
+    else if (!secured) finish('tls');
     else finish(code === 'ETIMEDOUT' ? 'timeout' : 'reset');
   };
 
@@ -188,7 +253,16 @@ export function probe(spec: ProbeSpec): RunningProbe {
 
   const onConnect = (): void => {
     connected = true;
-    connectMs = performance.now() - t0;
+    tcpAt = performance.now();
+    connectMs = tcpAt - t0;
+    if (secured) send();
+  };
+
+  const onSecure = (): void => {
+    secured = true;
+    tlsMs = performance.now() - tcpAt;
+    const s = socket as tls.TLSSocket;
+    if (spec.tls?.verify && !s.authorized) return finish('cert');
     send();
   };
 
@@ -197,7 +271,10 @@ export function probe(spec: ProbeSpec): RunningProbe {
   socket.on('end', onEnd);
   socket.on('error', onError);
   if (pooled) send();
-  else socket.once('connect', onConnect);
+  else {
+    socket.once('connect', onConnect);
+    if (!secured) socket.once('secureConnect', onSecure);
+  }
 
   return { done, abort: () => finish('aborted') };
 }

@@ -21,6 +21,8 @@ export interface ProbeSample {
   size: number;
   outcome: Outcome;
   totalMs: number;
+  /** The TLS handshake of a new https connection (0: none made). */
+  tlsMs: number;
 }
 
 export interface ProbeMetrics {
@@ -45,6 +47,8 @@ interface PairSeries {
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
   counted: Set<string>;
   timed: Set<string>;
+  /** Whether the pair has a TLS handshake series. */
+  handshaken: boolean;
 }
 
 export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
@@ -60,6 +64,13 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     name: 'heartbeat_probe_duration_seconds',
     help: 'Time from connect to last byte of the probes that ended ok, by target, peer, method and size.',
     labelNames: ['target', 'peer', 'method', 'size'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
+  const handshake = new prom.Histogram({
+    name: 'heartbeat_probe_tls_seconds',
+    help: 'TLS handshake of each new connection to an https peer (TCP connected to handshake done and certificate checked), by target and peer.',
+    labelNames: ['target', 'peer'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
@@ -89,13 +100,14 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const [method, size] = k.split('\t') as [string, string];
       duration.remove({ target: p.target, peer: p.peer, method, size });
     }
+    if (p.handshaken) handshake.remove({ target: p.target, peer: p.peer });
     lastSuccess.remove({ target: p.target, peer: p.peer });
   };
 
   const pair = (target: string, peer: string): PairSeries => {
     const key = `${target}\t${peer}`;
     let p = pairs.get(key);
-    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set() });
+    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set(), handshaken: false });
     return p;
   };
 
@@ -106,6 +118,10 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
       probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
+      if (s.tlsMs > 0) {
+        p.handshaken = true;
+        handshake.observe({ target: s.target, peer: s.peer }, s.tlsMs / 1000);
+      }
       if (s.outcome === 'ok') {
         p.timed.add(`${s.method}\t${size}`);
         duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);

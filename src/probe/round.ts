@@ -15,6 +15,8 @@ import type { ProbeMetrics } from './metrics';
 import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
 import type { Target } from './settings';
+import { targetTls } from './tls';
+import type tls from 'node:tls';
 
 /** Peers probed at the same time at most. */
 export const PROBE_CONCURRENCY = 16;
@@ -34,6 +36,8 @@ export interface RoundOptions {
   metrics?: ProbeMetrics;
   /** probeConnection = reuse. */
   pool?: IdleConnections;
+  /** https targets: the one secure context (src/probe/tls.ts) and whether certificates are checked (not with probeTlsInsecure). */
+  tls?: { context: tls.SecureContext; verify: boolean };
   /** Hears every probe line (the status page, src/status/probes.ts). */
   onProbe?: (line: ProbeRecord) => void;
 }
@@ -49,7 +53,10 @@ export interface Rounds {
 
 interface Planned { method: 'GET' | 'POST'; size: number }
 
-const hostHeader = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+/** The target's host:port ([v6]:port), as the peer column says when DNS failed. */
+const hostPort = (t: Target): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+/** The Host header: the target's override, else its host:port. */
+const hostHeader = (t: Target): string => t.hostOverride ?? hostPort(t);
 
 export function createRounds(o: RoundOptions): Rounds {
   const plan: Planned[] = [
@@ -57,6 +64,8 @@ export function createRounds(o: RoundOptions): Rounds {
     ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload }] : []),
   ];
   const running = new Set<RunningProbe>();
+  const tlsByTarget = new Map(o.targets.map((t) => [t, o.tls ? targetTls(t, o.tls.context, o.tls.verify) : undefined]));
+  const tlsOf = (t: Target): ReturnType<typeof targetTls> => tlsByTarget.get(t);
   let stopped = false;
   /** Targets already named as (partly) this heartbeat, so the line is written once per target. */
   const announced = new Set<string>();
@@ -72,6 +81,7 @@ export function createRounds(o: RoundOptions): Rounds {
       outcome: r.outcome,
       dns_ms: roundMs(dnsMs),
       connect_ms: roundMs(r.connectMs),
+      tls_ms: roundMs(r.tlsMs),
       ttfb_ms: roundMs(r.ttfbMs),
       total_ms: roundMs(r.totalMs),
       bytes: r.bytes,
@@ -79,7 +89,7 @@ export function createRounds(o: RoundOptions): Rounds {
     };
     o.logger.probe(line);
     o.onProbe?.(line);
-    o.metrics?.record({ target: target.name, peer, method: p.method, size: p.size, outcome: r.outcome, totalMs: r.totalMs });
+    o.metrics?.record({ target: target.name, peer, method: p.method, size: p.size, outcome: r.outcome, totalMs: r.totalMs, tlsMs: r.tlsMs });
   };
 
   const probePeer = async (peer: Peer): Promise<void> => {
@@ -96,6 +106,7 @@ export function createRounds(o: RoundOptions): Rounds {
         timeoutMs: o.timeoutMs,
         requestId,
         userAgent: o.userAgent,
+        tls: tlsOf(peer.target),
         reuse: o.pool ? { pool: o.pool, key: `${peer.target.name}\t${peer.label}` } : undefined,
       });
       running.add(running1);
@@ -106,8 +117,8 @@ export function createRounds(o: RoundOptions): Rounds {
   };
 
   const failedDns = (target: Target, dnsMs: number): void => {
-    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
-    for (const p of plan) report(target, hostHeader(target), p, dnsMs, '-', none);
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
+    for (const p of plan) report(target, hostPort(target), p, dnsMs, '-', none);
   };
 
   return {

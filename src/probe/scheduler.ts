@@ -16,6 +16,7 @@ import { createProbeMetrics } from './metrics';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
+import { probeContext } from './tls';
 
 export const JITTER = 0.1;
 
@@ -42,6 +43,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
   if (config.probeTargets.length === 0) return undefined;
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
+  const https = targets.some((t) => t.scheme === 'https');
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
@@ -55,6 +57,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     logger: o.logger,
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
+    tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
     onProbe: o.onProbe,
   });
   const interval = config.probeInterval;
@@ -88,7 +91,13 @@ export function createProber(o: ProberOptions): Prober | undefined {
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
         timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection,
+        ...(https ? { tlsCa: config.probeTlsCa, tlsInsecure: config.probeTlsInsecure } : {}),
       });
+      if (config.probeTlsInsecure) {
+        o.logger.warn('probe certificates are not checked (probeTlsInsecure): any peer, or anyone on the path, passes as an https target', {
+          targets: targets.filter((t) => t.scheme === 'https').map((t) => t.name),
+        });
+      }
       schedule();
     },
     async stop(deadlineMs: number): Promise<void> {

@@ -7,11 +7,17 @@ import net from 'node:net';
 
 /** One configured target: a base URL resolved each round to one or more peer addresses. */
 export interface Target {
-  /** The base URL exactly as configured (operator text: escaped when logged). */
+  /** The target exactly as configured, Host override included (operator text: escaped when logged). */
   readonly name: string;
-  /** Host name or IP literal (IPv6 without its brackets). */
+  readonly scheme: 'http' | 'https';
+  /** Host name or IP literal (IPv6 without its brackets): what is resolved and connected to. */
   readonly host: string;
   readonly port: number;
+  /**
+   * ` host=NAME[:PORT]` after the URL: the Host header sent instead of the URL's host:port, and
+   * (https) the name sent as SNI and checked against the certificate.
+   */
+  readonly hostOverride?: string;
   /** The heartbeat uri on the peer, without a trailing slash: `/heartbeat` when the URL has no path. */
   readonly uri: string;
 }
@@ -20,23 +26,39 @@ export const DEFAULT_PEER_URI = '/heartbeat';
 /** Largest payload size a probe may ask for or upload: the server's own ceiling. */
 export const MAX_PROBE_BYTES = 1024 * 1024 * 1024;
 
-const URL_SHAPE = /^http:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$/;
+const URL_SHAPE = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$/;
+/** A Host override: a name or IPv4 literal, or a bracketed IPv6 literal, with an optional port. */
+const AUTHORITY = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$/;
 
-/** Parses one base URL, or throws an Error saying what is wrong with it. */
+/** Parses one target, `URL` or `URL host=NAME[:PORT]`, or throws an Error saying what is wrong with it. */
 export function parseTarget(text: string): Target {
-  if (/^https:/i.test(text)) throw new Error(`${JSON.stringify(text)}: only http:// targets are supported`);
-  const m = URL_SHAPE.exec(text);
-  if (!m) {
-    throw new Error(`${JSON.stringify(text)} is not an http URL of the form http://host:port or http://host:port/uri (no query, fragment or user)`);
+  const parts = text.split(/[ \t]+/);
+  const url = parts[0] as string;
+  let hostOverride: string | undefined;
+  if (parts.length > 2 || (parts.length === 2 && !(parts[1] as string).startsWith('host='))) {
+    throw new Error(`${JSON.stringify(text)}: after the URL only " host=NAME[:PORT]" may follow (the Host header and TLS name to send)`);
   }
-  const rawHost = m[1] as string;
+  if (parts.length === 2) {
+    hostOverride = (parts[1] as string).slice(5);
+    const a = AUTHORITY.exec(hostOverride);
+    if (!a || (hostOverride.startsWith('[') && !net.isIPv6(hostOverride.slice(1, hostOverride.indexOf(']'))))) {
+      throw new Error(`${JSON.stringify(text)}: host=${hostOverride} is not a host name, IP address or [IPv6] with an optional :port`);
+    }
+    if (a[1] !== undefined && (Number(a[1]) < 1 || Number(a[1]) > 65535)) throw new Error(`${JSON.stringify(text)}: the host= port must be from 1 to 65535`);
+  }
+  const m = URL_SHAPE.exec(url);
+  if (!m) {
+    throw new Error(`${JSON.stringify(text)} is not a URL of the form http(s)://host[:port][/uri] (no query, fragment or user), optionally followed by " host=NAME[:PORT]"`);
+  }
+  const scheme = (m[1] as string) as 'http' | 'https';
+  const rawHost = m[2] as string;
   const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : rawHost;
   if (rawHost.startsWith('[') && net.isIPv6(host) === false) throw new Error(`${JSON.stringify(text)}: ${rawHost} is not an IPv6 address`);
-  const port = m[2] === undefined ? 80 : Number(m[2]);
+  const port = m[3] === undefined ? (scheme === 'https' ? 443 : 80) : Number(m[3]);
   if (port < 1 || port > 65535) throw new Error(`${JSON.stringify(text)}: port must be from 1 to 65535`);
-  const path = (m[3] ?? '').replace(/\/+$/, '');
+  const path = (m[4] ?? '').replace(/\/+$/, '');
   if (path.includes('//')) throw new Error(`${JSON.stringify(text)}: the path must not contain "//"`);
-  return { name: text, host, port, uri: path === '' ? DEFAULT_PEER_URI : path };
+  return { name: text, scheme, host, port, uri: path === '' ? DEFAULT_PEER_URI : path, ...(hostOverride !== undefined ? { hostOverride } : {}) };
 }
 
 /** A comma-separated list (from a flag or the environment) as its trimmed, non-empty items. */
@@ -45,12 +67,12 @@ export function splitList(v: unknown): unknown {
   return v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-/** The convict check for probeTargets: an array of http base URLs, no two alike. */
+/** The convict check for probeTargets: an array of http(s) base URLs (each with an optional Host override), no two alike. */
 export function validateTargets(v: unknown): void {
-  if (!Array.isArray(v)) throw new Error('must be a comma-separated list (or a JSON array) of http:// base URLs');
+  if (!Array.isArray(v)) throw new Error('must be a comma-separated list (or a JSON array) of http:// or https:// base URLs');
   const seen = new Set<string>();
   for (const item of v) {
-    if (typeof item !== 'string') throw new Error('must be a list of http:// base URLs (strings)');
+    if (typeof item !== 'string') throw new Error('must be a list of http:// or https:// base URLs (strings)');
     parseTarget(item);
     if (seen.has(item)) throw new Error(`lists ${JSON.stringify(item)} twice`);
     seen.add(item);

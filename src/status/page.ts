@@ -90,7 +90,7 @@ function probeTable(rows: ProbeRow[], window: number): string {
   }).join('\n');
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     `<p class="note">One row per neighbour, method and size; failing rows first, then the slowest. p50/p99: total time ` +
-    `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, ` +
+    `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, tls, ` +
     'ttfb (request written to first byte) and transfer in the last probe.</p>';
 }
 

@@ -12,7 +12,7 @@ export const WINDOW = 60;
 /** A row no probe has fed for this many intervals is dropped (as the metrics forget a pair: FORGET_AFTER_ROUNDS). */
 export const FORGET_AFTER_INTERVALS = 10;
 /** The phases a probe's time is split into (its log line's columns). */
-export const PHASES = ['dns', 'connect', 'ttfb', 'transfer'] as const;
+export const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'transfer'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface ProbeRow {
@@ -26,7 +26,7 @@ export interface ProbeRow {
   /** RFC 3339 time the last probe ended (its log line's time). */
   at: string;
   totalMs: number;
-  /** The phases of the last probe, milliseconds; transfer = total - connect - ttfb (body and request upload). */
+  /** The phases of the last probe, milliseconds; transfer = total - connect - tls - ttfb (the body, or the upload). */
   phases: Record<Phase, number>;
   /** The phase that took longest in the last probe. */
   phase: Phase;
@@ -120,8 +120,9 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
         const phases: Record<Phase, number> = {
           dns: r.dns_ms,
           connect: r.connect_ms,
+          tls: r.tls_ms,
           ttfb: r.ttfb_ms,
-          transfer: round3(Math.max(0, r.total_ms - r.connect_ms - r.ttfb_ms)),
+          transfer: round3(Math.max(0, r.total_ms - r.connect_ms - r.tls_ms - r.ttfb_ms)),
         };
         let phase: Phase = 'dns';
         for (const p of PHASES) if (phases[p] > phases[phase]) phase = p;

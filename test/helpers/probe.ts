@@ -8,7 +8,7 @@ import { request, sleep, type Running } from './server';
 
 export type ProbeLine = Record<(typeof PROBE_COLUMNS)[number], string>;
 
-const NUMERIC = new Set(['size', 'status', 'dns_ms', 'connect_ms', 'ttfb_ms', 'total_ms', 'bytes']);
+const NUMERIC = new Set(['size', 'status', 'dns_ms', 'connect_ms', 'tls_ms', 'ttfb_ms', 'total_ms', 'bytes']);
 
 /** The probe lines a heartbeat wrote so far, TSV or JSON, as records of strings (numbers as written). */
 export function probeLines(r: Running): ProbeLine[] {

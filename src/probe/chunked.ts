@@ -1,0 +1,94 @@
+/**
+ * A streaming decoder of the chunked transfer coding (RFC 9112 section 7.1), as a proxy
+ * that re-chunks a body sends it: the chunk data is handed on as it arrives (subarrays of
+ * the bytes read, nothing copied or buffered but a size or trailer line), extensions and
+ * trailers are read and ignored. Bounded: a size line or the trailers longer than their
+ * limits are not a body, nor is a size of more than 15 hex digits.
+ */
+
+const MAX_LINE = 4096;
+const MAX_TRAILERS = 16 * 1024;
+
+export type ChunkedState =
+  | 'more' // the body goes on: feed the next bytes
+  | 'done' // the last chunk and the trailers are read
+  | 'bad' // not the chunked coding
+  | 'stopped'; // the data callback returned false
+
+const enum Phase { Size, Data, DataEnd, Trailer, Done }
+
+export class ChunkedDecoder {
+  private phase = Phase.Size;
+  private remaining = 0;
+  private line = '';
+  private trailerBytes = 0;
+  /** Bytes of the input after the body's end (set once done; a kept connection must have none). */
+  extra = 0;
+
+  /** Feeds the next bytes of the body; `data` gets each piece of chunk data and may stop the decoding. */
+  push(chunk: Buffer, data: (piece: Buffer) => boolean): ChunkedState {
+    let i = 0;
+    while (i < chunk.length) {
+      switch (this.phase) {
+        case Phase.Data: {
+          const n = Math.min(this.remaining, chunk.length - i);
+          if (!data(chunk.subarray(i, i + n))) return 'stopped';
+          this.remaining -= n;
+          i += n;
+          if (this.remaining === 0) this.phase = Phase.DataEnd;
+          break;
+        }
+        case Phase.Done:
+          this.extra += chunk.length - i;
+          return 'done';
+        default: {
+          // a line: the size line, the CRLF after chunk data, or a trailer line
+          const lf = chunk.indexOf(0x0a, i);
+          const end = lf < 0 ? chunk.length : lf + 1;
+          this.line += chunk.toString('latin1', i, end);
+          if (this.phase === Phase.Trailer && (this.trailerBytes += end - i) > MAX_TRAILERS) return 'bad';
+          i = end;
+          if (lf < 0) {
+            if (this.line.length > MAX_LINE) return 'bad';
+            continue;
+          }
+          const line = this.line;
+          this.line = '';
+          if (!line.endsWith('\r\n')) return 'bad';
+          const text = line.slice(0, -2);
+          const state = this.endLine(text);
+          if (state !== 'more') {
+            if (state === 'done') this.extra += chunk.length - i;
+            return state;
+          }
+        }
+      }
+    }
+    return this.phase === Phase.Done ? 'done' : 'more';
+  }
+
+  private endLine(text: string): ChunkedState {
+    if (this.phase === Phase.DataEnd) {
+      if (text !== '') return 'bad';
+      this.phase = Phase.Size;
+      return 'more';
+    }
+    if (this.phase === Phase.Trailer) {
+      if (text === '') {
+        this.phase = Phase.Done;
+        return 'done';
+      }
+      return text.indexOf(':') > 0 ? 'more' : 'bad';
+    }
+    // chunk-size [ chunk-ext ]: hex digits, then optional whitespace and ;name[=value] pieces
+    const m = /^([0-9A-Fa-f]{1,15})[ \t]*(;.*)?$/.exec(text);
+    if (!m) return 'bad';
+    const size = parseInt(m[1] as string, 16);
+    if (size === 0) this.phase = Phase.Trailer;
+    else {
+      this.remaining = size;
+      this.phase = Phase.Data;
+    }
+    return 'more';
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * https:// targets through a real TLS-terminating proxy on loopback (test/helpers/tls-proxy.ts)
+ * in front of a plain heartbeat: the probe goes to the proxy's address and, with a Host
+ * override, is routed like a real client (SNI picks the certificate, Host picks the
+ * upstream). The CA and the certificates are made at test time (test/helpers/test-ca.ts).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { probeLines, scrape, type ProbeLine } from './helpers/probe';
+import { createCa, type TestCa } from './helpers/test-ca';
+import { startTlsProxy, type TlsProxy } from './helpers/tls-proxy';
+import { kill, request, startServer, waitFor, type Running } from './helpers/server';
+
+const APP = 'app.example.test';
+
+describe('probe https targets', function () {
+  this.timeout(60_000);
+  let ca: TestCa;
+  let caFile = '';
+  let upstream: Running | undefined;
+  let proxy: TlsProxy | undefined;
+  let prober: Running | undefined;
+
+  before(async () => {
+    ca = createCa();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-tls-'));
+    caFile = path.join(dir, 'ca.pem');
+    fs.writeFileSync(caFile, ca.cert);
+    upstream = await startServer(['--host', '127.0.0.1', '--log']);
+    proxy = await startTlsProxy({
+      certs: { [APP]: ca.issue([APP]) },
+      fallback: ca.issue(['default.example.test']),
+      routes: { [APP]: upstream.port },
+    });
+  });
+  after(async () => {
+    kill(upstream);
+    await proxy?.close();
+  });
+  afterEach(() => {
+    kill(prober);
+    prober = undefined;
+  });
+
+  async function probeOf(target: string, args: string[], n = 1): Promise<ProbeLine[]> {
+    prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', target, '--probe-interval', '1000',
+      '--probe-timeout', '1000', '--probe-sizes', '1024', ...args]);
+    const p = prober;
+    await waitFor(() => probeLines(p).length >= n, 20_000, `${n} probe lines`);
+    return probeLines(p).slice(0, n);
+  }
+
+  it('an https target through the proxy with a Host override and the test CA trusted: ok, with a TLS time', async () => {
+    const target = `https://127.0.0.1:${proxy!.port} host=${APP}`;
+    const [l] = await probeOf(target, ['--probe-tls-ca', caFile, '--probe-upload', '3000'], 2) as [ProbeLine, ProbeLine];
+    for (const line of probeLines(prober!).slice(0, 2)) {
+      assert.equal(line.outcome, 'ok', JSON.stringify(line));
+      assert.equal(line.status, '200');
+      assert.ok(Number(line.tls_ms) > 0, `a TLS time: ${line.tls_ms}`);
+      assert.ok(Number(line.total_ms) >= Number(line.connect_ms) + Number(line.tls_ms));
+    }
+    assert.equal(l.bytes, '1024');
+    assert.equal(l.target, target);
+    assert.equal(l.peer, `127.0.0.1:${proxy!.port}`);
+    assert.ok(proxy!.sni.includes(APP), `SNI ${APP} sent: ${proxy!.sni.join(',')}`);
+    assert.ok(proxy!.hosts.includes(APP), `Host ${APP} sent: ${proxy!.hosts.join(',')}`);
+    // the heartbeat behind the proxy answered it: its request line carries the probe's request id
+    await waitFor(() => upstream!.lines.some((x) => x.includes(l.request_id)), 5000, 'the request line upstream');
+    const m = scrape((await request(prober!.port, 'GET', '/metrics')).body.toString());
+    const pair = `target="${target}",peer="${l.peer}"`;
+    assert.ok((m.get(`heartbeat_probe_tls_seconds_count{${pair}}`) ?? 0) >= 2, 'one handshake a probe in the TLS histogram');
+    assert.ok((m.get(`heartbeat_probe_last_success_timestamp_seconds{${pair}}`) ?? 0) > 0);
+  });
+
+  it('the same proxy without the Host override: its default certificate is not for 127.0.0.1, so cert', async () => {
+    const [l] = await probeOf(`https://127.0.0.1:${proxy!.port}`, ['--probe-tls-ca', caFile]) as [ProbeLine];
+    assert.equal(l.outcome, 'cert', JSON.stringify(l));
+    assert.equal(l.status, '0');
+    assert.ok(Number(l.tls_ms) > 0, 'the handshake itself was done and timed');
+    assert.equal(l.ttfb_ms, '0', 'nothing was sent after a refused certificate');
+    assert.ok(!proxy!.hosts.includes(`127.0.0.1:${proxy!.port}`), 'no request reached the proxy');
+    const m = scrape((await request(prober!.port, 'GET', '/metrics')).body.toString());
+    assert.ok((m.get(`heartbeat_probes_total{target="https://127.0.0.1:${proxy!.port}",peer="${l.peer}",method="GET",size="1024",outcome="cert"}`) ?? 0) >= 1);
+  });
+
+  it('a certificate from a CA not trusted (no --probe-tls-ca): cert', async () => {
+    const [l] = await probeOf(`https://127.0.0.1:${proxy!.port} host=${APP}`, []) as [ProbeLine];
+    assert.equal(l.outcome, 'cert', JSON.stringify(l));
+  });
+
+  it('--probe-tls-insecure accepts it, and says so at start', async () => {
+    const [l] = await probeOf(`https://127.0.0.1:${proxy!.port} host=${APP}`, ['--probe-tls-insecure']) as [ProbeLine];
+    assert.equal(l.outcome, 'ok', JSON.stringify(l));
+    const warning = prober!.lines.find((x) => x.includes('\tlifecycle\twarn\tprobe certificates are not checked'));
+    assert.ok(warning, prober!.lines.join('\n'));
+  });
+
+  it('an https target that is a plain http heartbeat: the handshake fails, tls', async () => {
+    const [l] = await probeOf(`https://127.0.0.1:${upstream!.port}`, []) as [ProbeLine];
+    assert.equal(l.outcome, 'tls', JSON.stringify(l));
+    assert.equal(l.status, '0');
+  });
+
+  it('a Host the proxy does not route: status 404, through TLS', async () => {
+    const [l] = await probeOf(`https://127.0.0.1:${proxy!.port} host=${APP}:8443`, ['--probe-tls-ca', caFile]) as [ProbeLine];
+    assert.equal(l.outcome, 'status', JSON.stringify(l));
+    assert.equal(l.status, '404');
+    assert.ok(proxy!.sni.includes(APP), 'the SNI is the name without the port');
+  });
+
+  it('probeConnection reuse keeps one TLS connection: after the first probe, no connect and no handshake', async () => {
+    const lines = await probeOf(`https://127.0.0.1:${proxy!.port} host=${APP}`, ['--probe-tls-ca', caFile, '--probe-connection', 'reuse'], 3);
+    assert.deepEqual(lines.map((x) => x.outcome), ['ok', 'ok', 'ok']);
+    assert.ok(Number(lines[0]!.tls_ms) > 0);
+    for (const x of lines.slice(1)) assert.deepEqual([x.connect_ms, x.tls_ms], ['0', '0'], JSON.stringify(x));
+  });
+});

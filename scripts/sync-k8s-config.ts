@@ -8,7 +8,7 @@
  *                                 -> k8s/components/fluent-bit-sidecar/generated/  (fluent-bit-config)
  *   fluent-bit/collector.yaml + parsers.yaml
  *                                 -> k8s/components/node-collector/generated/      (fluent-bit-collector-config)
- *   fluent-bit/collector.yaml, parsers.yaml, sidecar.yaml
+ *   fluent-bit/collector.yaml, parsers.yaml, sidecar.yaml, prometheus/heartbeat-dashboard.json
  *                                 -> k8s/chart/heartbeat/files/                    (the Helm chart's copies)
  * test/k8s fails when a copy drifts from its source (or a stale copy is left behind).
  */
@@ -47,7 +47,11 @@ export const TARGETS: Target[] = [
 
 /** The Helm chart's copies of the Fluent Bit configs (Helm's .Files reads only inside the chart). */
 export const CHART_FILES = 'k8s/chart/heartbeat/files';
-export const CHART_SOURCES = ['collector.yaml', 'parsers.yaml', 'sidecar.yaml'].map((f) => `${FLUENT_BIT_DIR}/${f}`);
+export const CHART_SOURCES = [
+  ...['collector.yaml', 'parsers.yaml', 'sidecar.yaml'].map((f) => `${FLUENT_BIT_DIR}/${f}`),
+  // the Grafana dashboard (npm run dashboard:sync), for templates/dashboard-configmap.yaml
+  'prometheus/heartbeat-dashboard.json',
+];
 
 export interface Planned {
   /** Repo-relative path of the copy (or of the generated kustomization). */

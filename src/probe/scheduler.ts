@@ -13,6 +13,7 @@ import type { ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
+import { createPhaseMetrics } from './phase-metrics';
 import { ownAddresses, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
@@ -44,6 +45,8 @@ export function createProber(o: ProberOptions): Prober | undefined {
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
   const https = targets.some((t) => t.scheme === 'https');
+  // every probe line: the phase histogram (with --metrics) and the status page (with --status)
+  const hear = [o.registry ? createPhaseMetrics(o.registry).record : undefined, o.onProbe].filter((f) => f !== undefined);
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
@@ -58,7 +61,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
     tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
-    onProbe: o.onProbe,
+    onProbe: hear.length === 0 ? undefined : (line) => { for (const f of hear) f(line); },
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;

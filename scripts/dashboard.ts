@@ -148,7 +148,7 @@ function build(): Built {
     [q(`histogram_quantile(0.99, sum by (method, size, le) (rate(heartbeat_probe_duration_seconds_bucket{${T}}[${RI}])))`, '{{method}} {{size}} B')]);
   timeseries('Probe phase p99 by phase and size', 'p99 of each phase of the probes (dns, connect, tls, ttfb: request written to first byte, transfer: the rest), per size: which part of the path is slow.',
     { x: 12, y: 0, w: 12, h: 8 }, 'data', 's',
-    [q(`histogram_quantile(0.99, sum by (phase, size, le) (rate(heartbeat_probe_phase_duration_seconds_bucket{${T}}[${RI}])))`, '{{phase}} {{size}} B')]);
+    [q(`histogram_quantile(0.99, sum by (phase, size, le) (rate(heartbeat_probe_phase_seconds_bucket{${T}}[${RI}])))`, '{{phase}} {{size}} B')]);
   timeseries('Target side: p99 answer time by size class', 'p99 of heartbeat\'s own answers (request to end of response) on the heartbeat route, per response size class: heartbeat as the peers see it.',
     { x: 0, y: 8, w: 12, h: 8 }, 'data', 's',
     [q(`histogram_quantile(0.99, sum by (size, le) (rate(heartbeat_http_request_duration_seconds_bucket{${HB},route="heartbeat"}[${RI}])))`, '{{size}}')]);

@@ -19,8 +19,7 @@ th{background:#f3f3f3}td.n{text-align:right}
 .verdict{font-size:1.1em;font-weight:600;padding:.4em .6em;display:inline-block}
 .verdict.bad{background:#fde2e2;color:#8a1111}.verdict.good{background:#e3f6e3;color:#145214}
 tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}
-td.cell-ok{background:#e3f6e3}td.cell-failing{background:#fde2e2;color:#8a1111;font-weight:600}
-td.cell-none{color:#888}
+#mesh td.k{background:#e3f6e3;text-align:right}#mesh td.f{background:#fde2e2;color:#8a1111;font-weight:600}
 tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}
 dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}dt{color:#555}dd{margin:0}
 .note{color:#555;max-width:60em}
@@ -98,11 +97,11 @@ function meshTable(mesh: Mesh): string {
   const head = mesh.peers.map((p) => `<th>${escapeHtml(p)}</th>`).join('');
   const body = mesh.rows.map((r) => {
     const label = `${escapeHtml(r.prober)}${r.reachable ? '' : ` <small>(unreachable: ${escapeHtml(r.error ?? '')})</small>`}`;
+    // compact cells (a 65 × 65 mesh is 4225 of them): ok is green with its p99, a failure red with its outcome
     const cells = mesh.peers.map((p) => {
       const c = r.cells[p];
-      if (!r.reachable) return '<td>–</td>';
-      if (!c) return '<td class="cell-none">–</td>';
-      return `<td class="cell-${c.failing ? 'failing' : 'ok'}">${escapeHtml(c.outcome)}${c.p99Ms === null ? '' : ` ${ms(c.p99Ms)}`}</td>`;
+      if (!r.reachable || !c) return '<td></td>';
+      return c.failing ? `<td class="f">${escapeHtml(c.outcome)}</td>` : `<td class="k">${ms(c.p99Ms)}</td>`;
     }).join('');
     const cls = r.reachable ? '' : ' class="unreachable"';
     return `<tr${cls} data-prober="${escapeHtml(r.prober)}"><th>${label}</th>${cells}</tr>`;
@@ -110,7 +109,8 @@ function meshTable(mesh: Mesh): string {
   const omitted = mesh.omitted > 0 ? ` ${mesh.omitted} more neighbours are left out.` : '';
   return `<table id="mesh"><thead><tr><th>prober \\ peer</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     '<p class="note">Each row is one prober\'s latest view (its own /status.json, asked only of the addresses this ' +
-    'heartbeat probes), each cell the worst latest outcome of its probes of that peer and their largest p99 in ms. ' +
+    'heartbeat probes), each cell the worst latest outcome of its probes of that peer: green, ok, with their largest p99 in ms; ' +
+    'red, the outcome of a failing probe; empty, not probed. ' +
     `A grey row: that neighbour did not answer.${omitted}</p>`;
 }
 

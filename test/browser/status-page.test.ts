@@ -98,8 +98,10 @@ describe('the status page in headless Chromium', function () {
     const other = page.locator(`#mesh tr[data-prober="${m.peers[1]}"] td`);
     const heads = (await page.locator('#mesh thead th').allInnerTexts()).slice(1);
     const seen = await other.allInnerTexts();
-    assert.match(seen[heads.indexOf(stopped)] ?? '', /^refused/);
-    assert.match(seen[heads.indexOf(m.peers[0] as string)] ?? '', /^ok/);
+    assert.equal(seen[heads.indexOf(stopped)], 'refused');
+    assert.equal(await other.nth(heads.indexOf(stopped)).getAttribute('class'), 'f');
+    assert.match(seen[heads.indexOf(m.peers[0] as string)] ?? '', /^[0-9.]+$/, 'an ok cell: its p99 in ms');
+    assert.equal(await other.nth(heads.indexOf(m.peers[0] as string)).getAttribute('class'), 'k');
 
     // The style block applies (the CSP allows it by hash): the failing row is red, the grey row grey.
     await context.close();
@@ -112,6 +114,7 @@ describe('the status page in headless Chromium', function () {
       (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
     assert.equal(await bg('#probes tr.failing td'), 'rgb(253, 226, 226)');
     assert.equal(await bg(`#mesh tr[data-prober="${stopped}"] td`), 'rgb(230, 230, 230)');
+    assert.equal(await bg(`#mesh tr[data-prober="${m.peers[1]}"] td.f`), 'rgb(253, 226, 226)');
     assert.deepEqual(problems, [], 'no CSP violation or other error');
     assert.deepEqual(requested.filter((u) => !u.startsWith(`${origin}/`)), [], 'nothing loaded from elsewhere');
 

@@ -1,0 +1,125 @@
+/**
+ * `npm run bench:status`: what the status page (--status) costs, at K = 64 neighbours. 64 stand-in
+ * neighbours in this process (each the real heartbeat route on plain node:http, and a /status.json of a
+ * full view: 64 peers × 2 sizes), two heartbeats probing all 64 every second, one with --status and one
+ * without, side by side. After 15 rounds: the page's and the JSON's size (the full 65 × 65 mesh), the
+ * time to answer them, and both processes' VmRSS and RssAnon, idle and after 20 page views. The 1 KiB
+ * req/s cost of --status is the `status on` row of `npm run bench`.
+ *
+ *   npm run bench:status [-- --out FILE]
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createHeartbeat } from '../src/http/heartbeat';
+import { freePort } from '../test/helpers/server';
+import { procMemory } from './memory';
+import { markdownTable, mib } from './table';
+
+const K = 64;
+const ROUNDS = 15;
+const VIEWS = 20;
+const ROOT = path.resolve(__dirname, '..', '..');
+const MAIN = path.join(ROOT, 'dist', 'main.js');
+
+const get = (port: number, p: string): Promise<{ status: number; body: Buffer; ms: number }> => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
+  }).on('error', reject);
+});
+
+async function neighbours(): Promise<{ ports: number[]; close(): void }> {
+  const heartbeat = createHeartbeat({ uri: '/heartbeat', min: 1, max: 1024 * 1024, uploadLimit: 1024 * 1024 });
+  const servers: http.Server[] = [];
+  let doc = '';
+  for (let i = 0; i < K; i++) {
+    const srv = http.createServer((req, res) => {
+      if (heartbeat.matches(req.url ?? '')) return heartbeat.handle(req, res);
+      if ((req.url ?? '').startsWith('/status.json')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(doc);
+      res.writeHead(404, { 'Content-Length': 0 }).end();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    servers.push(srv);
+  }
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  const now = new Date().toISOString();
+  doc = JSON.stringify({
+    schema: 'heartbeat-status/1',
+    probes: ports.flatMap((p) => [1024, 65536].map((size) => ({
+      target: `http://127.0.0.1:${p}`, peer: `127.0.0.1:${p}`, method: 'GET', size, outcome: 'ok', status: 200, at: now, totalMs: 1.2,
+      phases: { dns: 0, connect: 0.3, tls: 0, ttfb: 0.5, transfer: 0.4 }, phase: 'ttfb', p50Ms: 1.1, p99Ms: 2.3, samples: 60, okSamples: 60,
+      lastSuccess: now, lastSuccessAgeSeconds: 0.5, ageSeconds: 0.5, failing: false,
+    }))),
+  });
+  return { ports, close: () => { for (const s of servers) s.close(); } };
+}
+
+async function heartbeat(args: string[], targets: string): Promise<{ port: number; pid: number; stop(): void }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', String(port), '--probe-targets', targets,
+    '--probe-interval', '1000', '--probe-timeout', '1000', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout.on('data', (c: Buffer) => { if (/lifecycle.*listening/.test(c.toString())) resolve(); });
+    proc.on('exit', (code) => reject(new Error(`heartbeat exited ${code}`)));
+  });
+  proc.stdout.resume();
+  return { port, pid: proc.pid as number, stop: () => proc.kill('SIGTERM') };
+}
+
+async function main(): Promise<void> {
+  const out = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] as string : path.join(ROOT, 'bench', 'results', 'status.json');
+  const n = await neighbours();
+  const targets = n.ports.map((p) => `http://127.0.0.1:${p}`).join(',');
+  const on = await heartbeat(['--status'], targets);
+  const off = await heartbeat([], targets);
+  process.stderr.write(`probing ${K} neighbours for ${ROUNDS} rounds...\n`);
+  await new Promise((r) => setTimeout(r, ROUNDS * 1000));
+  const idle = { on: procMemory(on.pid), off: procMemory(off.pid) };
+  const page = await get(on.port, '/status');
+  const json = await get(on.port, '/status.json');
+  const meshJson = await get(on.port, '/status.json?mesh=1');
+  const times: number[] = [];
+  for (let i = 0; i < VIEWS; i++) {
+    // every 6 s the mesh is assembled again (one assembly serves 5 s): views both ways
+    times.push((await get(on.port, '/status')).ms);
+    if (i % 5 === 4) await new Promise((r) => setTimeout(r, 6000));
+  }
+  const viewed = { on: procMemory(on.pid), off: procMemory(off.pid) };
+  on.stop();
+  off.stop();
+  n.close();
+  times.sort((a, b) => a - b);
+  const rowsInPage = (page.body.toString().match(/<tr/g) ?? []).length;
+  const figures = {
+    date: new Date().toISOString(), neighbours: K, rounds: ROUNDS,
+    pageBytes: page.body.length, pageGzipBytes: (await import('node:zlib')).gzipSync(page.body).length, pageRows: rowsInPage,
+    jsonBytes: json.body.length, meshJsonBytes: meshJson.body.length,
+    pageMs: { median: times[Math.floor(times.length / 2)], max: times[times.length - 1] },
+    memory: { idle, viewed },
+  };
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
+  const d = (a?: number, b?: number): string => (a === undefined || b === undefined ? 'n/a' : `${((a - b) / 1048576).toFixed(1)}`);
+  process.stdout.write([
+    `status page at K = ${K} neighbours (${ROUNDS} rounds of 1 s; a full 65 × 65 mesh)`,
+    markdownTable(['what', 'figure'], [
+      ['/status (HTML)', `${figures.pageBytes} bytes (${figures.pageGzipBytes} gzipped), ${rowsInPage} table rows`],
+      ['/status.json', `${figures.jsonBytes} bytes; with ?mesh=1 ${figures.meshJsonBytes} bytes`],
+      ['/status answer time', `median ${times[Math.floor(times.length / 2)]?.toFixed(1)} ms, max ${times[times.length - 1]?.toFixed(1)} ms (${VIEWS} views, 4 mesh assemblies)`],
+    ]),
+    '',
+    markdownTable(['heartbeat probing 64', 'VmRSS MiB', 'RssAnon MiB', 'after 20 views: VmRSS', 'RssAnon'], [
+      ['--status', mib(idle.on?.rss), mib(idle.on?.anon), mib(viewed.on?.rss), mib(viewed.on?.anon)],
+      ['without', mib(idle.off?.rss), mib(idle.off?.anon), mib(viewed.off?.rss), mib(viewed.off?.anon)],
+      ['difference', d(idle.on?.rss, idle.off?.rss), d(idle.on?.anon, idle.off?.anon), d(viewed.on?.rss, viewed.off?.rss), d(viewed.on?.anon, viewed.off?.anon)],
+    ]),
+    '',
+  ].join('\n'));
+}
+
+void main();

@@ -3,8 +3,10 @@
  * neighbours in this process (each the real heartbeat route on plain node:http, and a /status.json of a
  * full view: 64 peers × 2 sizes), two heartbeats probing all 64 every second, one with --status and one
  * without, side by side. After 15 rounds: the page's and the JSON's size (the full 65 × 65 mesh), the
- * time to answer them, and both processes' VmRSS and RssAnon, idle and after 20 page views. The 1 KiB
- * req/s cost of --status is the `status on` row of `npm run bench`.
+ * time to answer them, and both processes' VmRSS and RssAnon, idle and after 20 page views: each the
+ * median and the minimum of 40 samples over 10 s (a single sample moves by ±10 MiB with the collector's
+ * timing; the minimum is the floor after a collection). The 1 KiB req/s cost of --status is the
+ * `status on` row of `npm run bench`.
  *
  *   npm run bench:status [-- --out FILE]
  */
@@ -23,6 +25,29 @@ const ROUNDS = 15;
 const VIEWS = 20;
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'dist', 'main.js');
+
+interface Sampled { rssMedian: number; rssMin: number; anonMedian: number; anonMin: number }
+
+/** 40 samples of each pid over 10 s: median and minimum of VmRSS and RssAnon. */
+async function sample(pids: number[]): Promise<Sampled[]> {
+  const rss: number[][] = pids.map(() => []);
+  const anon: number[][] = pids.map(() => []);
+  for (let i = 0; i < 40; i++) {
+    pids.forEach((pid, j) => {
+      const m = procMemory(pid);
+      if (m) {
+        (rss[j] as number[]).push(m.rss);
+        (anon[j] as number[]).push(m.anon);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+  return pids.map((_, j) => ({
+    rssMedian: median(rss[j] as number[]), rssMin: Math.min(...(rss[j] as number[])),
+    anonMedian: median(anon[j] as number[]), anonMin: Math.min(...(anon[j] as number[])),
+  }));
+}
 
 const get = (port: number, p: string): Promise<{ status: number; body: Buffer; ms: number }> => new Promise((resolve, reject) => {
   const t0 = performance.now();
@@ -79,7 +104,7 @@ async function main(): Promise<void> {
   const off = await heartbeat([], targets);
   process.stderr.write(`probing ${K} neighbours for ${ROUNDS} rounds...\n`);
   await new Promise((r) => setTimeout(r, ROUNDS * 1000));
-  const idle = { on: procMemory(on.pid), off: procMemory(off.pid) };
+  const [idleOn, idleOff] = await sample([on.pid, off.pid]) as [Sampled, Sampled];
   const page = await get(on.port, '/status');
   const json = await get(on.port, '/status.json');
   const meshJson = await get(on.port, '/status.json?mesh=1');
@@ -89,7 +114,7 @@ async function main(): Promise<void> {
     times.push((await get(on.port, '/status')).ms);
     if (i % 5 === 4) await new Promise((r) => setTimeout(r, 6000));
   }
-  const viewed = { on: procMemory(on.pid), off: procMemory(off.pid) };
+  const [viewedOn, viewedOff] = await sample([on.pid, off.pid]) as [Sampled, Sampled];
   on.stop();
   off.stop();
   n.close();
@@ -100,11 +125,13 @@ async function main(): Promise<void> {
     pageBytes: page.body.length, pageGzipBytes: (await import('node:zlib')).gzipSync(page.body).length, pageRows: rowsInPage,
     jsonBytes: json.body.length, meshJsonBytes: meshJson.body.length,
     pageMs: { median: times[Math.floor(times.length / 2)], max: times[times.length - 1] },
-    memory: { idle, viewed },
+    memory: { idle: { on: idleOn, off: idleOff }, viewed: { on: viewedOn, off: viewedOff } },
   };
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(figures, null, 2)}\n`);
-  const d = (a?: number, b?: number): string => (a === undefined || b === undefined ? 'n/a' : `${((a - b) / 1048576).toFixed(1)}`);
+  const d = (a: number, b: number): string => `${((a - b) / 1048576).toFixed(1)}`;
+  const row = (name: string, i: Sampled, v: Sampled): string[] =>
+    [name, `${mib(i.rssMedian)} / ${mib(i.rssMin)}`, `${mib(i.anonMedian)} / ${mib(i.anonMin)}`, `${mib(v.rssMedian)} / ${mib(v.rssMin)}`, `${mib(v.anonMedian)} / ${mib(v.anonMin)}`];
   process.stdout.write([
     `status page at K = ${K} neighbours (${ROUNDS} rounds of 1 s; a full 65 × 65 mesh)`,
     markdownTable(['what', 'figure'], [
@@ -113,10 +140,13 @@ async function main(): Promise<void> {
       ['/status answer time', `median ${times[Math.floor(times.length / 2)]?.toFixed(1)} ms, max ${times[times.length - 1]?.toFixed(1)} ms (${VIEWS} views, 4 mesh assemblies)`],
     ]),
     '',
-    markdownTable(['heartbeat probing 64', 'VmRSS MiB', 'RssAnon MiB', 'after 20 views: VmRSS', 'RssAnon'], [
-      ['--status', mib(idle.on?.rss), mib(idle.on?.anon), mib(viewed.on?.rss), mib(viewed.on?.anon)],
-      ['without', mib(idle.off?.rss), mib(idle.off?.anon), mib(viewed.off?.rss), mib(viewed.off?.anon)],
-      ['difference', d(idle.on?.rss, idle.off?.rss), d(idle.on?.anon, idle.off?.anon), d(viewed.on?.rss, viewed.off?.rss), d(viewed.on?.anon, viewed.off?.anon)],
+    markdownTable(['heartbeat probing 64 (MiB, median / min)', 'VmRSS', 'RssAnon', 'after 20 views: VmRSS', 'RssAnon'], [
+      row('--status', idleOn, viewedOn),
+      row('without', idleOff, viewedOff),
+      ['difference', `${d(idleOn.rssMedian, idleOff.rssMedian)} / ${d(idleOn.rssMin, idleOff.rssMin)}`,
+        `${d(idleOn.anonMedian, idleOff.anonMedian)} / ${d(idleOn.anonMin, idleOff.anonMin)}`,
+        `${d(viewedOn.rssMedian, viewedOff.rssMedian)} / ${d(viewedOn.rssMin, viewedOff.rssMin)}`,
+        `${d(viewedOn.anonMedian, viewedOff.anonMedian)} / ${d(viewedOn.anonMin, viewedOff.anonMin)}`],
     ]),
     '',
   ].join('\n'));

@@ -18,6 +18,7 @@ import { PATTERN } from '../src/http/payload';
 import { imageNodeFlags } from '../test/helpers/deploy';
 import { freePort } from '../test/helpers/server';
 import { FULL_LOAD, MEMORY_TARGETS, memoryPhase, QUICK_LOAD, type MemoryRow, type NodeBin } from './memory';
+import { probeCostPhase, type ProbeCostRow } from './probe-cost';
 import { cpuNs, pinned, pinSelf, startServer, tasksetWorks, track, type ServerProc } from './procs';
 import { summarizeProfile, type ProfileSummary, type Window } from './profile';
 import { CLIENT_HEADERS, type HttpFigures, type LoadClient, type LoadJob, type LoadReply, type TransferFigures } from './protocol';
@@ -602,6 +603,11 @@ async function main(): Promise<void> {
     load.close();
     load2.close();
 
+    const probeCost = await probeCostPhase({
+      quick: o.quick, main: MAIN, nodeArgv: nodeArgv(serverNode), env: SERVER_ENV, serverCore: core, peerCore: pin ? LOAD_CORE : undefined,
+      freePort, progress,
+    });
+
     const results = report(o, pinning, {
       cores,
       clientFor,
@@ -619,6 +625,7 @@ async function main(): Promise<void> {
       reference,
       configServers,
       memory,
+      probeCost,
     });
     fs.mkdirSync(path.dirname(o.out), { recursive: true });
     fs.writeFileSync(o.out, JSON.stringify(results, null, 2) + '\n');
@@ -644,6 +651,8 @@ interface Measured {
   reference: Server;
   configServers: Server[];
   memory: MemoryRow[];
+  /** Probe mode at fleet scale: one heartbeat probing K = 64 every 10 s (bench/probe-cost.ts). */
+  probeCost: ProbeCostRow;
 }
 
 function report(o: Options, pinning: string, m: Measured): Record<string, unknown> {
@@ -802,6 +811,13 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     out(`(Go heartbeat: ${mib(GO_RSS)} MiB)`);
     out();
   }
+  const pc = m.probeCost;
+  out(`probe mode at fleet scale: one heartbeat probing K = ${pc.peers} neighbours every ${pc.intervalMs / 1000} s (1 KiB and 64 KiB each, ` +
+    'new connections, --metrics), beside one that does not probe, both otherwise idle; MiB from /proc/PID/status at the end');
+  out(markdownTable(['rounds measured', 'CPU beyond the reference', 'CPU ms per round', 'probes not ok', 'prober VmHWM', 'prober RssAnon',
+    'reference VmHWM', 'reference RssAnon'], [[String(pc.rounds), pct(pc.cpuShare), pc.cpuMsPerRound.toFixed(1), `${pc.notOk} of ${pc.probes}`,
+    mib(pc.prober.hwm), mib(pc.prober.anon), mib(pc.reference.hwm), mib(pc.reference.anon)]]));
+  out();
   out('targets:');
   for (const t of targets) {
     const show = (v: number): string => (t.unit === 'req/s' ? num(v) : t.unit === 's' ? v.toFixed(3) : v.toFixed(t.unit === 'x' ? 2 : 1));
@@ -851,6 +867,7 @@ function report(o: Options, pinning: string, m: Measured): Record<string, unknow
     configs,
     peakRss,
     memory: m.memory,
+    probeCost: m.probeCost,
     targets,
     warnings,
     ...(profiles ? { profiles } : {}),

@@ -29,6 +29,8 @@ interface Results {
   peakRss: { maxHeartbeatBytes: number; baselineBytes: number };
   memory: { node: string; version: string; server: string; idle: { rss: number; anon: number; file: number }; peakBeforeUploads: number;
     peak: number; peakAnon: number; uploadGrowth: number; steps: { step: string; hwm: number }[] }[];
+  probeCost: { peers: number; intervalMs: number; rounds: number; windowSeconds: number; cpuShare: number; cpuMsPerRound: number; probes: number;
+    notOk: number; prober: { hwm: number; anon: number; rss: number }; reference: { hwm: number; anon: number; rss: number } };
   targets: { name: string; measured: number; limit: number; pass: boolean }[];
   warnings: string[];
 }
@@ -165,6 +167,17 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
       assert.deepEqual(r.steps.map((s) => s.step), ['GET 1024', 'GET 65536', 'GET 1048576', 'GET 1 GiB', 'POST 256 MiB']);
       assert.ok(stdout.includes(`| ${r.version} (${r.node})`), `no table row for ${what}`);
     }
+  });
+
+  it('measures one heartbeat probing K = 64 neighbours by the clock: CPU beyond one that does not probe, and the memory of both', () => {
+    const p = results.probeCost;
+    assert.equal(p.peers, 64);
+    assert.equal(p.intervalMs, 1000, 'quick: every 1 s (npm run bench: every 10 s)');
+    assert.ok(p.rounds >= 1, `rounds measured: ${p.rounds}`);
+    assert.ok(p.probes >= 64 * 2 * (p.rounds + 1), `every peer probed at both sizes each round: ${p.probes}`);
+    assert.ok(Number.isFinite(p.cpuShare) && Number.isFinite(p.cpuMsPerRound), JSON.stringify(p));
+    for (const [k, v] of Object.entries({ ...p.prober, ...Object.fromEntries(Object.entries(p.reference).map(([a, b]) => [`ref ${a}`, b])) })) positive(v, k);
+    assert.match(stdout, /probe mode at fleet scale: one heartbeat probing K = 64 neighbours every 1 s/);
   });
 
   it('checks every target and prints PASS or MISS for each', () => {

@@ -22,6 +22,9 @@ function fails(argv: string[], env: NodeJS.ProcessEnv, ...patterns: RegExp[]): v
   });
 }
 
+const badPem = path.join(mkdtempSync(path.join(os.tmpdir(), 'heartbeat-probe-ca-')), 'bad.pem');
+writeFileSync(badPem, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+
 describe('probe settings', () => {
   it('is off by default with the documented defaults', () => {
     const c = config([]);
@@ -71,6 +74,7 @@ describe('probe settings', () => {
     ['a Host override port above 65535', ['--probe-targets', 'https://a host=b:65536'], {}, [/probeTargets/, /host= port must be from 1 to 65535/]],
     ['an extra CA file that does not exist', ['--probe-tls-ca', '/nonexistent/ca.pem'], {}, [/probeTlsCa = "\/nonexistent\/ca.pem" \(flag --probe-tls-ca\)/, /cannot be read \(ENOENT\)/]],
     ['an extra CA file with no certificate', ['--probe-tls-ca', __filename], {}, [/probeTlsCa/, /holds no PEM certificate/]],
+    ['an extra CA file whose certificate does not parse', ['--probe-tls-ca', badPem], {}, [/probeTlsCa/, /certificate 1 of 1 does not parse/]],
     ['an insecure switch that is not a boolean', [], { HEARTBEAT_PROBE_TLS_INSECURE: 'maybe' }, [/probeTlsInsecure = "maybe"/, /true or false/]],
     ['a target with a query', ['--probe-targets', 'http://a:8080/hb?x=1'], {}, [/probeTargets/, /no query/]],
     ['a target with a user', ['--probe-targets', 'http://u@a:8080'], {}, [/probeTargets/, /not a URL/]],

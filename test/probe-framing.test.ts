@@ -82,6 +82,40 @@ describe('probe body framing', function () {
     return { port: (server.address() as net.AddressInfo).port, close: () => { for (const s of held) s.destroy(); server.close(); } };
   }
 
+  /** A peer that answers `answer` to the first request, then `close`s or holds the connection open. */
+  async function answers(answer: string, close: boolean): Promise<{ port: number; close(): void }> {
+    const held = new Set<net.Socket>();
+    const server = net.createServer((s) => {
+      held.add(s);
+      s.on('error', () => undefined);
+      s.once('data', () => (close ? s.end(answer, 'latin1') : s.write(answer, 'latin1')));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as net.AddressInfo).port, close: () => { for (const s of held) s.destroy(); server.close(); } };
+  }
+
+  const PATTERN_16 = '0123456789ABCDEF';
+  const raw: [string, string, boolean, string][] = [
+    ['an interim 103 Early Hints before the 200', `HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n${PATTERN_16}`, false, 'ok'],
+    ['a Transfer-Encoding that does not end in chunked: read until the close', `HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n${PATTERN_16}`, true, 'ok'],
+    ['chunked and a Content-Length: the chunks win', `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n${PATTERN_16}\r\n0\r\n\r\n`, false, 'ok'],
+    ['a Content-Length above the size asked', `HTTP/1.1 200 OK\r\nContent-Length: 32\r\n\r\n${PATTERN_16}${PATTERN_16}`, false, 'corrupt'],
+    ['chunks with more data than asked', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n${PATTERN_16}0\r\n0\r\n\r\n`, false, 'corrupt'],
+    ['a Content-Length below the size asked', `HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n01234567`, false, 'short'],
+  ];
+  for (const [what, answer, close, outcome] of raw) {
+    it(`${what}: ${outcome}`, async () => {
+      const peer1 = await answers(answer, close);
+      try {
+        const [l] = await probeOf(`http://127.0.0.1:${peer1.port}`, ['--probe-sizes', '16'], 1) as [ProbeLine];
+        assert.equal(l.outcome, outcome, JSON.stringify(l));
+        assert.equal(l.status, '200');
+      } finally {
+        peer1.close();
+      }
+    });
+  }
+
   const notHttp: [string, Buffer, boolean][] = [
     ['an SSH banner on connect', Buffer.from('SSH-2.0-OpenSSH_9.6\r\n'), false],
     ['a TLS alert after the request', Buffer.from([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]), true],

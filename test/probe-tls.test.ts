@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
+import { parseTarget } from '../src/probe/settings';
+import { splitPem, SYSTEM_CA_FILES, systemCertificates, targetTls } from '../src/probe/tls';
 import { probeLines, scrape, type ProbeLine } from './helpers/probe';
 import { createCa, type TestCa } from './helpers/test-ca';
 import { startTlsProxy, type TlsProxy } from './helpers/tls-proxy';
@@ -108,6 +111,27 @@ describe('probe https targets', function () {
     assert.equal(l.outcome, 'status', JSON.stringify(l));
     assert.equal(l.status, '404');
     assert.ok(proxy!.sni.includes(APP), 'the SNI is the name without the port');
+  });
+
+  it('sends as SNI, and checks the certificate against, the Host override\'s name, else the URL\'s host; an IP sends no SNI', () => {
+    const ctx = tls.createSecureContext();
+    const of = (t: string): [string | undefined, string] => {
+      const x = targetTls(parseTarget(t), ctx, true);
+      return [x?.servername, x?.verifyName ?? ''];
+    };
+    assert.deepEqual(of('https://ingress.test'), ['ingress.test', 'ingress.test']);
+    assert.deepEqual(of('https://10.0.0.5 host=app.example.test:8443'), ['app.example.test', 'app.example.test']);
+    assert.deepEqual(of('https://10.0.0.5'), [undefined, '10.0.0.5']);
+    assert.deepEqual(of('https://ingress.test host=[::1]:8443'), [undefined, '::1']);
+    assert.equal(targetTls(parseTarget('http://10.0.0.5 host=a.test'), ctx, true), undefined, 'http: no TLS');
+  });
+
+  it("trusts the system's CA store: Node's reader where there is one, else the distribution's bundle", () => {
+    const read = (tls as unknown as { getCACertificates?: (k: string) => string[] }).getCACertificates;
+    const bundle = SYSTEM_CA_FILES.find((f) => fs.existsSync(f));
+    const expected = read ? read('system') : bundle ? splitPem(fs.readFileSync(bundle, 'latin1')) : [];
+    assert.deepEqual(systemCertificates(), expected);
+    if (!read && bundle) assert.ok(expected.length > 0, `${bundle} holds certificates`);
   });
 
   it('probeConnection reuse keeps one TLS connection: after the first probe, no connect and no handshake', async () => {

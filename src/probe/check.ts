@@ -65,6 +65,7 @@ export interface RunningProbe {
   abort(): void;
 }
 
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN']);
 
 function requestHead(spec: ProbeSpec): string {
@@ -101,7 +102,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let ttfbMs = 0;
   let gotByte = false;
   let head: ResponseHead | undefined;
-  let headText = '';
+  let headBytes: Buffer | undefined; // a head not yet complete: its bytes so far
   let body: Framing = { kind: 'close' };
   let chunked: ChunkedDecoder | undefined;
   let sent = 0;
@@ -177,21 +178,24 @@ export function probe(spec: ProbeSpec): RunningProbe {
       ttfbMs = performance.now() - (written >= 0 ? written : performance.now());
     }
     if (head) return onBody(chunk);
-    headText += chunk.toString('latin1');
+    // only the head becomes text; the body bytes after it are used where they are (no copy)
+    let bytes = headBytes ? Buffer.concat([headBytes, chunk]) : chunk;
+    headBytes = undefined;
     for (;;) {
       // judged on its first bytes: an answer that cannot be an HTTP/1.x status line is `status` now
-      if (!couldBeStatusLine(headText)) return finish('status');
-      const end = headText.indexOf('\r\n\r\n');
+      if (!couldBeStatusLine(bytes.toString('latin1', 0, Math.min(bytes.length, 13)))) return finish('status');
+      const end = bytes.indexOf(HEAD_END);
       if (end < 0) {
-        if (headText.length > MAX_HEAD_BYTES) finish('status');
+        if (bytes.length > MAX_HEAD_BYTES) return finish('status');
+        if (bytes.length > 0) headBytes = bytes;
         return;
       }
-      const parsed = parseHead(headText.slice(0, end));
+      const parsed = parseHead(bytes.toString('latin1', 0, end));
       if (!parsed) return finish('status');
-      headText = headText.slice(end + 4);
+      bytes = bytes.subarray(end + 4);
       // an interim answer (100 Continue, 103 Early Hints) from a proxy: the real one follows
       if (parsed.status >= 100 && parsed.status < 200 && parsed.status !== 101) {
-        if (headText === '') return;
+        if (bytes.length === 0) return;
         continue;
       }
       head = parsed;
@@ -202,8 +206,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     // a Content-Length above the bytes asked for: not the asked-for body, whatever follows
     if (body.kind === 'length' && body.bytes > wanted) return finish('corrupt');
     if (body.kind === 'chunked') chunked = new ChunkedDecoder();
-    const rest = Buffer.from(headText, 'latin1');
-    headText = '';
+    const rest = bytes;
     if (body.kind === 'length' && body.bytes === 0) return complete(rest.length === 0);
     if (rest.length > 0) onBody(rest);
   };
@@ -266,7 +269,10 @@ export function probe(spec: ProbeSpec): RunningProbe {
     send();
   };
 
-  const timer = setTimeout(() => finish(connected ? 'timeout' : 'connect_timeout'), spec.timeoutMs);
+  // at the deadline, bytes already read but not yet handed to us (a prober whose own loop was
+  // held up) are taken first: setImmediate runs after the loop's I/O phase, so a probe whose
+  // answer came in time is judged on it, not on our lateness
+  const timer = setTimeout(() => setImmediate(() => finish(connected ? 'timeout' : 'connect_timeout')), spec.timeoutMs);
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);

@@ -4,10 +4,10 @@
  * heartbeat's own addresses left out (but remembered: they place this heartbeat
  * on the neighbour ring, src/probe/neighbours.ts).
  */
-import dns from 'node:dns';
 import net from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { createBoundedLookup } from './dns';
 import type { Target } from './settings';
 
 export interface Peer {
@@ -31,29 +31,29 @@ export interface Resolution {
   error?: string;
 }
 
-export type Lookup = (host: string) => Promise<string[]>;
+/** Every address of `host`, both families; the lookup itself gives up (and frees what it holds) after `timeoutMs`. */
+export type Lookup = (host: string, timeoutMs: number) => Promise<string[]>;
 
-/** The system resolver (getaddrinfo: /etc/hosts, then DNS), every address of both families. */
-export const systemLookup: Lookup = async (host) =>
-  (await dns.promises.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+/** The system's names: /etc/hosts, then DNS by resolv.conf, bounded and cancellable (src/probe/dns.ts). */
+export const systemLookup: Lookup = createBoundedLookup();
 
 export function peerLabel(address: string, port: number): string {
   return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 /** `::ffff:10.0.0.1` is `10.0.0.1`. */
-const plain = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address);
+export const plainAddress = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address);
 
 /** Every address of this host's interfaces (and the wildcards), to recognise a target that is this heartbeat. */
 export function ownAddresses(): Set<string> {
   const out = new Set<string>(['0.0.0.0', '::']);
   for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) out.add(plain(a.address.replace(/%.*$/, '')));
+    for (const a of list ?? []) out.add(plainAddress(a.address.replace(/%.*$/, '')));
   }
   return out;
 }
 
-/** Resolves one target; never rejects. The lookup is bounded by `timeoutMs`. */
+/** Resolves one target; never rejects. The lookup is bounded by `timeoutMs` (and, should it not give up itself, raced against it). */
 export async function resolveTarget(target: Target, own: { addresses: Set<string>; port: number }, timeoutMs: number, lookup: Lookup): Promise<Resolution> {
   const start = performance.now();
   let addresses: string[];
@@ -62,7 +62,7 @@ export async function resolveTarget(target: Target, own: { addresses: Set<string
     let timer: NodeJS.Timeout | undefined;
     try {
       addresses = await Promise.race([
-        lookup(target.host),
+        lookup(target.host, timeoutMs),
         new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), timeoutMs); }),
       ]);
     } catch (e) {
@@ -72,7 +72,7 @@ export async function resolveTarget(target: Target, own: { addresses: Set<string
     }
   }
   const dnsMs = net.isIP(target.host) ? 0 : performance.now() - start;
-  const unique = [...new Set(addresses.map(plain))].sort();
+  const unique = [...new Set(addresses.map(plainAddress))].sort();
   const isOwn = (a: string): boolean => target.port === own.port && own.addresses.has(a);
   const peers = unique
     .filter((a) => !isOwn(a))

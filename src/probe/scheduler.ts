@@ -6,6 +6,7 @@
  * or probe at once; probes still running are aborted at the drain deadline and
  * logged as `aborted`.
  */
+import net from 'node:net';
 import os from 'node:os';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
@@ -14,7 +15,7 @@ import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
 import { createPhaseMetrics } from './phase-metrics';
-import { ownAddresses, systemLookup, type Lookup } from './resolve';
+import { ownAddresses, plainAddress, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
 import { probeContext } from './tls';
@@ -54,7 +55,8 @@ export function createProber(o: ProberOptions): Prober | undefined {
     timeoutMs: config.probeTimeout,
     maxPeers: config.probeMaxPeers,
     userAgent: `heartbeat-probe/${o.version}`,
-    own: { addresses: ownAddresses(), port: config.port },
+    // the address it listens on is its own too (an address of 127/8, routed to lo, is no interface's)
+    own: { addresses: new Set([...ownAddresses(), ...(net.isIP(config.host) ? [plainAddress(config.host)] : [])]), port: config.port },
     selfKey: `${os.hostname()}:${config.port}`,
     lookup: o.lookup ?? systemLookup,
     logger: o.logger,

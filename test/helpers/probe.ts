@@ -55,8 +55,8 @@ export function privateResolver(hosts: string): string[] {
   return privateResolverFiles(hosts).wrap;
 }
 
-/** privateResolver, and the hosts file it mounts: rewritten in place, the prober sees the new names. */
-export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile: string } {
+/** privateResolver, and the hosts file it mounts: rewritten in place, the prober sees the new names. `resolvConf`: its resolv.conf instead. */
+export function privateResolverFiles(hosts: string, resolvConf = 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n'): { wrap: string[]; hostsFile: string } {
   const ok = spawnSync('unshare', ['-m', 'true']);
   if (ok.status !== 0) {
     throw new Error('this test needs `unshare -m` (util-linux, run as root) to give the prober its own /etc/hosts; apt-get install util-linux and run as root');
@@ -64,7 +64,7 @@ export function privateResolverFiles(hosts: string): { wrap: string[]; hostsFile
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-resolver-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'hosts'), hosts);
-  fs.writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  fs.writeFileSync(path.join(dir, 'resolv.conf'), resolvConf);
   const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;
   return { wrap: ['unshare', '-m', 'sh', '-c', script, 'sh'], hostsFile: path.join(dir, 'hosts') };
 }

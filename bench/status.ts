@@ -1,7 +1,7 @@
 /**
  * `npm run bench:status`: what the status page (--status) costs, at K = 64 neighbours. 64 stand-in
- * neighbours in this process (each the real heartbeat route on plain node:http, and a /status.json of a
- * full view: 64 peers × 2 sizes), two heartbeats probing all 64 every second, one with --status and one
+ * neighbours in this process (each the real heartbeat route on plain node:http, and the cells a heartbeat
+ * probing all 64 answers at /status.json?cells=1), two heartbeats probing all 64 every second, one with --status and one
  * without, side by side. After 15 rounds: the page's and the JSON's size (the full 65 × 65 mesh), the
  * time to answer them, and both processes' VmRSS and RssAnon, idle and after 20 page views: each the
  * median and the minimum of 40 samples over 10 s (a single sample moves by ±10 MiB with the collector's
@@ -65,7 +65,7 @@ async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   for (let i = 0; i < K; i++) {
     const srv = http.createServer((req, res) => {
       if (heartbeat.matches(req.url ?? '')) return heartbeat.handle(req, res);
-      if ((req.url ?? '').startsWith('/status.json')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(doc);
+      if ((req.url ?? '') === '/status.json?cells=1') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(doc);
       res.writeHead(404, { 'Content-Length': 0 }).end();
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -73,13 +73,10 @@ async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   }
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   const now = new Date().toISOString();
+  // what a heartbeat probing all 64 answers a neighbour assembling its mesh (src/status/mesh.ts, cellsDocument)
   doc = JSON.stringify({
-    schema: 'heartbeat-status/1',
-    probes: ports.flatMap((p) => [1024, 65536].map((size) => ({
-      target: `http://127.0.0.1:${p}`, peer: `127.0.0.1:${p}`, method: 'GET', size, outcome: 'ok', status: 200, at: now, totalMs: 1.2,
-      phases: { dns: 0, connect: 0.3, tls: 0, ttfb: 0.5, transfer: 0.4 }, phase: 'ttfb', p50Ms: 1.1, p99Ms: 2.3, samples: 60, okSamples: 60,
-      lastSuccess: now, lastSuccessAgeSeconds: 0.5, ageSeconds: 0.5, failing: false,
-    }))),
+    schema: 'heartbeat-status/1', time: now,
+    cells: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { outcome: 'ok', failing: false, p99Ms: 2.3 }])),
   });
   return { ports, close: () => { for (const s of servers) s.close(); } };
 }

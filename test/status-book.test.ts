@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ProbeRecord } from '../src/log/format';
-import { cellsOf, createMeshView, neighbourRows, splitPeer } from '../src/status/mesh';
+import { cellsOf, createMeshView, neighbourCells, splitPeer } from '../src/status/mesh';
 import { statusPage, STATUS_CSP } from '../src/status/page';
 import { createProbeBook, WINDOW } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
@@ -91,17 +91,17 @@ describe('status: the mesh view', () => {
   it('asks each probed address once per assembly, greys what does not answer well, and never fails for it', async () => {
     const good = await serve(json({
       schema: 'heartbeat-status/1',
-      probes: [
-        { peer: '127.0.0.1:7', outcome: 'ok', p99Ms: 2 },
-        { peer: '127.0.0.1:7', outcome: 'timeout', p99Ms: 4 },
-        { peer: '<img src=x onerror=alert(1)>', outcome: 'ok', p99Ms: 1 },
-        { peer: '127.0.0.1:8', outcome: 'not an outcome!', p99Ms: 1 },
-      ],
+      cells: {
+        '127.0.0.1:7': { outcome: 'timeout', p99Ms: 4 },
+        '<img src=x onerror=alert(1)>': { outcome: 'ok', p99Ms: 1 },
+        '127.0.0.1:8': { outcome: 'not an outcome!', p99Ms: 1 },
+        '127.0.0.1:9': 'ok',
+      },
     }));
     const big = await serve((_req, res) => { res.writeHead(200); res.end(Buffer.alloc(64 * 1024, 0x20)); });
     const hangs = await serve(() => undefined);
     const notJson = await serve((_req, res) => { res.writeHead(200); res.end('<html>'); });
-    const other = await serve(json({ schema: 'something-else/2', probes: [] }));
+    const other = await serve(json({ schema: 'something-else/2', cells: {} }));
     const error = await serve((_req, res) => { res.writeHead(404); res.end('not found\n'); });
     const never = await serve(json({}));
     const book = createProbeBook(1000, 100);
@@ -110,13 +110,14 @@ describe('status: the mesh view', () => {
     const [mesh, again] = await Promise.all([view.get(), view.get()]);
     assert.equal(mesh, again, 'one assembly shared');
     for (const s of [good, big, hangs, notJson, other, error]) {
-      assert.deepEqual(s.asked, [`GET /status.json 127.0.0.1:${s.port}`]);
+      assert.deepEqual(s.asked, [`GET /status.json?cells=1 127.0.0.1:${s.port}`]);
     }
     assert.deepEqual(never.asked, [], 'an address not probed is never asked');
     const row = (s: { port: number }) => mesh.rows.find((r) => r.prober === `127.0.0.1:${s.port}`);
     assert.equal(mesh.rows[0]?.self, true);
     assert.deepEqual(row(good)?.cells['127.0.0.1:7'], { outcome: 'timeout', failing: true, p99Ms: 4 });
     assert.equal(row(good)?.cells['127.0.0.1:8'], undefined, 'a malformed entry is left out');
+    assert.equal(row(good)?.cells['127.0.0.1:9'], undefined);
     assert.equal(row(big)?.error, 'answer larger than 16384 bytes');
     assert.equal(row(hangs)?.error, 'no answer within 300 ms');
     assert.equal(row(notJson)?.error, 'answer is not JSON');
@@ -145,6 +146,7 @@ describe('status: the mesh view', () => {
     assert.equal(splitPeer('10.0.0.1:0'), undefined);
     assert.deepEqual({ ...cellsOf([{ peer: 'a', outcome: 'ok', p99Ms: 3 }, { peer: 'a', outcome: 'ok', p99Ms: null }]) },
       { a: { outcome: 'ok', failing: false, p99Ms: 3 } });
-    assert.throws(() => neighbourRows([]), /not a heartbeat status document/);
+    assert.throws(() => neighbourCells([]), /not a heartbeat status document/);
+    assert.throws(() => neighbourCells({ schema: 'heartbeat-status/1', probes: [] }), /not a heartbeat status document/);
   });
 });

@@ -1,12 +1,13 @@
 /**
  * `GET /status` (the HTML page) and `GET /status.json` (the same data), with --status: served
  * where /metrics is (on the metrics port when --metrics-port is set, else on the heartbeat port).
- * GET/HEAD only; never cached. The page carries the mesh view; the JSON only with `?mesh=1`, so a
- * neighbour assembling its own mesh asks for the plain document and nothing fans out further.
+ * GET/HEAD only; never cached. The page carries the mesh view; the JSON only with `?mesh=1`. A
+ * neighbour assembling its own mesh asks for `?cells=1`, this heartbeat's cells by peer and nothing
+ * else, so nothing fans out further.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema';
-import { createMeshView, type MeshView } from '../status/mesh';
+import { cellsDocument, createMeshView, type MeshView } from '../status/mesh';
 import { statusPage, STATUS_CSP } from '../status/page';
 import { createProbeBook, type ProbeBook } from '../status/probes';
 import { statusDocument, type StatusSources } from '../status/report';
@@ -55,9 +56,12 @@ export function createStatus(o: StatusOptions): Status {
   };
 
   const answer = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
-    const doc = statusDocument(sources);
     const url = req.url ?? '';
-    const wantMesh = path === '/status' || /[?&]mesh=1(?:&|$)/.test(url.slice(path.length));
+    const query = url.slice(path.length);
+    // a neighbour assembling its mesh: the cells only
+    if (path === '/status.json' && /[?&]cells=1(?:&|$)/.test(query)) return send(res, 'application/json; charset=utf-8', `${JSON.stringify(cellsDocument(book))}\n`);
+    const doc = statusDocument(sources);
+    const wantMesh = path === '/status' || /[?&]mesh=1(?:&|$)/.test(query);
     if (wantMesh && config.probeTargets.length > 0) doc.mesh = await mesh.get();
     if (res.destroyed) return;
     if (path === '/status.json') send(res, 'application/json; charset=utf-8', `${JSON.stringify(doc)}\n`);

@@ -1,7 +1,7 @@
 /**
  * The status page's mesh view: a matrix prober × peer of the latest outcome and p99, this
  * heartbeat's row from its own probes and one row per neighbour from that neighbour's
- * `/status.json`. Asked only of addresses this heartbeat probes itself (the probe book's peers,
+ * `/status.json?cells=1` (its cells only). Asked only of addresses this heartbeat probes itself (the probe book's peers,
  * never a host or URL from a request), at most MESH_MAX_NEIGHBOURS of them, MESH_CONCURRENCY at a
  * time, each bounded in time (MESH_TIMEOUT_MS) and bytes (MESH_MAX_BYTES). A neighbour that does
  * not answer in time, or answers something else, greys its row with the reason; the page never
@@ -87,25 +87,34 @@ export function cellsOf(rows: Pick<ProbeRow, 'peer' | 'outcome' | 'p99Ms'>[]): R
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v.length <= MAX_TEXT ? v : undefined);
 
-/** A neighbour's /status.json probes, checked field by field: anything malformed is left out. */
-export function neighbourRows(doc: unknown): Pick<ProbeRow, 'peer' | 'outcome' | 'p99Ms'>[] {
-  const d = doc as { schema?: unknown; probes?: unknown };
-  if (typeof d !== 'object' || d === null || d.schema !== 'heartbeat-status/1' || !Array.isArray(d.probes)) {
+/** The compact view a neighbour is asked for, `/status.json?cells=1`: its cells by peer (~50 bytes a peer). */
+export interface CellsDocument {
+  schema: 'heartbeat-status/1';
+  time: string;
+  cells: Record<string, MeshCell>;
+}
+
+export const cellsDocument = (book: ProbeBook, now = Date.now()): CellsDocument =>
+  ({ schema: 'heartbeat-status/1', time: new Date(now).toISOString(), cells: cellsOf(book.rows(now)) });
+
+/** A neighbour's cells, checked field by field: anything malformed is left out. */
+export function neighbourCells(doc: unknown): Record<string, MeshCell> {
+  const d = doc as { schema?: unknown; cells?: unknown };
+  if (typeof d !== 'object' || d === null || d.schema !== 'heartbeat-status/1' || typeof d.cells !== 'object' || d.cells === null) {
     throw new Error('not a heartbeat status document');
   }
-  const out: Pick<ProbeRow, 'peer' | 'outcome' | 'p99Ms'>[] = [];
-  for (const p of d.probes as unknown[]) {
-    const r = p as { peer?: unknown; outcome?: unknown; p99Ms?: unknown };
-    if (typeof r !== 'object' || r === null) continue;
-    const peer = text(r.peer);
+  const out: Record<string, MeshCell> = Object.create(null) as Record<string, MeshCell>;
+  for (const [peer, c] of Object.entries(d.cells as Record<string, unknown>)) {
+    const r = c as { outcome?: unknown; p99Ms?: unknown };
+    if (typeof r !== 'object' || r === null || text(peer) === undefined) continue;
     const outcome = text(r.outcome);
     const p99 = typeof r.p99Ms === 'number' && Number.isFinite(r.p99Ms) ? r.p99Ms : null;
-    if (peer !== undefined && outcome !== undefined && /^[a-z_]{1,32}$/.test(outcome)) out.push({ peer, outcome, p99Ms: p99 });
+    if (outcome !== undefined && /^[a-z_]{1,32}$/.test(outcome)) out[peer] = { outcome, failing: outcome !== 'ok', p99Ms: p99 };
   }
   return out;
 }
 
-/** GET http://host:port/status.json, bounded in time and bytes; rejects with a short reason. */
+/** GET http://host:port/status.json?cells=1, bounded in time and bytes; rejects with a short reason. */
 export function fetchStatus(host: string, port: number, o: { timeoutMs: number; maxBytes: number; userAgent: string }): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const hostHeader = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -118,7 +127,7 @@ export function fetchStatus(host: string, port: number, o: { timeoutMs: number; 
       reject(new Error(why));
     };
     const req = http.get({
-      host, port, path: '/status.json', agent: false,
+      host, port, path: '/status.json?cells=1', agent: false,
       headers: { Host: hostHeader, 'User-Agent': o.userAgent, Accept: 'application/json' },
     }, (res) => {
       if (res.statusCode !== 200) return fail(`answered ${res.statusCode ?? 0}`);
@@ -163,7 +172,7 @@ export function createMeshView(o: MeshOptions): MeshView {
     if (!at) return { prober: peer, self: false, reachable: false, error: 'not an address', cells: {} };
     try {
       const doc = await fetchStatus(at.host, o.statusPort ?? at.port, { timeoutMs, maxBytes, userAgent: o.userAgent });
-      return { prober: peer, self: false, reachable: true, cells: cellsOf(neighbourRows(doc)) };
+      return { prober: peer, self: false, reachable: true, cells: neighbourCells(doc) };
     } catch (e) {
       return { prober: peer, self: false, reachable: false, error: (e as Error).message, cells: {} };
     }

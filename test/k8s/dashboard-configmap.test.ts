@@ -45,7 +45,7 @@ describe('k8s/components/alerts: the Grafana dashboard ConfigMap', function () {
       assert.equal(cm.metadata.namespace, namespace ?? deployment.metadata.namespace);
       assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
       assert.equal(cm.data[DASHBOARD_KEY], readFileSync(path.join(ROOT, DASHBOARD_FILE), 'utf8'));
-      assert.equal((JSON.parse(cm.data[DASHBOARD_KEY] as string) as { uid: string }).uid, 'heartbeat');
+      assert.equal((JSON.parse(cm.data[DASHBOARD_KEY]) as { uid: string }).uid, 'heartbeat');
     }
   });
 });

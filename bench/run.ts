@@ -52,6 +52,8 @@ export const CONFIGS: HeartbeatConfig[] = [
   { name: 'log tsv', args: ['--log', '--log-format', 'tsv'], maxCost: 0.20 },
   { name: 'log json', args: ['--log', '--log-format', 'json'], maxCost: 0.20 },
   { name: 'metrics on', args: ['--metrics'], maxCost: 0.10 },
+  // issue 27: the status page on (its probe view fed by probe mode: npm run bench:status measures that at K = 64)
+  { name: 'status on', args: ['--status'], maxCost: 0.05 },
   // issue 15: probing 10 peers every 1 s (1 KiB and 64 KiB each) while serving 1 KiB at full speed
   { name: 'probing 10 peers', args: ['--probe-interval', '1000', '--probe-timeout', '1000'], probePeers: 10, maxCost: 0.05, costBy: 'idle' },
 ];

@@ -220,10 +220,17 @@ export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: h
   );
 }
 
-/** A server of its own for --metrics-port: the metrics path, and 404 for anything else. */
-export function metricsServer(metrics: Metrics, path: string, options: http.ServerOptions): http.Server {
+/**
+ * A server of its own for --metrics-port: the metrics path (with --metrics), whatever `also` answers
+ * (the status page, with --status), and 404 for anything else.
+ */
+export function metricsServer(
+  metrics: Metrics | undefined, path: string, options: http.ServerOptions,
+  also?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): http.Server {
   return http.createServer(options, (req, res) => {
-    if (pathOf(req.url ?? '') === path) serveMetrics(metrics, req, res);
+    if (also?.(req, res)) return;
+    if (metrics && pathOf(req.url ?? '') === path) serveMetrics(metrics, req, res);
     else sendText(res, 404, 'not found\n');
   });
 }

@@ -32,10 +32,10 @@ describe('alert rules', () => {
     assert.deepEqual(plain.groups, alertRules());
   });
 
-  it('the kustomize component ships the PrometheusRule and PodMonitors for heartbeat and Fluent Bit (test/k8s/ renders them)', () => {
+  it('the kustomize component ships the PrometheusRule, PodMonitors for heartbeat and Fluent Bit and the Grafana dashboard (test/k8s/ renders them)', () => {
     const k = YAML.parse(read('k8s/components/alerts/kustomization.yaml')) as { kind: string; resources: string[] };
     assert.equal(k.kind, 'Component');
-    assert.deepEqual(k.resources.sort(), ['podmonitor-collector.yaml', 'podmonitor.yaml', 'prometheusrule.yaml']);
+    assert.deepEqual(k.resources.sort(), ['dashboard-configmap.yaml', 'podmonitor-collector.yaml', 'podmonitor.yaml', 'prometheusrule.yaml']);
     type PodMonitor = { kind: string; spec: { podMetricsEndpoints: { port: string; path: string; relabelings: { targetLabel: string; replacement: string }[] }[] } };
     const endpoints = (file: string) => {
       const pm = YAML.parse(read(`k8s/components/alerts/${file}`)) as PodMonitor;

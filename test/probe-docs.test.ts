@@ -6,6 +6,7 @@ import type * as client from 'prom-client';
 import { PROBE_COLUMNS } from '../src/log/format';
 import { OUTCOMES } from '../src/probe/check';
 import { createProbeMetrics } from '../src/probe/metrics';
+import { createPhaseMetrics } from '../src/probe/phase-metrics';
 import { ROOT } from './helpers/server';
 
 const doc = (name: string): string => readFileSync(path.join(ROOT, 'docs', name), 'utf8');
@@ -42,6 +43,7 @@ describe('probe docs', () => {
     const prom = require('prom-client') as typeof client;
     const registry = new prom.Registry();
     createProbeMetrics(registry);
+    createPhaseMetrics(registry);
     const registered = (await registry.getMetricsAsJSON()).map((m) => m.name);
     const text = doc('probe.md');
     const section = text.slice(text.indexOf('## Metrics'));

@@ -195,7 +195,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 function warnings(config: Config, sources: Record<Key, Source>): string[] {
   const out: string[] = [];
   if (!config.metrics) {
-    for (const k of ['metricsPort', 'metricsPath'] as const) {
+    // the metrics port serves the status page too
+    for (const k of config.status ? ['metricsPath'] as const : ['metricsPort', 'metricsPath'] as const) {
       if (sources[k] !== 'default') {
         out.push(`${k} = ${JSON.stringify(config[k])} (${sources[k]}) has no effect: metrics are off (turn them on with --metrics)`);
       }

@@ -144,8 +144,12 @@ export const schema = {
     format: 'uri-path', default: '/metrics', arg: 'metrics-path', env: `${ENV_PREFIX}METRICS_PATH`,
   },
   metricsPort: {
-    doc: 'Serve metrics on this port instead (0 = on the heartbeat port), to keep them inside the cluster.',
+    doc: 'Serve metrics (and the status page, with --status) on this port instead (0 = on the heartbeat port), to keep them inside the cluster.',
     format: 'port-or-zero', default: 0, arg: 'metrics-port', env: `${ENV_PREFIX}METRICS_PORT`,
+  },
+  status: {
+    doc: 'Serve the status page, GET /status (HTML) and /status.json: this instance, its probes of each neighbour and the mesh as the neighbours see it. Served where metrics are: on --metrics-port when set, else on the heartbeat port.',
+    format: 'switch', default: false, arg: 'status', env: `${ENV_PREFIX}STATUS`,
   },
   drainTimeout: {
     doc: 'On SIGTERM/SIGINT, milliseconds to let in-flight requests finish before their connections are cut.',
@@ -224,6 +228,7 @@ export interface Config {
   metrics: boolean;
   metricsPath: string;
   metricsPort: number;
+  status: boolean;
   drainTimeout: number;
   headersTimeout: number;
   requestTimeout: number;

@@ -10,6 +10,7 @@ import type { AppLogger } from '../log/logger';
 import { serveMetrics, type Metrics } from '../metrics';
 import { PROBE_METHODS } from './paths';
 import { methodNotAllowed, sendText } from './respond';
+import type { Status } from './status';
 
 /** A "%" not followed by two hex digits. */
 const MALFORMED_PERCENT = /%(?![0-9A-Fa-f]{2})/;
@@ -20,6 +21,8 @@ export interface AppOptions {
   /** Served at metricsPath when given (metrics on, on the heartbeat port). */
   metrics?: Metrics;
   metricsPath: string;
+  /** The status page, when it is served on the heartbeat port (--status without --metrics-port). */
+  status?: Status;
 }
 
 export function createApp(opts: AppOptions): express.Express {
@@ -38,6 +41,8 @@ export function createApp(opts: AppOptions): express.Express {
   const { metrics } = opts;
   // Matched as a plain string: the path is an operator's setting, not an Express pattern.
   if (metrics) app.use((req, res, next) => (req.path === opts.metricsPath ? serveMetrics(metrics, req, res) : next()));
+  const { status } = opts;
+  if (status) app.use((req, res, next) => (status.serve(req, res) ? undefined : next()));
 
   // As the Go server: the root sends you to a small heartbeat.
   app.route('/')

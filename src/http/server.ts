@@ -21,12 +21,15 @@ import { PROBE_PATHS } from './paths';
 import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
 import { keepTickShape } from './tick-shape';
+import { createStatus, type Status } from './status';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
   readonly server: http.Server;
   /** The metrics (--metrics): probe mode registers its own in the same registry. */
   readonly metrics?: Metrics;
+  /** The status page (--status): probe mode feeds its probe book. */
+  readonly status?: Status;
   /** Opens the heartbeat port (and the metrics port, when metrics have their own); rejects with a ListenError. */
   listen(): Promise<Listening>;
   /** The graceful drain (src/http/drain.ts); resolves when every connection is closed. */
@@ -41,13 +44,19 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
     : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  // Requests answered on the heartbeat port (the status page shows them): one plain number.
+  let served = 0;
+  const status = config.status
+    ? createStatus({ config, version, ready: () => state.ready, requests: () => served, logLinesDropped: () => logger.droppedLines })
+    : undefined;
   // Ready until the drain begins: /readyz reads it.
   const state = { get ready() { return !server.draining; } };
   // Express serves what is neither the heartbeat nor a health endpoint: loaded on the first such request
   // (11.5 MiB of idle RSS on Node 26 that the kubelet's probes and the heartbeat never need; docs/memory.md).
   let app: Promise<ReturnType<typeof createApp>> | undefined;
   const loadApp = (): Promise<ReturnType<typeof createApp>> => (app ??= import('./app').then((m) =>
-    m.createApp({ uri: config.uri, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath })));
+    m.createApp({ uri: config.uri, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath,
+    status: status && config.metricsPort === 0 ? status : undefined })));
 
   // The exchange's result is the request log's record (src/http/observe.ts): handed over as it is.
   const logRequest = (r: ExchangeResult): void => logger.request(r);
@@ -73,6 +82,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
     const isHeartbeat = heartbeat.matches(url);
     let x: Exchange | undefined;
+    served++;
     connectionOf(req.socket).handedOver(res);
     if (onExchange) {
       x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange, logger.requests);
@@ -110,12 +120,15 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(err, socket, onRejected));
   server.on('connect', (req: http.IncomingMessage, socket: Socket) => refuseConnect(req, socket, onRejected));
 
-  // Metrics on a port of their own, when asked: only the metrics path is served there.
-  const side = metrics && config.metricsPort !== 0 ? metricsServer(metrics, config.metricsPath, serverOptions) : undefined;
+  // Metrics (and the status page) on a port of their own, when asked: only their paths are served there.
+  const side = (metrics || status) && config.metricsPort !== 0
+    ? metricsServer(metrics, config.metricsPath, serverOptions, status?.serve)
+    : undefined;
 
   return {
     server,
     metrics,
+    status,
 
     async listen(): Promise<Listening> {
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;

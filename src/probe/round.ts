@@ -7,7 +7,7 @@
  * queue.
  */
 import { randomUUID } from 'node:crypto';
-import { isoNow, roundMs } from '../log/format';
+import { isoNow, roundMs, type ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { probe, type ProbeResult, type RunningProbe } from './check';
 import type { MtuChecker } from './mtu';
@@ -42,6 +42,8 @@ export interface RoundOptions {
   tls?: { context: tls.SecureContext; verify: boolean };
   /** The path-MTU check (src/probe/mtu.ts): a GET that stalls after connecting is `mtu` when the path explains it. */
   mtu?: MtuChecker;
+  /** Hears every probe line (the status page, src/status/probes.ts). */
+  onProbe?: (line: ProbeRecord) => void;
 }
 
 export interface Rounds {
@@ -75,7 +77,7 @@ export function createRounds(o: RoundOptions): Rounds {
   const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
     const limit = o.mtu?.limit(`${target.name}\t${peer}`)?.crosses ?? 0;
     if (r.outcome !== 'dns') o.metrics?.pathLimit(target.name, peer, limit);
-    o.logger.probe({
+    const line: ProbeRecord = {
       time: isoNow(),
       target: target.name,
       peer,
@@ -92,7 +94,9 @@ export function createRounds(o: RoundOptions): Rounds {
       request_id: id,
       wire: p.wire,
       path_limit: limit,
-    });
+    };
+    o.logger.probe(line);
+    o.onProbe?.(line);
     o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs, tlsMs: r.tlsMs });
   };
 

@@ -10,10 +10,12 @@ import net from 'node:net';
 import os from 'node:os';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
+import type { ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
 import { createProbeMetrics } from './metrics';
 import { createMtuChecker, MTU_STALL_MS } from './mtu';
+import { createPhaseMetrics } from './phase-metrics';
 import { ownAddresses, plainAddress, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
 import { parseTarget } from './settings';
@@ -34,6 +36,8 @@ export interface ProberOptions {
   /** The registry --metrics serves, when it is on. */
   registry?: client.Registry;
   lookup?: Lookup;
+  /** Hears every probe line (the status page's probe book, with --status). */
+  onProbe?: (line: ProbeRecord) => void;
 }
 
 /** The prober for these settings, or undefined when probeTargets is empty (probing off). */
@@ -48,6 +52,8 @@ export function createProber(o: ProberOptions): Prober | undefined {
   const mtu = config.probeMtuProbes > 0
     ? createMtuChecker({ probes: config.probeMtuProbes, stallMs: Math.min(config.probeTimeout, MTU_STALL_MS), userAgent })
     : undefined;
+  // every probe line: the phase histogram (with --metrics) and the status page (with --status)
+  const hear = [o.registry ? createPhaseMetrics(o.registry).record : undefined, o.onProbe].filter((f) => f !== undefined);
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
@@ -64,6 +70,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
     metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
     pool,
     tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
+    onProbe: hear.length === 0 ? undefined : (line) => { for (const f of hear) f(line); },
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;

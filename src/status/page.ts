@@ -1,0 +1,135 @@
+/**
+ * The status page, `/status`: one static HTML document rendered on the server (the tables are in
+ * the HTML, so it works with JavaScript off), no script at all, one inline style block allowed by
+ * its hash in a strict Content-Security-Policy (nothing else may load: no script, image, font,
+ * frame or form). Every text that is not heartbeat's own (targets, peers, neighbours' answers)
+ * is HTML-escaped.
+ */
+import { createHash } from 'node:crypto';
+import type { Mesh } from './mesh';
+import type { ProbeRow } from './probes';
+import type { StatusDocument } from './report';
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111;background:#fff}
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;white-space:nowrap}
+th{background:#f3f3f3}td.n{text-align:right}
+.verdict{font-size:1.1em;font-weight:600;padding:.4em .6em;display:inline-block}
+.verdict.bad{background:#fde2e2;color:#8a1111}.verdict.good{background:#e3f6e3;color:#145214}
+tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}
+#mesh td.k{background:#e3f6e3;text-align:right}#mesh td.f{background:#fde2e2;color:#8a1111;font-weight:600}
+tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}
+dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}dt{color:#555}dd{margin:0}
+.note{color:#555;max-width:60em}
+`;
+
+/** The CSP: only the one style block above (by its hash), nothing else from anywhere. */
+export const STATUS_CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+
+const ms = (v: number | null): string => (v === null ? '–' : v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : v.toFixed(0));
+
+/** 3 s, 4 min, 2 h 5 min, 3 d 4 h. */
+export function age(seconds: number | null): string {
+  if (seconds === null) return 'never';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+const bytes = (n: number): string =>
+  n >= 1048576 && n % 1048576 === 0 ? `${n / 1048576} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`;
+
+function instanceSection(d: StatusDocument): string {
+  const i = d.instance;
+  const s = i.settings;
+  const item = (k: string, v: string): string => `<dt>${k}</dt><dd>${v}</dd>`;
+  return '<dl>' + [
+    item('version', escapeHtml(i.version)),
+    item('up', `${age(i.uptimeSeconds)} (since ${escapeHtml(i.started)})`),
+    item('ready', i.ready ? 'ready' : '<strong>draining</strong> (/readyz answers 503)'),
+    item('requests served', String(i.requests)),
+    item('log lines dropped', String(i.logLinesDropped)),
+    item('uri', escapeHtml(s.uri)),
+    item('sizes served', `${bytes(s.min)} to ${bytes(s.max)}`),
+    item('probing', s.probing
+      ? `${s.probeTargets.map(escapeHtml).join(', ')}: sizes ${s.probeSizes.map(bytes).join(', ')}` +
+        `${s.probeUpload > 0 ? `, upload ${bytes(s.probeUpload)}` : ''}, every ${s.probeInterval} ms, ` +
+        `timeout ${s.probeTimeout} ms, K = ${s.probeMaxPeers} neighbours, connection ${escapeHtml(s.probeConnection)}`
+      : 'off (no probeTargets)'),
+  ].join('') + '</dl>';
+}
+
+function probeTable(rows: ProbeRow[], window: number): string {
+  if (rows.length === 0) return '<p class="note">No probe has ended yet.</p>';
+  const head = ['target', 'peer', 'method', 'size', 'outcome', 'when', 'p50 ms', 'p99 ms', 'ok / probes', 'last success', 'dominant phase']
+    .map((h) => `<th>${h}</th>`).join('');
+  const body = rows.map((r) => {
+    const cls = r.failing ? ' class="failing"' : '';
+    const status = r.outcome === 'status' ? ` ${r.status}` : '';
+    return `<tr${cls} data-peer="${escapeHtml(r.peer)}" data-outcome="${escapeHtml(r.outcome)}">` +
+      `<td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.method)}</td>` +
+      `<td class="n">${bytes(r.size)}</td><td class="outcome">${escapeHtml(r.outcome)}${status}</td>` +
+      `<td>${age(r.ageSeconds)} ago</td><td class="n">${ms(r.p50Ms)}</td><td class="n">${ms(r.p99Ms)}</td>` +
+      `<td class="n">${r.okSamples} / ${r.samples}</td>` +
+      `<td>${r.lastSuccessAgeSeconds === null ? 'never' : `${age(r.lastSuccessAgeSeconds)} ago`}</td>` +
+      `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td></tr>`;
+  }).join('\n');
+  return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
+    `<p class="note">One row per neighbour, method and size; failing rows first, then the slowest. p50/p99: total time ` +
+    `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, tls, ` +
+    'ttfb (request written to first byte) and transfer in the last probe.</p>';
+}
+
+function meshTable(mesh: Mesh): string {
+  const head = mesh.peers.map((p) => `<th>${escapeHtml(p)}</th>`).join('');
+  const body = mesh.rows.map((r) => {
+    const label = `${escapeHtml(r.prober)}${r.reachable ? '' : ` <small>(unreachable: ${escapeHtml(r.error ?? '')})</small>`}`;
+    // compact cells (a 65 × 65 mesh is 4225 of them): ok is green with its p99, a failure red with its outcome
+    const cells = mesh.peers.map((p) => {
+      const c = r.cells[p];
+      if (!r.reachable || !c) return '<td></td>';
+      return c.failing ? `<td class="f">${escapeHtml(c.outcome)}</td>` : `<td class="k">${ms(c.p99Ms)}</td>`;
+    }).join('');
+    const cls = r.reachable ? '' : ' class="unreachable"';
+    return `<tr${cls} data-prober="${escapeHtml(r.prober)}"><th>${label}</th>${cells}</tr>`;
+  }).join('\n');
+  const omitted = mesh.omitted > 0 ? ` ${mesh.omitted} more neighbours are left out.` : '';
+  return `<table id="mesh"><thead><tr><th>prober \\ peer</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
+    '<p class="note">Each row is one prober\'s latest view (its own /status.json, asked only of the addresses this ' +
+    'heartbeat probes), each cell the worst latest outcome of its probes of that peer: green, ok, with their largest p99 in ms; ' +
+    'red, the outcome of a failing probe; empty, not probed. ' +
+    `A grey row: that neighbour did not answer.${omitted}</p>`;
+}
+
+export function statusPage(d: StatusDocument): string {
+  const failing = d.probes.filter((r) => r.failing);
+  const peersFailing = new Set(failing.map((r) => r.peer));
+  const verdict = !d.instance.settings.probing
+    ? '<p class="verdict good">Not probing: no probeTargets set.</p>'
+    : failing.length > 0
+      ? `<p class="verdict bad">${peersFailing.size} peer${peersFailing.size === 1 ? '' : 's'} failing: ` +
+        `${[...peersFailing].map(escapeHtml).join(', ')}</p>`
+      : d.probes.length > 0 ? '<p class="verdict good">Every neighbour answers.</p>' : '<p class="verdict">No probe yet.</p>';
+  return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+    `<title>heartbeat status</title><style>${STYLE}</style></head><body>\n` +
+    `<h1>heartbeat ${escapeHtml(d.instance.version)}</h1><p class="note">As of ${escapeHtml(d.time)}. ` +
+    'The same data: <a href="status.json">status.json</a>. Reload for the latest.</p>\n' +
+    `${verdict}\n<h2>This instance</h2>\n${instanceSection(d)}\n` +
+    `<h2>Probes (${d.probes.length} rows)</h2>\n${probeTable(d.probes, d.window.probes)}\n` +
+    (d.mesh ? `<h2>Mesh</h2>\n${meshTable(d.mesh)}\n` : '') +
+    '</body></html>\n';
+}

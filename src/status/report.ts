@@ -1,0 +1,91 @@
+/**
+ * The status document: what `/status.json` answers and `/status` renders. The instance section
+ * (version, uptime, readiness, the settings that shape probing, requests served, log lines
+ * dropped) and the probe view. Nothing from the environment: no variable, host name, pid or path;
+ * only heartbeat's own settings and what it measured.
+ */
+import type { Config } from '../config/schema';
+import type { ProbeBook, ProbeRow } from './probes';
+import { WINDOW } from './probes';
+import type { Mesh } from './mesh';
+
+export interface Instance {
+  version: string;
+  /** RFC 3339 start time and seconds since. */
+  started: string;
+  uptimeSeconds: number;
+  /** False once the drain has begun (/readyz answers 503). */
+  ready: boolean;
+  /** Requests this heartbeat answered on its port (the heartbeat route and everything else). */
+  requests: number;
+  logLinesDropped: number;
+  settings: {
+    uri: string;
+    min: number;
+    max: number;
+    probing: boolean;
+    probeTargets: string[];
+    probeSizes: number[];
+    probeUpload: number;
+    probeInterval: number;
+    probeTimeout: number;
+    /** K: neighbours probed per round at most. */
+    probeMaxPeers: number;
+    probeConnection: string;
+  };
+}
+
+export interface StatusDocument {
+  /** The format of this document; a reader refuses any other. */
+  schema: 'heartbeat-status/1';
+  time: string;
+  instance: Instance;
+  /** What p50/p99 are over: the last `probes` probes of each row, ok ones only. */
+  window: { probes: number };
+  probes: ProbeRow[];
+  /** Only with ?mesh=1 (and on /status): the neighbours' views. */
+  mesh?: Mesh;
+}
+
+/** What the status reads from the rest of heartbeat when asked. */
+export interface StatusSources {
+  version: string;
+  config: Config;
+  ready: () => boolean;
+  requests: () => number;
+  logLinesDropped: () => number;
+  book: ProbeBook;
+  /** Date.now() at start. */
+  startedAt: number;
+}
+
+export function statusDocument(s: StatusSources, now = Date.now()): StatusDocument {
+  const c = s.config;
+  return {
+    schema: 'heartbeat-status/1',
+    time: new Date(now).toISOString(),
+    instance: {
+      version: s.version,
+      started: new Date(s.startedAt).toISOString(),
+      uptimeSeconds: Math.round((now - s.startedAt) / 1000),
+      ready: s.ready(),
+      requests: s.requests(),
+      logLinesDropped: s.logLinesDropped(),
+      settings: {
+        uri: c.uri,
+        min: c.min,
+        max: c.max,
+        probing: c.probeTargets.length > 0,
+        probeTargets: c.probeTargets,
+        probeSizes: c.probeSizes,
+        probeUpload: c.probeUpload,
+        probeInterval: c.probeInterval,
+        probeTimeout: c.probeTimeout,
+        probeMaxPeers: c.probeMaxPeers,
+        probeConnection: c.probeConnection,
+      },
+    },
+    window: { probes: WINDOW },
+    probes: s.book.rows(now),
+  };
+}

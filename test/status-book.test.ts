@@ -11,7 +11,7 @@ import { defaults } from '../src/config/schema';
 
 const line = (o: Partial<ProbeRecord>): ProbeRecord => ({
   time: new Date().toISOString(), target: 'http://t', peer: '127.0.0.1:1', method: 'GET', size: 1024, status: 200,
-  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, tls_ms: 0, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', ...o,
+  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, tls_ms: 0, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', wire: false, path_limit: 0, ...o,
 });
 
 describe('status: the probe book', () => {
@@ -137,6 +137,22 @@ describe('status: the mesh view', () => {
     const style = /<style>([\s\S]*?)<\/style>/.exec(html)?.[1] ?? '';
     const { createHash } = await import('node:crypto');
     assert.ok(STATUS_CSP.includes(`'sha256-${createHash('sha256').update(style).digest('base64')}'`), 'the style block is the one the CSP allows');
+  });
+
+  it('keeps a wire size apart from the same body size, and shows the path limit of an mtu row', () => {
+    const book = createProbeBook(1000, 100);
+    book.record(line({ size: 1400 }));
+    book.record(line({ size: 1400, wire: true, outcome: 'mtu', status: 0, bytes: 0, path_limit: 1348 }));
+    const rows = book.rows();
+    assert.equal(rows.length, 2);
+    assert.deepEqual(rows.map((r) => [r.wire, r.outcome, r.pathLimit, r.failing]), [[true, 'mtu', 1348, true], [false, 'ok', 0, false]]);
+    const doc = statusDocument({
+      version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'], probeSizes: [1400, '1400w'] },
+      ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, startedAt: Date.now(),
+    });
+    const html = statusPage(doc);
+    assert.match(html, /<td class="n">1400w<\/td><td class="outcome">mtu \(path limit 1348 B\)<\/td>/);
+    assert.match(html, /sizes 1400 B, 1400w \(on the wire\)/);
   });
 
   it('reads addresses as probe lines write them, and cells as the worst outcome and the largest p99', () => {

@@ -65,7 +65,7 @@ function instanceSection(d: StatusDocument): string {
     item('uri', escapeHtml(s.uri)),
     item('sizes served', `${bytes(s.min)} to ${bytes(s.max)}`),
     item('probing', s.probing
-      ? `${s.probeTargets.map(escapeHtml).join(', ')}: sizes ${s.probeSizes.map(bytes).join(', ')}` +
+      ? `${s.probeTargets.map(escapeHtml).join(', ')}: sizes ${s.probeSizes.map((z) => (typeof z === 'number' ? bytes(z) : `${escapeHtml(z)} (on the wire)`)).join(', ')}` +
         `${s.probeUpload > 0 ? `, upload ${bytes(s.probeUpload)}` : ''}, every ${s.probeInterval} ms, ` +
         `timeout ${s.probeTimeout} ms, K = ${s.probeMaxPeers} neighbours, connection ${escapeHtml(s.probeConnection)}`
       : 'off (no probeTargets)'),
@@ -78,17 +78,18 @@ function probeTable(rows: ProbeRow[], window: number): string {
     .map((h) => `<th>${h}</th>`).join('');
   const body = rows.map((r) => {
     const cls = r.failing ? ' class="failing"' : '';
-    const status = r.outcome === 'status' ? ` ${r.status}` : '';
+    const status = r.outcome === 'status' ? ` ${r.status}`
+      : r.pathLimit > 0 ? ` (path limit ${r.pathLimit} B)` : '';
     return `<tr${cls} data-peer="${escapeHtml(r.peer)}" data-outcome="${escapeHtml(r.outcome)}">` +
       `<td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.method)}</td>` +
-      `<td class="n">${bytes(r.size)}</td><td class="outcome">${escapeHtml(r.outcome)}${status}</td>` +
+      `<td class="n">${r.wire ? `${r.size}w` : bytes(r.size)}</td><td class="outcome">${escapeHtml(r.outcome)}${status}</td>` +
       `<td>${age(r.ageSeconds)} ago</td><td class="n">${ms(r.p50Ms)}</td><td class="n">${ms(r.p99Ms)}</td>` +
       `<td class="n">${r.okSamples} / ${r.samples}</td>` +
       `<td>${r.lastSuccessAgeSeconds === null ? 'never' : `${age(r.lastSuccessAgeSeconds)} ago`}</td>` +
       `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td></tr>`;
   }).join('\n');
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
-    `<p class="note">One row per neighbour, method and size; failing rows first, then the slowest. p50/p99: total time ` +
+    `<p class="note">One row per neighbour, method and size (<code>1400w</code>: the whole answer on the wire); failing rows first, then the slowest. p50/p99: total time ` +
     `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, tls, ` +
     'ttfb (request written to first byte) and transfer in the last probe.</p>';
 }

@@ -20,6 +20,8 @@ export interface ProbeRow {
   peer: string;
   method: string;
   size: number;
+  /** true: `size` is the whole answer on the wire (a `1400w` probe size), false: the body (docs/mtu.md). */
+  wire: boolean;
   /** Last probe. */
   outcome: string;
   status: number;
@@ -41,6 +43,8 @@ export interface ProbeRow {
   lastSuccessAgeSeconds: number | null;
   ageSeconds: number;
   failing: boolean;
+  /** The largest whole answer that crossed to this peer in its last path-MTU check (outcome `mtu`); 0: none holds. */
+  pathLimit: number;
 }
 
 class Row {
@@ -63,7 +67,7 @@ export interface ProbeBook {
   peers(now?: number): string[];
 }
 
-const key = (r: ProbeRecord): string => `${r.target}\t${r.peer}\t${r.method}\t${r.size}`;
+const key = (r: ProbeRecord): string => `${r.target}\t${r.peer}\t${r.method}\t${r.size}${r.wire ? 'w' : ''}`;
 
 function nearestRank(sorted: number[], q: number): number | null {
   if (sorted.length === 0) return null;
@@ -131,6 +135,7 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
           peer: r.peer,
           method: r.method,
           size: r.size,
+          wire: r.wire,
           outcome: r.outcome,
           status: r.status,
           at: r.time,
@@ -145,6 +150,7 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
           lastSuccessAgeSeconds: row.lastOkAt ? round3((now - row.lastOkAt) / 1000) : null,
           ageSeconds: round3((now - row.lastAt) / 1000),
           failing: r.outcome !== 'ok',
+          pathLimit: r.path_limit,
         });
       }
       return out.sort(compareRows);
@@ -169,5 +175,5 @@ export function compareRows(a: ProbeRow, b: ProbeRow): number {
     if (aa !== bb) return bb - aa;
   } else if ((a.p99Ms ?? 0) !== (b.p99Ms ?? 0)) return (b.p99Ms ?? 0) - (a.p99Ms ?? 0);
   return a.target.localeCompare(b.target) || a.peer.localeCompare(b.peer) ||
-    a.method.localeCompare(b.method) || a.size - b.size;
+    a.method.localeCompare(b.method) || a.size - b.size || Number(a.wire) - Number(b.wire);
 }

@@ -25,7 +25,8 @@ export interface Instance {
     max: number;
     probing: boolean;
     probeTargets: string[];
-    probeSizes: number[];
+    /** As configured: bytes of body, or `1400w` for the whole answer on the wire. */
+    probeSizes: Array<number | string>;
     probeUpload: number;
     probeInterval: number;
     probeTimeout: number;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { startMesh, type Mesh } from './helpers/mesh';
 import { probeLines, scrape, type ProbeLine } from './helpers/probe';
-import { freePort, kill, request, sleep, startServer, type Running } from './helpers/server';
+import { freePort, kill, request, startServer, until, type Running } from './helpers/server';
 import type { StatusDocument } from '../src/status/report';
 import { WINDOW } from '../src/status/probes';
 
@@ -19,16 +19,6 @@ const getJson = async (port: number, path = '/status.json'): Promise<StatusDocum
   assert.match(String(r.headers['content-type']), /^application\/json/);
   return JSON.parse(r.body.toString()) as StatusDocument;
 };
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('the status page (--status)', () => {
   let hb: Running | undefined;

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { startMesh, type Mesh } from '../helpers/mesh';
-import { request, ROOT, sleep, type Running } from '../helpers/server';
+import { request, ROOT, until, type Running } from '../helpers/server';
 import { requireTool } from '../helpers/tools';
 import type { StatusDocument } from '../../src/status/report';
 
@@ -19,16 +19,6 @@ export const CHROMIUM_HINT =
   "npm run test:browser needs Debian's chromium: apt-get install -y --no-install-recommends chromium (playwright-core comes from npm ci)";
 const CHROMIUM = process.env.HEARTBEAT_CHROMIUM || '/usr/bin/chromium';
 const UPDATE = process.env.HEARTBEAT_UPDATE_SCREENSHOT === '1';
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const statusJson = async (port: number): Promise<StatusDocument> =>
   JSON.parse((await request(port, 'GET', '/status.json?mesh=1')).body.toString()) as StatusDocument;

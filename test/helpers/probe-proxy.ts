@@ -4,6 +4,7 @@
  * chosen way so the prober sees each failure outcome happen on a real socket.
  */
 import net from 'node:net';
+import { listenLoopback } from './loopback-listen';
 
 export type Fault =
   | 'pass' // forward both ways untouched
@@ -80,12 +81,7 @@ export async function startProxy(upstreamPort: number, fault: Fault = 'pass'): P
     });
     upstream.on('end', () => { if (mode !== 'delay') client.end(); });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.port = (server.address() as net.AddressInfo).port;
-  proxy.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
+  Object.assign(proxy, await listenLoopback(server, sockets));
   return proxy;
 }
 

@@ -7,6 +7,7 @@
  * the framing one way to see each verdict.
  */
 import net from 'node:net';
+import { listenLoopback } from './loopback-listen';
 
 export type Reframe =
   | 'chunked' // every answer chunked, correctly
@@ -104,11 +105,6 @@ export async function startRechunkProxy(upstreamPort: number, mode: Reframe): Pr
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.port = (server.address() as net.AddressInfo).port;
-  proxy.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
+  Object.assign(proxy, await listenLoopback(server, sockets));
   return proxy;
 }

@@ -168,3 +168,14 @@ export async function waitFor(check: () => boolean, ms = 5000, what = 'condition
     await sleep(10);
   }
 }
+
+/** Polls `f` every `everyMs` until it gives a value (not undefined), and returns it; fails naming `what` after `ms`. */
+export async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>, everyMs = 100): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}

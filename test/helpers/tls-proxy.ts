@@ -7,6 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Issued } from './test-ca';
+import { listenLoopback } from './loopback-listen';
 
 export interface TlsProxy {
   port: number;
@@ -63,11 +64,6 @@ export async function startTlsProxy(o: TlsProxyOptions): Promise<TlsProxy> {
     client.on('data', onHead);
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.port = (server.address() as net.AddressInfo).port;
-  proxy.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
+  Object.assign(proxy, await listenLoopback(server, sockets));
   return proxy;
 }

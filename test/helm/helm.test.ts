@@ -8,14 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { alertRules } from '../../scripts/alerts';
 import { KEYS } from '../../src/config/schema';
-import { render, type K8sObject } from '../helpers/deploy';
+import { render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { ROOT } from '../helpers/server';
 import { KUBECTL_HINT, requireTool } from '../helpers/tools';
@@ -61,13 +61,7 @@ let tmpHome = os.tmpdir();
 
 /** A throwaway overlay (in the test's temp dir) of a k8s/ directory plus components (alerts, otlp), as the docs tell an operator to write. */
 function overlay(of: string, components: string[]): string {
-  const dir = mkdtempSync(path.join(tmpHome, 'overlay-'));
-  const rel = (p: string): string => path.relative(dir, path.join(ROOT, p));
-  writeFileSync(path.join(dir, 'kustomization.yaml'), [
-    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-    `resources: [${rel(of)}]`, `components: [${components.map(rel).join(', ')}]`, '',
-  ].join('\n'));
-  return dir;
+  return writeOverlay(mkdtempSync(path.join(tmpHome, 'overlay-')), [of], components);
 }
 
 function template(values: string[], set: string[] = [`image.repository=${PLACEHOLDER}`]): K8sObject[] {

@@ -3,7 +3,8 @@
  * Dockerfile the way a builder does (instructions, stages, continuation lines).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from './server';
@@ -23,6 +24,32 @@ export function render(dir: string): K8sObject[] {
     if (d.errors.length) throw new Error(`kubectl kustomize ${dir}: ${d.errors[0]?.message}`);
     return d.toJS() as K8sObject;
   });
+}
+
+/**
+ * Writes a throwaway kustomization into `dir`, as the docs tell an operator to write one: `resources` and
+ * `components` (repo-relative or absolute) and any `extra` fields. Returns `dir`.
+ */
+export function writeOverlay(dir: string, resources: string[], components: string[], extra = ''): string {
+  mkdirSync(dir, { recursive: true });
+  const rel = (p: string): string => (path.isAbsolute(p) ? path.relative(dir, p) : path.relative(dir, path.join(ROOT, p)));
+  writeFileSync(path.join(dir, 'kustomization.yaml'), [
+    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+    'resources:', ...resources.map((x) => `  - ${rel(x)}`),
+    ...(components.length ? ['components:', ...components.map((x) => `  - ${rel(x)}`)] : []),
+    extra, '',
+  ].join('\n'));
+  return dir;
+}
+
+/** Renders such a throwaway kustomization (in a temp dir, removed after): every object it renders. */
+export function renderOverlay(resources: string[], components: string[], extra = ''): K8sObject[] {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-overlay-'));
+  try {
+    return render(writeOverlay(dir, resources, components, extra));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export interface Instruction {

@@ -4,14 +4,8 @@
  * the rules scripts/alerts.ts defines, and the PodMonitor finds the Deployment's pods and their ports.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { alertRules, DEFAULTS } from '../../scripts/alerts';
-import type { K8sObject } from '../helpers/deploy';
-import { ROOT } from '../helpers/server';
+import { renderOverlay, type K8sObject } from '../helpers/deploy';
 import { KUBECTL_HINT, requireTool } from '../helpers/tools';
 
 interface PodMonitor extends K8sObject {
@@ -28,21 +22,7 @@ interface Workload extends K8sObject {
 
 /** Renders a throwaway overlay of `of` (k8s/base, an overlay) plus the component (`extra`: more kustomization lines). */
 function renderWithAlerts(extra = '', of = 'base'): K8sObject[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-alerts-overlay-'));
-  try {
-    const k8s = path.relative(dir, path.join(ROOT, 'k8s'));
-    writeFileSync(path.join(dir, 'kustomization.yaml'), [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      `resources: [${k8s}/${of}]`,
-      `components: [${k8s}/components/alerts]`,
-      extra,
-    ].join('\n'));
-    const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return renderOverlay([`k8s/${of}`], ['k8s/components/alerts'], extra);
 }
 
 describe('k8s/components/alerts', function () {

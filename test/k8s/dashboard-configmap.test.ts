@@ -4,32 +4,16 @@
  * grafana_dashboard: "1" for kube-prometheus-stack's Grafana sidecar, holding the dashboard JSON.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { DASHBOARD_FILE, DASHBOARD_KEY } from '../../scripts/sync-dashboard';
-import type { K8sObject } from '../helpers/deploy';
+import { renderOverlay, type K8sObject } from '../helpers/deploy';
 import { ROOT } from '../helpers/server';
 import { KUBECTL_HINT, requireTool } from '../helpers/tools';
 
+/** The base plus the alerts component, in a throwaway overlay (`extra`: more kustomization lines). */
 function render(extra = ''): K8sObject[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-dashboard-overlay-'));
-  try {
-    const k8s = path.relative(dir, path.join(ROOT, 'k8s'));
-    writeFileSync(path.join(dir, 'kustomization.yaml'), [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      `resources: [${k8s}/base]`,
-      `components: [${k8s}/components/alerts]`,
-      extra,
-    ].join('\n'));
-    const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return renderOverlay(['k8s/base'], ['k8s/components/alerts'], extra);
 }
 
 describe('k8s/components/alerts: the Grafana dashboard ConfigMap', function () {

@@ -20,7 +20,7 @@ import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/Netw
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config/load';
 import { defaults, type Config } from '../../src/config/schema';
-import { execForm, readDockerfile, render, type K8sObject } from '../helpers/deploy';
+import { execForm, readDockerfile, render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { modelFor } from './models';
 import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
@@ -204,33 +204,20 @@ function bytes(q: string | number | undefined): number {
   return Number(m[1]) * unit;
 }
 
-/** A throwaway kustomization under `dir` listing `resources` and `components` (repo-relative) and `extra` fields. */
-function kustomization(dir: string, resources: string[], components: string[], extra = ''): string {
-  mkdirSync(dir, { recursive: true });
-  const rel = (p: string): string => (path.isAbsolute(p) ? path.relative(dir, p) : path.relative(dir, path.join(ROOT, p)));
-  writeFileSync(path.join(dir, 'kustomization.yaml'), [
-    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-    'resources:', ...resources.map((x) => `  - ${rel(x)}`),
-    ...(components.length ? ['components:', ...components.map((x) => `  - ${rel(x)}`)] : []),
-    extra, '',
-  ].join('\n'));
-  return dir;
-}
-
 /** The renders: label -> directory (repo-relative, or built in the test's temp dir). */
 function renders(tmp: string): Record<string, string> {
   const collector = 'k8s/components/node-collector';
-  const renamed = kustomization(path.join(tmp, 'mesh-other', 'heartbeat'), ['k8s/overlays/mesh/heartbeat'], [], 'namespace: hb-mesh');
+  const renamed = writeOverlay(path.join(tmp, 'mesh-other', 'heartbeat'), ['k8s/overlays/mesh/heartbeat'], [], 'namespace: hb-mesh');
   return {
     base: 'k8s',
     edge: 'k8s/overlays/edge',
     restricted: 'k8s/overlays/restricted',
-    'edge+collector': kustomization(path.join(tmp, 'edge-collector'), ['k8s/overlays/edge'], [collector]),
+    'edge+collector': writeOverlay(path.join(tmp, 'edge-collector'), ['k8s/overlays/edge'], [collector]),
     mesh: 'k8s/overlays/mesh',
-    'mesh in another namespace': kustomization(path.join(tmp, 'mesh-other', 'top'), [renamed], [collector]),
+    'mesh in another namespace': writeOverlay(path.join(tmp, 'mesh-other', 'top'), [renamed], [collector]),
     // logs over OTLP: components/otlp on the sidecar's base, and on the mesh's collector
-    'base+otlp': kustomization(path.join(tmp, 'base-otlp'), ['k8s'], [OTLP_COMPONENT]),
-    'mesh+otlp': kustomization(path.join(tmp, 'mesh-otlp'), ['k8s/overlays/mesh'], [OTLP_COMPONENT]),
+    'base+otlp': writeOverlay(path.join(tmp, 'base-otlp'), ['k8s'], [OTLP_COMPONENT]),
+    'mesh+otlp': writeOverlay(path.join(tmp, 'mesh-otlp'), ['k8s/overlays/mesh'], [OTLP_COMPONENT]),
   };
 }
 const OTLP_COMPONENT = 'k8s/components/otlp';
@@ -254,7 +241,7 @@ describe('k8s manifests', function () {
   const get = (label: string): Rendered => rendered.get(label) as Rendered;
 
   it('the documented overlay names the operator\'s image (docs/kubernetes.md: first name your image)', () => {
-    const dir = kustomization(path.join(tmp, 'my-heartbeat'), ['k8s'], [],
+    const dir = writeOverlay(path.join(tmp, 'my-heartbeat'), ['k8s'], [],
       'images:\n  - name: set-your-registry.invalid/heartbeat\n    newName: registry.example.com/heartbeat\n    newTag: 1.2.3');
     assert.equal(analyse(render(dir)).heartbeat.image, 'registry.example.com/heartbeat:1.2.3');
   });

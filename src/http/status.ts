@@ -24,13 +24,8 @@ export interface Status {
   readonly serve: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
-export interface StatusOptions {
-  config: Config;
-  version: string;
-  ready: () => boolean;
-  requests: () => number;
-  logLinesDropped: () => number;
-}
+/** What the status reads from the rest of heartbeat; the probe book and the start time are its own. */
+export type StatusOptions = Omit<StatusSources, 'book' | 'startedAt'>;
 
 /** Rows the probe book keeps at most: K neighbours × (sizes + the upload), twice over for a changing set. */
 const bookRows = (c: Config): number => 2 * c.probeMaxPeers * (c.probeSizes.length + (c.probeUpload > 0 ? 1 : 0));

@@ -14,6 +14,20 @@ import { kill, startServer, waitFor, type Running } from '../helpers/server';
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
+/** Pipelines a GET of each size on one connection and reads nothing until the test resumes the socket. */
+function pipelineUnread(port: number, sizes: number[]): { sock: net.Socket; parser: ResponseParser; got: RawResponse[]; closed: Promise<void> } {
+  const sock = net.connect(port, '127.0.0.1');
+  const parser = new ResponseParser({ checkPattern: true });
+  const got: RawResponse[] = [];
+  sock.on('data', (c: Buffer) => got.push(...parser.push(c)));
+  sock.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); });
+  sock.pause();
+  for (const _ of sizes) parser.expect(false);
+  sock.write(Buffer.concat(sizes.map((n) => requestBytes({ method: 'GET', target: `/heartbeat/${n}` }))));
+  return { sock, parser, got, closed };
+}
+
 /** The load mix: GETs of several sizes and an upload; each as keep-alive and as `Connection: close` bytes. */
 const MIX = [
   { spec: { method: 'GET', target: '/heartbeat/1024' }, size: 1024 },
@@ -128,15 +142,7 @@ describe('reliability: SIGTERM under load', function () {
     hb = await startServer(['--log']);
     // 24 pipelined 1 MiB GETs to a client that does not read: the kernel's buffers fill, and the
     // response being written when the signal comes has bytes still queued in the server.
-    const sock = net.connect(hb.port, '127.0.0.1');
-    const parser = new ResponseParser({ checkPattern: true });
-    const got: RawResponse[] = [];
-    sock.on('data', (c: Buffer) => got.push(...parser.push(c)));
-    sock.on('error', () => undefined);
-    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); });
-    sock.pause();
-    for (let i = 0; i < 24; i++) parser.expect(false);
-    sock.write(Buffer.concat(Array.from({ length: 24 }, () => requestBytes({ method: 'GET', target: `/heartbeat/${MIB}` }))));
+    const { sock, parser, got, closed } = pipelineUnread(hb.port, Array.from({ length: 24 }, () => MIB));
     // Wait until the server has written what the kernel takes (its request log shows responses done).
     await waitFor(() => hb!.lines.filter((l) => l.includes('\trequest\t')).length >= 1, 10_000, 'the first responses');
 
@@ -158,15 +164,7 @@ describe('reliability: SIGTERM under load', function () {
     // The 1 MiB answers end at once (one write each) and wait in the server behind each other; the last,
     // 8 MiB, is streamed and has not ended: the drain must wait for all of them, not only for the last.
     const sizes = [...Array.from({ length: 8 }, () => MIB), 8 * MIB];
-    const sock = net.connect(hb.port, '127.0.0.1');
-    const parser = new ResponseParser({ checkPattern: true });
-    const got: RawResponse[] = [];
-    sock.on('data', (c: Buffer) => got.push(...parser.push(c)));
-    sock.on('error', () => undefined);
-    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); });
-    sock.pause();
-    for (const _ of sizes) parser.expect(false);
-    sock.write(Buffer.concat(sizes.map((n) => requestBytes({ method: 'GET', target: `/heartbeat/${n}` }))));
+    const { sock, parser, got, closed } = pipelineUnread(hb.port, sizes);
     await waitFor(() => hb!.lines.filter((l) => l.includes('\trequest\t')).length >= 1, 10_000, 'the first response written');
 
     const exited = hb.stop('SIGTERM');

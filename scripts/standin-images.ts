@@ -29,6 +29,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_FLAGS, imageLabel, lastLines, podmanMissing, podmanOk, ROOT } from './podman';
+import { makeScratch, removeInside, removeScratch } from './scratch';
 
 export const CACHE = path.join(ROOT, '.cache', 'standin');
 export const KEY_LABEL = 'io.heartbeat.standin.key';
@@ -188,8 +189,9 @@ function minbaseTarball(mirror: string, log: Log): string {
   if (spawnSync('debootstrap', ['--version']).error) {
     throw new Error('debootstrap is not installed: apt-get install -y debootstrap (.ci/run does this)');
   }
-  const dir = path.join(CACHE, `rootfs.${process.pid}`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(CACHE, { recursive: true });
+  const dir = makeScratch('heartbeat-rootfs-', CACHE);
+  fs.chmodSync(dir, 0o755); // the image's / (mkdtemp makes 0700)
   log(`debootstrap --variant=minbase ${SUITE} from ${mirror} (first run only)`);
   try {
     run('debootstrap', ['--variant=minbase', SUITE, dir, mirror]);
@@ -201,7 +203,7 @@ function minbaseTarball(mirror: string, log: Log): string {
         const full = path.join(p, e);
         // keep apt's lock/partial dirs; drop the .debs, lists, docs and device nodes
         if (fs.statSync(full, { throwIfNoEntry: false })?.isDirectory() && /^(partial|auxfiles|apt)$/.test(e)) continue;
-        fs.rmSync(full, { recursive: true, force: true });
+        removeInside(dir, full);
       }
     }
     for (const f of ['var/cache/apt/pkgcache.bin', 'var/cache/apt/srcpkgcache.bin']) fs.rmSync(path.join(dir, f), { force: true });
@@ -209,7 +211,7 @@ function minbaseTarball(mirror: string, log: Log): string {
     run('tar', ['--numeric-owner', '-C', dir, '-cf', tmp, '.']);
     fs.renameSync(tmp, tar);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   }
   return tar;
 }
@@ -305,9 +307,8 @@ async function ensureStandin(s: Standin, log: Log): Promise<void> {
   if (await imageLabel(s.tag, KEY_LABEL) === key) return;
 
   log(`building stand-in ${s.tag}${s.nodeVersion ? ` (node ${s.nodeVersion}, npm ${NPM_VERSION})` : ''}`);
-  const ctx = path.join(CACHE, `ctx-${s.kind}.${process.pid}`);
-  fs.rmSync(ctx, { recursive: true, force: true });
-  fs.mkdirSync(ctx, { recursive: true });
+  fs.mkdirSync(CACHE, { recursive: true });
+  const ctx = makeScratch(`heartbeat-ctx-${s.kind}-`, CACHE);
   try {
     if (s.kind === 'node') {
       nodeBinary(s.nodeVersion as string, path.join(ctx, 'node'));
@@ -319,7 +320,7 @@ async function ensureStandin(s: Standin, log: Log): Promise<void> {
     await podmanOk(['build', ...BUILD_FLAGS, '--label', `${KEY_LABEL}=${key}`,
       '-t', s.tag, '-f', path.join(ctx, 'Containerfile'), ctx]);
   } finally {
-    fs.rmSync(ctx, { recursive: true, force: true });
+    removeScratch(ctx);
   }
 }
 

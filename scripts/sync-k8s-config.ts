@@ -13,7 +13,7 @@
  *                                 -> k8s/chart/heartbeat/files/                    (the Helm chart's copies)
  * test/k8s fails when a copy drifts from its source (or a stale copy is left behind).
  */
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeChanged } from './write-plan';
 
@@ -113,7 +113,7 @@ export function sync(): string[] {
   for (const stale of existing().filter((f) => !keep.has(f))) {
     rmSync(path.join(ROOT, stale));
     const dir = path.dirname(path.join(ROOT, stale));
-    if (!dir.endsWith(`${path.sep}generated`) && !dir.endsWith(`${path.sep}files`) && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+    if (!dir.endsWith(`${path.sep}generated`) && !dir.endsWith(`${path.sep}files`) && readdirSync(dir).length === 0) rmdirSync(dir);
   }
   return writeChanged(ROOT, planned);
 }

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 const RUN = path.join(__dirname, '..', 'bench', 'run.js');
 const GiB = 1024 ** 3;
@@ -63,14 +63,14 @@ const NODE_ARGS = ON_IMAGE_NODE ? [] : ['--node', 'system', '--memory-nodes', 's
 
 describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
   this.timeout(240_000);
-  let dir: string;
+  let dir: string | undefined;
   let stdout = '';
   let stderr = '';
   let code: number | null;
   let results: Results;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-bench-'));
+    dir = makeScratch('heartbeat-bench-');
     const out = path.join(dir, 'results.json');
     code = await new Promise<number | null>((resolve) => {
       const proc = spawn(process.execPath, [RUN, '--quick', ...NODE_ARGS, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,7 +83,7 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
   });
 
   after(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) removeScratch(dir);
   });
 
   it('says when, on what and how it ran', () => {

@@ -1,16 +1,17 @@
 /** Configuration: one convict schema, merged defaults < file < env < flags, validated with clear errors. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { helpText, settingsTable } from '../src/config/help';
 import { ConfigError, loadConfig, type Loaded } from '../src/config/load';
 import { CONFIG_FILE, defaults, KEYS, schema, type Config } from '../src/config/schema';
 import { freePort, kill, MAIN, NODE, portListening, request, ROOT, runCli, startServer, waitFor, type Running } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-config-'));
+const dir = makeScratch('heartbeat-config-');
+after(() => removeScratch(dir));
 function file(name: string, content: unknown): string {
   const p = path.join(dir, name);
   writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content));

@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { Dashboard, Panel, RowPanel } from '@grafana/schema';
 import { dashboard } from '../scripts/dashboard';
 import { DASHBOARD_CONFIGMAP_FILE, DASHBOARD_FILE, DASHBOARD_KEY, plan } from '../scripts/sync-dashboard';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 import { ROOT } from './helpers/server';
 
 /**
@@ -19,9 +20,17 @@ import { ROOT } from './helpers/server';
  * with a field the model does not have fails, as does a value of the wrong type); tsc's output, '' when it passes.
  */
 function typeCheck(json: string): string {
-  const dir = path.join(ROOT, 'build', 'dashboard-check');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // inside the repository, so that tsc finds @grafana/schema in node_modules
+  mkdirSync(path.join(ROOT, 'build'), { recursive: true });
+  const dir = makeScratch('heartbeat-dashboard-check-', path.join(ROOT, 'build'));
+  try {
+    return typeCheckIn(dir, json);
+  } finally {
+    removeScratch(dir);
+  }
+}
+
+function typeCheckIn(dir: string, json: string): string {
   writeFileSync(path.join(dir, 'check.ts'), [
     "import type { Dashboard } from '@grafana/schema';",
     // JSON holds an enum's value, not the enum: each string enum as the union of its values

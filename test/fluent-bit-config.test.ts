@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { formatLifecycle, formatProbe, formatRequest } from '../src/log/format';
 import {
@@ -16,6 +15,7 @@ import {
   runFilters, tagMatches, values,
 } from './helpers/fluentbit';
 import { ROOT } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 type Section = Record<string, unknown>;
 interface Pipeline { service: Section; parsers?: Section[]; pipeline: { inputs: Section[]; filters: Section[]; outputs: Section[] } }
@@ -109,9 +109,9 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
   before(async () => {
     await loadOniguruma();
     for (const name of [...SHIPPERS, 'local.yaml']) parsers.set(name, pipelineParsers(file(name)));
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-fb-'));
+    tmp = makeScratch('heartbeat-fb-');
   });
-  after(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
+  after(() => { if (tmp) removeScratch(tmp); });
 
   for (const name of [...SHIPPERS, 'local.yaml']) {
     it(`${name}: a YAML pipeline whose parsers file, parser names and tags all resolve`, () => {

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NODE, ROOT, kill, request, startServer, type Running } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 interface PackResult {
   filename: string;
@@ -34,13 +34,13 @@ function npm(args: string[], cwd: string): string {
 
 describe('the packed package, installed with production dependencies only', function () {
   this.timeout(120_000);
-  let tmp: string;
+  let tmp: string | undefined;
   let packed: PackResult;
   let app: string;
   let hb: Running | undefined;
 
   before(() => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-pack-'));
+    tmp = makeScratch('heartbeat-pack-');
     packed = (JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], ROOT)) as PackResult[])[0] as PackResult;
     app = path.join(tmp, 'app');
     mkdirSync(app);
@@ -48,7 +48,7 @@ describe('the packed package, installed with production dependencies only', func
     npm(['install', '--omit=dev', '--prefer-offline', '--ignore-scripts', '--no-package-lock', path.join(tmp, packed.filename)], app);
   });
   afterEach(() => kill(hb));
-  after(() => rmSync(tmp, { recursive: true, force: true }));
+  after(() => { if (tmp) removeScratch(tmp); });
 
   it('holds the compiled server and package.json, not sources or tests', () => {
     const files = packed.files.map((f) => f.path);

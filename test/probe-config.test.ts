@@ -1,12 +1,12 @@
 /** Probe mode's settings: parsed from flag, env and file; every bad value a config error naming the setting (exit 2). */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/load';
 import { defaults } from '../src/config/schema';
 import { parseTarget } from '../src/probe/settings';
 import { runCli } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const l = loadConfig(argv, env);
@@ -22,7 +22,9 @@ function fails(argv: string[], env: NodeJS.ProcessEnv, ...patterns: RegExp[]): v
   });
 }
 
-const badPem = path.join(mkdtempSync(path.join(os.tmpdir(), 'heartbeat-probe-ca-')), 'bad.pem');
+const scratch = makeScratch('heartbeat-probe-config-');
+after(() => removeScratch(scratch));
+const badPem = path.join(scratch, 'bad.pem');
 writeFileSync(badPem, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
 
 describe('probe settings', () => {
@@ -43,8 +45,7 @@ describe('probe settings', () => {
     assert.deepEqual([c.probeUpload, c.probeInterval, c.probeTimeout, c.probeMaxPeers, c.probeConnection], [4096, 2000, 2000, 3, 'reuse']);
     const e = config([], { HEARTBEAT_PROBE_TARGETS: 'http://svc.ns.svc.cluster.local:8080', HEARTBEAT_PROBE_SIZES: '17', HEARTBEAT_PROBE_MAX_PEERS: '8' });
     assert.deepEqual([e.probeTargets, e.probeSizes, e.probeMaxPeers], [['http://svc.ns.svc.cluster.local:8080'], [17], 8]);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-probe-config-'));
-    const f = path.join(dir, 'c.json');
+    const f = path.join(scratch, 'c.json');
     writeFileSync(f, JSON.stringify({ probeTargets: ['http://10.0.0.1:8080'], probeSizes: [100, 200], probeConnection: 'reuse' }));
     const fc = config(['--config', f]);
     assert.deepEqual([fc.probeTargets, fc.probeSizes, fc.probeConnection], [['http://10.0.0.1:8080'], [100, 200], 'reuse']);

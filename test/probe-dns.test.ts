@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { candidates, createBoundedLookup, hostsAddresses, parseResolvConf } from '../src/probe/dns';
@@ -16,8 +15,9 @@ import { createRounds } from '../src/probe/round';
 import { parseTarget } from '../src/probe/settings';
 import { startLoopbackDns, type LoopbackDns } from './helpers/loopback-dns';
 import { kill, sleep, startServer, type Running } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-dns-'));
+const dir = makeScratch('heartbeat-dns-');
 const file = (name: string, text: string): string => {
   const f = path.join(dir, name);
   fs.writeFileSync(f, text);
@@ -29,7 +29,7 @@ describe('probe name resolution: bounded and cancellable', function () {
   const servers: LoopbackDns[] = [];
   after(async () => {
     for (const s of servers) await s.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   });
 
   it('reads /etc/hosts as getaddrinfo does: every line naming the host, any case, comments and zone ids aside', () => {

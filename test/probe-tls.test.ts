@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -16,6 +15,7 @@ import { probeLines, scrape, type ProbeLine } from './helpers/probe';
 import { createCa, type TestCa } from './helpers/test-ca';
 import { startTlsProxy, type TlsProxy } from './helpers/tls-proxy';
 import { kill, request, startServer, waitFor, type Running } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 const APP = 'app.example.test';
 
@@ -26,10 +26,11 @@ describe('probe https targets', function () {
   let upstream: Running | undefined;
   let proxy: TlsProxy | undefined;
   let prober: Running | undefined;
+  let dir: string | undefined;
 
   before(async () => {
     ca = createCa();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-tls-'));
+    dir = makeScratch('heartbeat-tls-');
     caFile = path.join(dir, 'ca.pem');
     fs.writeFileSync(caFile, ca.cert);
     upstream = await startServer(['--host', '127.0.0.1', '--log']);
@@ -42,6 +43,7 @@ describe('probe https targets', function () {
   after(async () => {
     kill(upstream);
     await proxy?.close();
+    if (dir) removeScratch(dir);
   });
   afterEach(() => {
     kill(prober);

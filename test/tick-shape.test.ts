@@ -17,9 +17,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort, kill, MAIN, NODE, request, ROOT, startServer, waitFor, type Running, type RunOptions } from './helpers/server';
+import { makeScratch, removeScratch } from '../scripts/scratch';
 
 /** On the first SIGUSR2: full collections, with no tick in flight. On the second: print, then exit (flushes stdio). */
 const PRELOAD = `
@@ -50,16 +50,16 @@ function formOnServerNode(): { form: string; keeps: boolean } {
 
 describe('nextTick after an idle full collection (src/http/tick-shape.ts)', function () {
   this.timeout(30_000);
-  let dir: string;
+  let dir: string | undefined;
   let preload: string;
   let running: Running | undefined;
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-tick-'));
+    dir = makeScratch('heartbeat-tick-');
     preload = path.join(dir, 'preload.js');
     fs.writeFileSync(preload, PRELOAD);
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  after(() => { if (dir) removeScratch(dir); });
   afterEach(() => kill(running));
 
   /** Serves, collects while idle, serves again; the states of nextTick's literal-define feedback. */

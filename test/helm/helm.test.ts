@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { alertRules } from '../../scripts/alerts';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 import { KEYS } from '../../src/config/schema';
 import { render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
@@ -54,14 +54,20 @@ function helmBin(): string {
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function helm(args: string[]): Run {
-  const r = spawnSync(helmBin(), args, { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: tmpHome, HELM_CONFIG_HOME: tmpHome, HELM_DATA_HOME: tmpHome } });
+  const home = scratch();
+  const r = spawnSync(helmBin(), args, { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: home, HELM_CONFIG_HOME: home, HELM_DATA_HOME: home } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-let tmpHome = os.tmpdir();
+/** The test's own temp dir (helm's home, the throwaway overlays): made in before(), removed in after(); unset until made. */
+let tmpHome: string | undefined;
+function scratch(): string {
+  if (!tmpHome) throw new Error('the helm test\'s temp dir was not made (its before() failed)');
+  return tmpHome;
+}
 
 /** A throwaway overlay (in the test's temp dir) of a k8s/ directory plus components (alerts, otlp), as the docs tell an operator to write. */
 function overlay(of: string, components: string[]): string {
-  return writeOverlay(mkdtempSync(path.join(tmpHome, 'overlay-')), [of], components);
+  return writeOverlay(mkdtempSync(path.join(scratch(), 'overlay-')), [of], components);
 }
 
 function template(values: string[], set: string[] = [`image.repository=${PLACEHOLDER}`]): K8sObject[] {
@@ -117,9 +123,9 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   before(() => {
     helmBin();
     requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
-    tmpHome = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-helm-'));
+    tmpHome = makeScratch('heartbeat-helm-');
   });
-  after(() => rmSync(tmpHome, { recursive: true, force: true }));
+  after(() => { if (tmpHome) removeScratch(tmpHome); });
 
   it(`Chart.yaml: apiVersion v2, appVersion ${pkg.version} (package.json); Fluent Bit pinned to kustomize's release`, () => {
     const chart = parseYaml(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { apiVersion: string; appVersion: string; name: string };
@@ -279,7 +285,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   }
 
   it('helm package writes the chart archive, with Chart.yaml, the schema and NOTES.txt in it', () => {
-    const out = mkdtempSync(path.join(tmpHome, 'package-'));
+    const out = mkdtempSync(path.join(scratch(), 'package-'));
     const r = helm(['package', CHART, '--destination', out]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readdirSync(out), ['heartbeat-1.0.0.tgz']);

@@ -3,11 +3,11 @@
  * Dockerfile the way a builder does (instructions, stages, continuation lines).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from './server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 /** One rendered Kubernetes object (fields the tests read are narrowed where used). */
 export interface K8sObject {
@@ -44,11 +44,11 @@ export function writeOverlay(dir: string, resources: string[], components: strin
 
 /** Renders such a throwaway kustomization (in a temp dir, removed after): every object it renders. */
 export function renderOverlay(resources: string[], components: string[], extra = ''): K8sObject[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-overlay-'));
+  const dir = makeScratch('heartbeat-overlay-');
   try {
     return render(writeOverlay(dir, resources, components, extra));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   }
 }
 

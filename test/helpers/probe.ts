@@ -1,10 +1,10 @@
 /** Helpers for the probe-mode tests: probe lines as records, and a private resolver for a prober. */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PROBE_COLUMNS } from '../../src/log/format';
 import { request, sleep, type Running } from './server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 export type ProbeLine = Record<(typeof PROBE_COLUMNS)[number], string>;
 
@@ -61,8 +61,8 @@ export function privateResolverFiles(hosts: string, resolvConf = 'nameserver 127
   if (ok.status !== 0) {
     throw new Error('this test needs `unshare -m` (util-linux, run as root) to give the prober its own /etc/hosts; apt-get install util-linux and run as root');
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heartbeat-resolver-'));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = makeScratch('heartbeat-resolver-');
+  process.once('exit', () => removeScratch(dir));
   fs.writeFileSync(path.join(dir, 'hosts'), hosts);
   fs.writeFileSync(path.join(dir, 'resolv.conf'), resolvConf);
   const script = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec "$@"`;

@@ -4,12 +4,12 @@
  * (never the packaged service).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort, sleep } from './server';
 import { requireTool } from './tools';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 export const PROMETHEUS_HINT =
   "npm run test:prometheus needs Debian's prometheus package (promtool and the server): apt-get install -y --no-install-recommends prometheus";
@@ -35,7 +35,7 @@ export interface RunningPrometheus {
 
 /** Starts `prometheus` on 127.0.0.1 with `config` (YAML) and `files` beside it; resolves once it is ready. */
 export async function startPrometheus(config: string, files: Record<string, string> = {}): Promise<RunningPrometheus> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-prometheus-'));
+  const dir = makeScratch('heartbeat-prometheus-');
   writeFileSync(path.join(dir, 'prometheus.yml'), config);
   for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
   const port = await freePort();
@@ -60,7 +60,7 @@ export async function startPrometheus(config: string, files: Record<string, stri
         await exited;
         clearTimeout(killer);
       }
-      rmSync(dir, { recursive: true, force: true });
+      removeScratch(dir);
     },
   };
   const end = Date.now() + 30_000;

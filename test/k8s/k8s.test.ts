@@ -8,8 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -25,6 +24,7 @@ import { restrictedViolations } from '../helpers/pod-security';
 import { modelFor } from './models';
 import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
 import { ROOT, freePort, kill, request, startServer, type Running } from '../helpers/server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 const MI = 1024 * 1024;
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -233,11 +233,11 @@ describe('k8s manifests', function () {
 
   before(() => {
     requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-k8s-'));
+    tmp = makeScratch('heartbeat-k8s-');
     for (const [label, dir] of Object.entries(renders(tmp))) rendered.set(label, analyse(render(dir)));
     assert.deepEqual([...rendered.keys()], LABELS);
   });
-  after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+  after(() => { if (tmp) removeScratch(tmp); });
   const get = (label: string): Rendered => rendered.get(label) as Rendered;
 
   it('the documented overlay names the operator\'s image (docs/kubernetes.md: first name your image)', () => {

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort, kill, ROOT, sleep, startServer, type Running } from '../helpers/server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 interface Sample { metric: Record<string, string>; value: [number, string] }
 
@@ -58,7 +58,7 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     downTarget = `http://127.0.0.1:${await freePort()}`;
     prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `${okTarget},${downTarget}`,
       '--probe-interval', '1000', '--probe-timeout', '1000', '--probe-sizes', '1024']);
-    dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-probe-prometheus-'));
+    dir = makeScratch('heartbeat-probe-prometheus-');
     writeFileSync(path.join(dir, 'prometheus.yml'), [
       'global: { scrape_interval: 1s, scrape_timeout: 1s }',
       'scrape_configs:',
@@ -82,7 +82,7 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     prom?.kill('SIGKILL');
     kill(prober);
     kill(peer);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) removeScratch(dir);
   });
 
   it('docs/probe.md shows the three queries, each one promtool accepts', () => {

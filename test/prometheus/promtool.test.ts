@@ -5,14 +5,14 @@
  * passes `promtool check metrics`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ALERTS } from '../../scripts/alerts';
 import { PROMETHEUS_RULE_FILE, ROOT, RULES_FILE } from '../../scripts/sync-alerts';
 import { promtool, requirePrometheusTool } from '../helpers/prometheus';
 import { freePort, kill, request, startServer, type Running } from '../helpers/server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 const RULE_TESTS = path.join(ROOT, 'test', 'prometheus', 'rules');
 
@@ -33,7 +33,7 @@ describe('promtool', function () {
 
   it('check rules: the PrometheusRule\'s groups', () => {
     const manifest = YAML.parse(readFileSync(path.join(ROOT, PROMETHEUS_RULE_FILE), 'utf8')) as { spec: { groups: unknown[] } };
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-rules-'));
+    const dir = makeScratch('heartbeat-rules-');
     try {
       const file = path.join(dir, 'from-prometheusrule.yaml');
       writeFileSync(file, YAML.stringify({ groups: manifest.spec.groups }));
@@ -41,18 +41,18 @@ describe('promtool', function () {
       assert.equal(r.status, 0, r.output);
       assert.match(r.output, new RegExp(`SUCCESS: ${ALERTS.length} rules found`));
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeScratch(dir);
     }
   });
 
   it('check rules fails on a broken rule (the check is real)', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-rules-'));
+    const dir = makeScratch('heartbeat-rules-');
     try {
       const file = path.join(dir, 'broken.yaml');
       writeFileSync(file, YAML.stringify({ groups: [{ name: 'x', rules: [{ alert: 'X', expr: 'rate(up[5m]' }] }] }));
       assert.notEqual(promtool(['check', 'rules', file]).status, 0);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeScratch(dir);
     }
   });
 

@@ -8,14 +8,14 @@
  * are forwarded. The heartbeats run inside the namespaces; nothing leaves them.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { alertRules } from '../../scripts/alerts';
 import { ADDR, createPathNet, requireNetns, type PathNet } from '../helpers/netns';
 import { probeLines, scrape, type ProbeLine } from '../helpers/probe';
 import { promtool, requirePrometheusTool } from '../helpers/prometheus';
 import { kill, NODE, ROOT, startServer, waitFor, type Running } from '../helpers/server';
+import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 const MTU = 1400;
 const PORT = 18080;
@@ -173,7 +173,7 @@ describe('path-MTU blackholes through real network namespaces (client, router at
 
 /** The shipped rule (prometheus/heartbeat-rules.yaml) evaluated by promtool on the series the prober exported. */
 function assertAlertFires(series: [string, number][]): void {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'heartbeat-mtu-alert-'));
+  const dir = makeScratch('heartbeat-mtu-alert-');
   try {
     const withJob = series.map(([k, v]) => [k.replace('{', '{job="heartbeat",instance="prober:9090",'), v] as const);
     const labels = (k: string): string => k.slice(k.indexOf('{') + 1, -1);
@@ -203,7 +203,7 @@ function assertAlertFires(series: [string, number][]): void {
     const r = promtool(['test', 'rules', path.join(dir, 'mtu.yaml')]);
     assert.equal(r.status, 0, `HeartbeatPathMtuBlackhole on the measured series:\n${r.output}\n${test}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeScratch(dir);
   }
 }
 

@@ -48,6 +48,19 @@ describe('chunked body decoder', () => {
     it(`refuses ${what}`, () => assert.equal(decode([Buffer.from(input, 'latin1')]).state, 'bad'));
   }
 
+  // D6: the verdict on a size line must not depend on how TCP cut the bytes
+  it('refuses a size line over 4 KiB whether it comes in one read or split, and takes one at the limit either way', () => {
+    const long = Buffer.from(`1;${'e'.repeat(60_000)}\r\nx\r\n0\r\n\r\n`, 'latin1');
+    for (const at of [0, 1, 4000, 4096, 30_000, 60_001, long.length]) {
+      assert.equal(decode([long.subarray(0, at), long.subarray(at)]).state, 'bad', `split at ${at}`);
+    }
+    // a size line of exactly 4096 bytes, CRLF included, is within the limit in any split
+    const edge = Buffer.from(`1;${'e'.repeat(4096 - 4)}\r\nx\r\n0\r\n\r\n`, 'latin1');
+    for (const at of [0, 100, 4095, 4096, edge.length]) {
+      assert.deepEqual(decode([edge.subarray(0, at), edge.subarray(at)]), { state: 'done', data: 'x', extra: 0 }, `split at ${at}`);
+    }
+  });
+
   it('stops when the data callback says so', () => {
     const d = new ChunkedDecoder();
     assert.equal(d.push(Buffer.from('3\r\nabc\r\n0\r\n\r\n'), () => false), 'stopped');

@@ -2,8 +2,9 @@
  * A streaming decoder of the chunked transfer coding (RFC 9112 section 7.1), as a proxy
  * that re-chunks a body sends it: the chunk data is handed on as it arrives (subarrays of
  * the bytes read, nothing copied or buffered but a size or trailer line), extensions and
- * trailers are read and ignored. Bounded: a size line or the trailers longer than their
- * limits are not a body, nor is a size of more than 15 hex digits.
+ * trailers are read and ignored. Bounded: a line (size or trailer, 4 KiB with its CRLF) or the
+ * trailers longer than their limits are not a body, whether they came in one read or many; nor is
+ * a size of more than 15 hex digits.
  */
 
 const MAX_LINE = 4096;
@@ -48,10 +49,9 @@ export class ChunkedDecoder {
           this.line += chunk.toString('latin1', i, end);
           if (this.phase === Phase.Trailer && (this.trailerBytes += end - i) > MAX_TRAILERS) return 'bad';
           i = end;
-          if (lf < 0) {
-            if (this.line.length > MAX_LINE) return 'bad';
-            continue;
-          }
+          // the limit holds for the line as a whole (CRLF included), however its bytes were cut into reads
+          if (this.line.length > MAX_LINE) return 'bad';
+          if (lf < 0) continue;
           const line = this.line;
           this.line = '';
           if (!line.endsWith('\r\n')) return 'bad';

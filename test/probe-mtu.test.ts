@@ -82,6 +82,25 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
     assert.ok(Number(details.probes) <= defaults().probeMtuProbes && Number(details.probes) >= 10, String(details.probes));
   });
 
+  // D1: a body size is not a wire size. A GET of body 1300 is 1496 bytes on the wire: it stalls at a 1348-byte
+  // limit, and the check must re-ask 1496 wire bytes (not 1300, which crosses) to find the limit, every round
+  it('a body size whose answer (head included) passes the limit is mtu every round, and a crossing of it clears the limit', async () => {
+    const p = await probeThrough(1348, '1300');
+    await waitFor(() => bySize(p, '1300').length >= 3, 40_000, 'three rounds');
+    const { lines, metrics } = await quiet(p, p.port);
+    for (const l of lines) assert.deepEqual([l.outcome, l.path_limit], ['mtu', '1348'], JSON.stringify(l));
+    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}"`;
+    assert.equal(metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 1348);
+    assert.equal(p.lines.filter((l) => l.includes('\tlifecycle\twarn\tpath MTU blackhole\t')).length, 1, 'one warning, no flapping');
+    // the path is fixed: the 1300 answer (1496 bytes on the wire, above the 1349 that stalled) crosses and clears the limit
+    relay!.limit = Infinity;
+    const at = probeLines(p).length;
+    await waitFor(() => probeLines(p).slice(at).some((l) => l.outcome === 'ok'), 20_000, 'a probe ok');
+    const after = await quiet(p, p.port);
+    assert.deepEqual(after.lines.slice(-1).map((l) => [l.outcome, l.path_limit]), [['ok', '0']]);
+    assert.equal(after.metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 0);
+  });
+
   it('wire sizes straddle the boundary exactly: 1348w ok, 1349w mtu; the limit clears once a larger answer crosses', async () => {
     const p = await probeThrough(1348, '1348w,1349w');
     await waitFor(() => bySize(p, '1349', true).length >= 1, 30_000, 'a 1349w probe');

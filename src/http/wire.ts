@@ -83,6 +83,11 @@ export interface WireFit {
   length: string;
 }
 
+/** The whole answer's bytes (head included) of a heartbeat's 200 to a GET of `body` bytes: the wire-exact head, unpadded. */
+export function wireOfBody(body: number): number {
+  return WIRE_FIXED_BYTES + digits(body) + body;
+}
+
 /** The body and length value that make the whole answer `size` bytes, or undefined below the minimum. */
 export function fitWire(size: number, extra = 0): WireFit | undefined {
   const room = size - WIRE_FIXED_BYTES - extra; // body + the length's digits (+ 1 space when padded)

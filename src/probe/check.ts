@@ -60,6 +60,8 @@ export interface ProbeResult {
   totalMs: number;
   /** Body bytes received and checked (GET) or sent (POST). */
   bytes: number;
+  /** Every byte of the answer read off the socket, head and framing included (the path-MTU check's unit). */
+  wireBytes: number;
 }
 
 export interface RunningProbe {
@@ -104,6 +106,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let written = -1; // performance.now() when the whole request was handed to the kernel
   let ttfbMs = 0;
   let gotByte = false;
+  let wireBytes = 0;
   let head: ResponseHead | undefined;
   let headBytes: Buffer | undefined; // a head not yet complete: its bytes so far
   let body: Framing = { kind: 'close' };
@@ -141,6 +144,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
       ttfbMs,
       totalMs: performance.now() - t0,
       bytes: spec.method === 'GET' ? verifier.bytes : sent,
+      wireBytes,
     });
   };
 
@@ -178,6 +182,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   };
 
   const onData = (chunk: Buffer): void => {
+    wireBytes += chunk.length;
     if (!gotByte) {
       gotByte = true;
       ttfbMs = performance.now() - (written >= 0 ? written : performance.now());

@@ -16,6 +16,7 @@ import type { ProbeMetrics } from './metrics';
 import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
 import { probeSize, sizeText, type Target } from './settings';
+import { wireOfBody } from '../http/wire';
 import { targetTls } from './tls';
 import type tls from 'node:tls';
 
@@ -128,7 +129,8 @@ export function createRounds(o: RoundOptions): Rounds {
           // stalled after connecting: is it the path? (the answer's wire bytes are at least the size)
           const at = { key, address: peer.address, port: peer.target.port, host: hostHeader(peer.target), uri: peer.target.uri };
           const held = o.mtu.limit(key)?.crosses;
-          const found = await o.mtu.check(at, p.size);
+          // the check asks for wire sizes: a body size's answer is its head more (at least what already came, and one more byte)
+          const found = await o.mtu.check(at, Math.max(p.wire ? p.size : wireOfBody(p.size), r.wireBytes + 1));
           if (found) {
             r = { ...r, outcome: 'mtu' };
             // once per limit found (or changed): what the check cost
@@ -139,7 +141,7 @@ export function createRounds(o: RoundOptions): Rounds {
             }
           }
         } else if (r.outcome === 'ok') {
-          o.mtu.crossed(key, p.size);
+          o.mtu.crossed(key, r.wireBytes);
         }
       }
       report(peer.target, peer.label, p, peer.dnsMs, requestId, r);
@@ -147,7 +149,7 @@ export function createRounds(o: RoundOptions): Rounds {
   };
 
   const failedDns = (target: Target, dnsMs: number): void => {
-    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0 };
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0, wireBytes: 0 };
     for (const p of plan) report(target, hostPort(target), p, dnsMs, '-', none);
   };
 

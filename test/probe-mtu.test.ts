@@ -17,8 +17,11 @@ import { kill, ROOT, startServer, waitFor, type Running } from './helpers/server
 
 interface NarrowPath { port: number; limit: number; close(): void }
 
-/** A relay to 127.0.0.1:`upstream` passing each connection's answer only when it is at most `limit` bytes (Infinity: none pass). */
-async function narrowPath(upstream: number, limit: number): Promise<NarrowPath> {
+/**
+ * A relay to 127.0.0.1:`upstream` passing each connection's answer only when it is at most `limit` bytes (Infinity: none pass).
+ * `trickle`: a larger answer is not held but trickled, 20 bytes every 300 ms (a peer or path that is slow, not silent).
+ */
+async function narrowPath(upstream: number, limit: number, trickle = false): Promise<NarrowPath> {
   const sockets = new Set<net.Socket>();
   const path: NarrowPath = { port: 0, limit, close: () => undefined };
   const server = net.createServer((client) => {
@@ -28,11 +31,25 @@ async function narrowPath(upstream: number, limit: number): Promise<NarrowPath> 
     const held: Buffer[] = [];
     let bytes = 0;
     up.on('data', (c: Buffer) => { bytes += c.length; if (bytes <= path.limit) held.push(c); else held.length = 0; });
+    let dripping: NodeJS.Timeout | undefined;
     up.on('end', () => {
       if (bytes <= path.limit) client.end(Buffer.concat(held));
       // larger: held, never closed, as a blackhole holds it (the prober gives up)
     });
-    client.on('close', () => up.destroy());
+    if (trickle) {
+      const all: Buffer[] = [];
+      up.on('data', (c: Buffer) => {
+        all.push(c);
+        if (bytes > path.limit && !dripping) {
+          let at = 0;
+          dripping = setInterval(() => {
+            const whole = Buffer.concat(all);
+            if (at < whole.length) client.write(whole.subarray(at, at += 20));
+          }, 300);
+        }
+      });
+    }
+    client.on('close', () => { clearInterval(dripping); up.destroy(); });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   path.port = (server.address() as net.AddressInfo).port;
@@ -49,8 +66,8 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
   after(() => kill(peer));
   afterEach(() => { kill(prober); prober = undefined; relay?.close(); });
 
-  const probeThrough = async (limit: number, sizes: string, extra: string[] = []): Promise<Running> => {
-    relay = await narrowPath((peer as Running).port, limit);
+  const probeThrough = async (limit: number, sizes: string, extra: string[] = [], trickle = false): Promise<Running> => {
+    relay = await narrowPath((peer as Running).port, limit, trickle);
     prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `http://127.0.0.1:${relay.port}`,
       '--probe-interval', '1000', '--probe-timeout', '500', '--probe-sizes', sizes, ...extra]);
     return prober;
@@ -99,6 +116,19 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
     const after = await quiet(p, p.port);
     assert.deepEqual(after.lines.slice(-1).map((l) => [l.outcome, l.path_limit]), [['ok', '0']]);
     assert.equal(after.metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 0);
+  });
+
+  // D2: a check's wire probe ends at its bound however the bytes trickle in; the whole check is bounded by the budget
+  it('a path that trickles larger answers (20 bytes every 300 ms) ends its check within probeMtuProbes x the stall time', async () => {
+    const p = await probeThrough(1348, '65536', ['--probe-mtu-probes', '12'], true);
+    // the bound (docs/mtu.md): 12 wire probes x min(probeTimeout, 1 s) = 6 s after the 500 ms probe
+    await waitFor(() => bySize(p, '65536').length >= 1, 6_500 + 4_000, 'a probe line within its bound');
+    const [first] = bySize(p, '65536');
+    assert.equal(first?.outcome, 'mtu', JSON.stringify(first));
+    const warned = p.lines.filter((l) => l.includes('\tlifecycle\twarn\tpath MTU blackhole\t'));
+    const details = JSON.parse((warned[0] as string).split('\t')[4] as string) as { probes: number; ms: number };
+    // (a busy machine fires each wire probe's timer a little late: 3 s of slack over the 6 s bound, far below the ~16 min of a trickle)
+    assert.ok(details.probes <= 12 && details.ms <= 12 * 500 + 3000, JSON.stringify(details));
   });
 
   it('wire sizes straddle the boundary exactly: 1348w ok, 1349w mtu; the limit clears once a larger answer crosses', async () => {

@@ -8,7 +8,8 @@
  * answering), so the probe's outcome is `mtu`, with the estimate, instead of `timeout`.
  *
  * Budget per peer (docs/mtu.md): at most `probes` wire probes per check (probeMtuProbes), each
- * given at most `stallMs` without a new byte; a pair whose last estimate still holds costs two
+ * given at most `stallMs` in all, connect to last byte (a trickle of bytes does not extend it), so a
+ * check ends within probes x stallMs; a pair whose last estimate still holds costs two
  * (the limit crosses, one byte more stalls). Nothing is checked while a peer's probes are ok.
  */
 import { randomUUID } from 'node:crypto';
@@ -19,7 +20,7 @@ import { wireMinimum } from '../http/wire';
 /** What one wire-exact probe saw. */
 export type Crossing =
   | 'crossed' // the whole answer came: exactly `size` bytes, 200, then the peer closed
-  | 'stalled' // connected and asked, then no new byte for the stall time
+  | 'stalled' // connected and asked, and the answer not whole within the stall time
   | 'failed'; // anything else: no connection, a reset, another status, a close short of size, too many bytes
 
 export interface WireProbeSpec {
@@ -31,7 +32,7 @@ export interface WireProbeSpec {
   uri: string;
   /** The whole answer's bytes on the wire. */
   size: number;
-  /** Longest wait without a new byte (and for the connection). */
+  /** The wire probe's whole time, connect to last byte: an answer not whole by then has stalled (a trickle too). */
   stallMs: number;
   userAgent: string;
 }
@@ -42,7 +43,7 @@ export interface RunningWireProbe {
 }
 
 const STATUS_OK = 'HTTP/1.1 200 ';
-/** Longest wait without a byte of a path-MTU check's wire probe (less when probeTimeout is shorter). */
+/** Longest time of a path-MTU check's wire probe, connect to last byte (less when probeTimeout is shorter). */
 export const MTU_STALL_MS = 1000;
 
 /** One wire-exact GET on a fresh connection, counting every byte the peer sends until it closes. */
@@ -65,14 +66,8 @@ export function wireProbe(spec: WireProbeSpec): RunningWireProbe {
     socket.destroy();
     resolveDone(c);
   };
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => finish(connected ? 'stalled' : 'failed'), spec.stallMs);
-  };
-
   socket.on('connect', () => {
     connected = true;
-    arm();
     socket.write(`GET ${spec.uri}/${spec.size}?wire HTTP/1.1\r\nHost: ${spec.host}\r\nUser-Agent: ${spec.userAgent}\r\n` +
       `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n`, 'latin1');
   });
@@ -83,11 +78,11 @@ export function wireProbe(spec: WireProbeSpec): RunningWireProbe {
       if (!STATUS_OK.startsWith(start.slice(0, STATUS_OK.length))) return finish('failed');
     }
     if (received > spec.size) return finish('failed'); // not a wire-exact answer: a peer without ?wire
-    arm();
   });
   socket.on('end', () => finish(received === spec.size && start === STATUS_OK ? 'crossed' : 'failed'));
   socket.on('error', () => finish('failed'));
-  arm();
+  // one timer for the whole wire probe, never re-armed by a byte: a peer that trickles cannot keep it running
+  timer = setTimeout(() => finish(connected ? 'stalled' : 'failed'), spec.stallMs);
   return { done, abort: () => finish('failed') };
 }
 

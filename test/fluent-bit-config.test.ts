@@ -319,7 +319,7 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
         forwarded_for: '203.0.113.9, 10.42.0.1', user_agent: 'curl/8.5.0', request_id: '4bf92f3577b34da6a3ce929d0e0e4736', proto: 'HTTP/1.1' }, f),
       formatLifecycle({ time, level: 'warn', message: 'drain timeout reached', details: { drainTimeout: 10000 } }, f),
       formatProbe({ time, target: 'http://heartbeat-peers:8080', peer: '10.0.0.8:8080', method: 'GET', size: 1024, status: 200, outcome: 'ok',
-        dns_ms: 0.2, connect_ms: 0.25, tls_ms: 0, ttfb_ms: 1, total_ms: 1.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21', wire: true, path_limit: 1348 }, f),
+        dns_ms: 0.2, connect_ms: 0.25, tls_ms: 0, ttfb_ms: 1, total_ms: 1.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21', wire: true, path_limit: 1348, family: 'ipv4', self_ms: 0.05 }, f),
     ]);
     const lc = load('local.yaml');
     for (const line of lines) {

@@ -36,6 +36,8 @@ const PROBE_TYPES: Record<(typeof PROBE_COLUMNS)[number], FieldType> = {
   request_id: 'string',
   wire: 'bool',
   path_limit: 'integer',
+  family: 'string',
+  self_ms: 'float',
 };
 
 function filterOrder(file: string): string[] {

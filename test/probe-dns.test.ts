@@ -94,10 +94,13 @@ describe('probe name resolution: bounded and cancellable', function () {
       const logger = createLogger({ format: 'tsv', requests: false, out, err: new PassThrough() });
       const targets = [...Array.from({ length: 6 }, (_, i) => `http://hang${i}.test:${peer!.port}`), `http://healthy.test:${peer.port}`].map(parseTarget);
       const rounds = createRounds({
-        targets, sizes: [1024], upload: 0, timeoutMs: 800, maxPeers: 64, userAgent: 't', own: { addresses: new Set(), port: 1 },
+        targets, sizes: [1024], upload: 0, timeoutMs: 800, maxPeers: 64, intervalMs: 0, userAgent: 't', own: { addresses: new Set(), port: 1 },
         selfKey: 'prober:1', lookup, logger,
       });
-      for (let i = 0; i < 5; i++) await rounds.run();
+      for (let i = 0; i < 5; i++) {
+        await rounds.run();
+        await rounds.idle();
+      }
       await logger.close();
       const probes = lines.map((l) => l.split('\t')).filter((c) => c[1] === 'probe');
       const healthy = probes.filter((c) => c[2] === `http://healthy.test:${peer!.port}`);

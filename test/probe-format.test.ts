@@ -5,7 +5,7 @@ import { formatProbe, PROBE_COLUMNS, type ProbeRecord } from '../src/log/format'
 const RECORD: ProbeRecord = {
   time: '2026-11-25T00:52:09.120Z', target: 'http://peers:8080', peer: '10.0.0.8:8080', method: 'GET', size: 1024, status: 200,
   outcome: 'ok', dns_ms: 0, connect_ms: 2, tls_ms: 1.25, ttfb_ms: 0.611, total_ms: 3.5, bytes: 1024, request_id: '3f1c5b8e-8a0e-4d55-9d2e-4b1f0c6a7e21',
-  wire: false, path_limit: 0,
+  wire: false, path_limit: 0, family: 'ipv4', self_ms: 0.125,
 };
 
 describe('probe line format', () => {
@@ -13,7 +13,7 @@ describe('probe line format', () => {
     const cols = formatProbe(RECORD, 'tsv').split('\t');
     assert.equal(cols.length, PROBE_COLUMNS.length);
     assert.deepEqual(cols, ['2026-11-25T00:52:09.120Z', 'probe', 'http://peers:8080', '10.0.0.8:8080', 'GET', '1024', '200', 'ok',
-      '0', '2', '1.25', '0.611', '3.5', '1024', RECORD.request_id, 'false', '0']);
+      '0', '2', '1.25', '0.611', '3.5', '1024', RECORD.request_id, 'false', '0', 'ipv4', '0.125']);
   });
 
   it('writes JSON with the same names, in the same order, timings always floats', () => {

@@ -5,7 +5,7 @@
  * member joining or leaving moves at most 3K pairs. Prints the table the closing note quotes.
  */
 import assert from 'node:assert/strict';
-import { meshNeighbours, neighbours, ring } from '../src/probe/neighbours';
+import { familyOf, meshNeighbours, neighbours, pickNeighbours, ring } from '../src/probe/neighbours';
 
 const SIZES = [2, 3, 4, 5, 8, 9, 10, 17, 33, 63, 64, 65, 100, 257, 1000, 5000];
 const KS = [1, 2, 8, 64];
@@ -93,4 +93,31 @@ describe('probe neighbours: the hash ring, simulated', function () {
     assert.deepEqual(neighbours([], 'a:1', 8), []);
     assert.deepEqual(neighbours(['a:1'], 'a:1', 8), []);
   });
+
+  // D4: dual-stack members (an A and an AAAA record each): each family is its own ring
+  for (const [n, k] of [[8, 3], [8, 8], [17, 2], [64, 8]] as const) {
+    it(`dual-stack N=${n} K=${k}: each instance probes min(K, N-1) others in each family, never its own other address, in-degree exact`, () => {
+      const pods = Array.from({ length: n }, (_, i) => [`10.42.0.${i + 1}:8080`, `[fd00::${(i + 1).toString(16)}]:8080`]);
+      const inDeg = new Map<string, number>();
+      const want = Math.min(k, n - 1);
+      for (const own of pods) {
+        const others = pods.flat().filter((m) => !own.includes(m));
+        const chosen = pickNeighbours(others, own, 'host:8080', k);
+        for (const family of ['ipv4', 'ipv6'] as const) {
+          const picked = chosen.filter((m) => familyOf(m) === family);
+          assert.equal(picked.length, want, `${own[0]} probes ${want} ${family} peers: ${picked.join(' ')}`);
+          assert.equal(new Set(picked).size, picked.length);
+        }
+        for (const m of chosen) {
+          assert.ok(!own.includes(m), `${own[0]} never probes its own ${m}`);
+          inDeg.set(m, (inDeg.get(m) ?? 0) + 1);
+        }
+      }
+      assert.deepEqual(new Set(inDeg.values()), new Set([want]), 'every address probed by min(K, N-1) instances');
+      assert.equal(inDeg.size, 2 * n);
+      // a hub outside the mesh (no own address among them) probes min(K, N) in each family
+      const hub = pickNeighbours(pods.flat(), [], 'hub:8080', k);
+      assert.deepEqual([hub.filter((m) => familyOf(m) === 'ipv4').length, hub.filter((m) => familyOf(m) === 'ipv6').length], [Math.min(k, n), Math.min(k, n)]);
+    });
+  }
 });

@@ -11,7 +11,7 @@ import { defaults } from '../src/config/schema';
 
 const line = (o: Partial<ProbeRecord>): ProbeRecord => ({
   time: new Date().toISOString(), target: 'http://t', peer: '127.0.0.1:1', method: 'GET', size: 1024, status: 200,
-  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, tls_ms: 0, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', wire: false, path_limit: 0, ...o,
+  outcome: 'ok', dns_ms: 0, connect_ms: 0.1, tls_ms: 0, ttfb_ms: 0.2, total_ms: 1, bytes: 1024, request_id: '-', wire: false, path_limit: 0, family: 'ipv4', self_ms: 0, ...o,
 });
 
 describe('status: the probe book', () => {

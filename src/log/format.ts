@@ -72,6 +72,8 @@ export const PROBE_COLUMNS = [
   'request_id', // the X-Request-Id the probe sent: the peer's request line carries it too
   'wire', // true when size is the whole answer on the wire (a `1400w` size, ?wire), false when it is the body
   'path_limit', // bytes: the largest whole answer that crossed to this peer in its last path-MTU check (src/probe/mtu.ts); 0 when no limit holds
+  'family', // ipv4 | ipv6: the address family of peer (each family of a dual-stack peer is probed); `-` when DNS failed
+  'self_ms', // the prober's own delay during the probe (event-loop delay on the probing thread, CPU throttling of its cgroup: src/probe/self.ts)
 ] as const;
 
 export type LogFormat = 'tsv' | 'json';
@@ -111,6 +113,8 @@ export interface ProbeRecord {
   request_id: string;
   wire: boolean;
   path_limit: number;
+  family: string;
+  self_ms: number;
 }
 
 export interface LifecycleRecord {
@@ -249,10 +253,11 @@ export function formatProbe(r: ProbeRecord, format: LogFormat): string {
   const peer = escapeText(r.peer);
   if (format === 'tsv') {
     return `${r.time}\tprobe\t${target}\t${peer}\t${r.method}\t${r.size}\t${r.status}\t${r.outcome}\t${r.dns_ms}\t${r.connect_ms}\t` +
-      `${r.tls_ms}\t${r.ttfb_ms}\t${r.total_ms}\t${r.bytes}\t${r.request_id}\t${r.wire}\t${r.path_limit}`;
+      `${r.tls_ms}\t${r.ttfb_ms}\t${r.total_ms}\t${r.bytes}\t${r.request_id}\t${r.wire}\t${r.path_limit}\t${r.family}\t${r.self_ms}`;
   }
   return `{"time":"${r.time}","kind":"probe","target":${jsonQuote(target)},"peer":${jsonQuote(peer)},"method":"${r.method}",` +
     `"size":${r.size},"status":${r.status},"outcome":"${r.outcome}","dns_ms":${jsonFloat(r.dns_ms)},` +
     `"connect_ms":${jsonFloat(r.connect_ms)},"tls_ms":${jsonFloat(r.tls_ms)},"ttfb_ms":${jsonFloat(r.ttfb_ms)},"total_ms":${jsonFloat(r.total_ms)},` +
-    `"bytes":${r.bytes},"request_id":${jsonQuote(escapeText(r.request_id))},"wire":${r.wire},"path_limit":${r.path_limit}}`;
+    `"bytes":${r.bytes},"request_id":${jsonQuote(escapeText(r.request_id))},"wire":${r.wire},"path_limit":${r.path_limit},` +
+    `"family":"${r.family}","self_ms":${jsonFloat(r.self_ms)}}`;
 }

@@ -15,6 +15,7 @@ import { fitWire } from '../http/wire';
 import { ChunkedDecoder } from './chunked';
 import type { IdleConnections } from './pool';
 import { couldBeStatusLine, framing, MAX_HEAD_BYTES, parseHead, type Framing, type ResponseHead } from './head';
+import type { SelfCheck } from './self';
 import type { ProbeTls } from './tls';
 import { PatternVerifier, patternBuffer } from './verify';
 
@@ -48,6 +49,8 @@ export interface ProbeSpec {
   tls?: ProbeTls;
   /** probeConnection = reuse: where the keep-alive connection of this peer waits between probes. */
   reuse?: { pool: IdleConnections; key: string };
+  /** The probing thread's self-check (src/probe/self.ts): `selfMs` is 0 without one. */
+  self?: SelfCheck;
 }
 
 export interface ProbeResult {
@@ -62,6 +65,8 @@ export interface ProbeResult {
   bytes: number;
   /** Every byte of the answer read off the socket, head and framing included (the path-MTU check's unit). */
   wireBytes: number;
+  /** The prober's own delay during the probe (src/probe/self.ts): how much of the timings may be heartbeat, not the path. */
+  selfMs: number;
 }
 
 export interface RunningProbe {
@@ -95,7 +100,8 @@ function connect(spec: ProbeSpec): Socket {
 }
 
 export function probe(spec: ProbeSpec): RunningProbe {
-  const t0 = performance.now();
+  const mark = spec.self?.begin(); // before the clock starts: its reads are not the probe's time
+  let t0 = performance.now();
   const pooled = spec.reuse?.pool.take(spec.reuse.key);
   const socket: Socket = pooled ?? connect(spec);
   let connected = pooled !== undefined;
@@ -129,8 +135,9 @@ export function probe(spec: ProbeSpec): RunningProbe {
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('error', onError);
-    if (!connected) connectMs = performance.now() - t0;
-    else if (!secured) tlsMs = performance.now() - tcpAt; // ended during the handshake: the time it took so far
+    const end = performance.now();
+    if (!connected) connectMs = end - t0;
+    else if (!secured) tlsMs = end - tcpAt; // ended during the handshake: the time it took so far
     if (keep && spec.reuse) spec.reuse.pool.give(spec.reuse.key, socket);
     else {
       socket.on('error', () => undefined); // a late reset of a socket we are done with
@@ -142,9 +149,10 @@ export function probe(spec: ProbeSpec): RunningProbe {
       connectMs,
       tlsMs,
       ttfbMs,
-      totalMs: performance.now() - t0,
+      totalMs: end - t0,
       bytes: spec.method === 'GET' ? verifier.bytes : sent,
       wireBytes,
+      selfMs: mark && spec.self ? spec.self.end(mark) : 0,
     });
   };
 

@@ -11,6 +11,11 @@
  * - neighbours are spread by the hash, not by address order.
  * A prober that is not a member (a hub probing the edge) is placed on the ring
  * by its own key and probes the next min(K, N) members; nobody probes it.
+ *
+ * Dual-stack: each address family is a ring of its own (pickNeighbours), with this
+ * heartbeat's own address of that family as its place: an instance never picks its own
+ * other address, never both addresses of one peer in one ring, and probes min(K, N-1)
+ * members in each family it has (min(K, N) in a family it has no own address in).
  */
 import { createHash } from 'node:crypto';
 
@@ -58,6 +63,30 @@ export function meshNeighbours(members: Iterable<string>, k: number): Map<string
     const mine: string[] = [];
     for (let j = 1; j <= n; j++) mine.push(r[(i + j) % r.length] as string);
     out.set(r[i] as string, mine);
+  }
+  return out;
+}
+
+export type Family = 'ipv4' | 'ipv6';
+
+/** The family of a member, `address:port` or `[v6]:port`. */
+export const familyOf = (member: string): Family => (member.startsWith('[') ? 'ipv6' : 'ipv4');
+
+/**
+ * The members to probe, every family on its own ring: `members` are the others (own addresses left
+ * out), `own` this heartbeat's members (its place on each family's ring: the first of them in text
+ * order; its other own members of that family are on no ring), `fallback` its place in a family it
+ * has no own member of. Families in a stable order (ipv4, then ipv6).
+ */
+export function pickNeighbours(members: Iterable<string>, own: Iterable<string>, fallback: string, k: number): string[] {
+  const out: string[] = [];
+  const all = [...members];
+  const mine = [...own];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const ofFamily = all.filter((m) => familyOf(m) === family);
+    if (ofFamily.length === 0) continue;
+    const self = mine.filter((m) => familyOf(m) === family).sort()[0] ?? fallback;
+    out.push(...neighbours([...ofFamily, self], self, k));
   }
   return out;
 }

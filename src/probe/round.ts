@@ -1,27 +1,29 @@
 /**
  * One probe round: resolve every target, pick this heartbeat's neighbours on
- * the ring (src/probe/neighbours.ts), probe each
- * (its sizes in order, then the upload) with bounded concurrency across peers,
- * and report every probe as a log line and in the metrics. A slow peer only
- * holds its own slot: every probe is timed from its own start, never from the
- * queue.
+ * the ring (src/probe/neighbours.ts), and start each neighbour's probes (its
+ * sizes in order, then the upload), the neighbours' starts spread over the first
+ * half of the interval; every probe is reported as a log line and in the metrics.
+ * A slow peer holds only its own slot: a neighbour whose probes of an earlier
+ * round still run (with their path-MTU check) is skipped this round, and nobody
+ * else waits for it; every probe is timed from its own start.
  */
 import { randomUUID } from 'node:crypto';
 import { isoNow, roundMs, type ProbeRecord } from '../log/format';
-import type { AppLogger } from '../log/logger';
+import type { ProbeLog } from './scheduler';
 import { probe, type ProbeResult, type RunningProbe } from './check';
 import type { MtuChecker } from './mtu';
+import type { SelfCheck } from './self';
 import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
-import { neighbours } from './neighbours';
+import { familyOf, pickNeighbours, type Family } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
 import { probeSize, sizeText, type Target } from './settings';
 import { wireOfBody } from '../http/wire';
 import { targetTls } from './tls';
 import type tls from 'node:tls';
 
-/** Peers probed at the same time at most. */
-export const PROBE_CONCURRENCY = 16;
+/** The share of the interval over which a round's neighbours start, one after another in ring order. */
+export const SPREAD = 0.5;
 
 export interface RoundOptions {
   targets: Target[];
@@ -30,12 +32,14 @@ export interface RoundOptions {
   upload: number;
   timeoutMs: number;
   maxPeers: number;
+  /** probeInterval: the neighbours' starts are spread over its first half. */
+  intervalMs: number;
   userAgent: string;
   own: { addresses: Set<string>; port: number };
   /** This heartbeat's place on the ring when none of the resolved addresses is its own (a prober outside the mesh). */
   selfKey: string;
   lookup: Lookup;
-  logger: AppLogger;
+  logger: ProbeLog;
   metrics?: ProbeMetrics;
   /** probeConnection = reuse. */
   pool?: IdleConnections;
@@ -45,11 +49,15 @@ export interface RoundOptions {
   mtu?: MtuChecker;
   /** Hears every probe line (the status page, src/status/probes.ts). */
   onProbe?: (line: ProbeRecord) => void;
+  /** The probing thread's self-check (src/probe/self.ts): each line's `self_ms`. */
+  self?: SelfCheck;
 }
 
 export interface Rounds {
-  /** Runs one round; resolves when every probe of it has been reported. */
+  /** Runs one round: resolves once its neighbours are chosen and their starts planned (not when their probes end). */
   run(): Promise<void>;
+  /** Resolves when no neighbour's probes run (after stop: when the last has been reported). */
+  idle(): Promise<void>;
   /** Starts no further probe (those already running go on). */
   stop(): void;
   /** Ends every running probe now, outcome `aborted`. */
@@ -69,13 +77,17 @@ export function createRounds(o: RoundOptions): Rounds {
     ...(o.upload > 0 ? [{ method: 'POST' as const, size: o.upload, wire: false }] : []),
   ];
   const running = new Set<RunningProbe>();
+  /** Neighbours (`${target}\t${peer}`) whose probes run or wait for their start: each holds its own slot. */
+  const busy = new Map<string, Promise<void>>();
+  const starts = new Set<NodeJS.Timeout>();
+  const stopStart = new WeakMap<NodeJS.Timeout, () => void>();
   const tlsByTarget = new Map(o.targets.map((t) => [t, o.tls ? targetTls(t, o.tls.context, o.tls.verify) : undefined]));
   const tlsOf = (t: Target): ReturnType<typeof targetTls> => tlsByTarget.get(t);
   let stopped = false;
   /** Targets already named as (partly) this heartbeat, so the line is written once per target. */
   const announced = new Set<string>();
 
-  const report = (target: Target, peer: string, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
+  const report = (target: Target, peer: string, family: Family | undefined, p: Planned, dnsMs: number, id: string, r: ProbeResult): void => {
     const limit = o.mtu?.limit(`${target.name}\t${peer}`)?.crosses ?? 0;
     if (r.outcome !== 'dns') o.metrics?.pathLimit(target.name, peer, limit);
     const line: ProbeRecord = {
@@ -95,6 +107,8 @@ export function createRounds(o: RoundOptions): Rounds {
       request_id: id,
       wire: p.wire,
       path_limit: limit,
+      family: family ?? '-',
+      self_ms: roundMs(r.selfMs),
     };
     o.logger.probe(line);
     o.onProbe?.(line);
@@ -118,6 +132,7 @@ export function createRounds(o: RoundOptions): Rounds {
         userAgent: o.userAgent,
         tls: tlsOf(peer.target),
         reuse: o.pool ? { pool: o.pool, key: `${peer.target.name}\t${peer.label}` } : undefined,
+        self: o.self,
       });
       running.add(running1);
       let r = await running1.done;
@@ -144,13 +159,13 @@ export function createRounds(o: RoundOptions): Rounds {
           o.mtu.crossed(key, r.wireBytes);
         }
       }
-      report(peer.target, peer.label, p, peer.dnsMs, requestId, r);
+      report(peer.target, peer.label, familyOf(peer.label), p, peer.dnsMs, requestId, r);
     }
   };
 
   const failedDns = (target: Target, dnsMs: number): void => {
-    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0, wireBytes: 0 };
-    for (const p of plan) report(target, hostPort(target), p, dnsMs, '-', none);
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0, wireBytes: 0, selfMs: 0 };
+    for (const p of plan) report(target, hostPort(target), undefined, p, dnsMs, '-', none);
   };
 
   return {
@@ -177,23 +192,44 @@ export function createRounds(o: RoundOptions): Rounds {
           else byLabel.set(p.label, [p]);
         }
       }
-      const selfKey = self.sort()[0] ?? o.selfKey;
-      const chosen = neighbours([...byLabel.keys(), ...self], selfKey, o.maxPeers).flatMap((l) => byLabel.get(l) ?? []);
+      // a ring per address family: never this heartbeat's other address, min(K, N-1) in each family
+      const chosen = pickNeighbours(byLabel.keys(), self, o.selfKey, o.maxPeers).flatMap((l) => byLabel.get(l) ?? []);
       const keep = new Set(chosen.map((p) => `${p.target.name}\t${p.label}`));
       // a target whose name did not resolve this round keeps its pairs' connections (and series) for when it does
       for (const key of o.pool?.peers() ?? []) if (unresolved.has(key.slice(0, key.indexOf('\t')))) keep.add(key);
       o.pool?.retain(keep);
       o.mtu?.retain(keep);
       o.metrics?.begin(keep);
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < chosen.length && !stopped) await probePeer(chosen[next++] as Peer);
-      };
-      await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, chosen.length) }, worker));
       o.metrics?.endRound(keep, unresolved);
+      // each neighbour in its own slot: one still busy from an earlier round is skipped, nobody waits for it
+      const gap = chosen.length > 0 ? (o.intervalMs * SPREAD) / chosen.length : 0;
+      chosen.forEach((peer, i) => {
+        const key = `${peer.target.name}\t${peer.label}`;
+        if (busy.has(key)) return;
+        const slot = new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            starts.delete(timer);
+            probePeer(peer).catch((e: unknown) => {
+              o.logger.error('probe failed', { target: peer.target.name, peer: peer.label, error: e instanceof Error ? e.message : String(e) });
+            }).finally(resolve);
+          }, i * gap);
+          starts.add(timer);
+          stopStart.set(timer, resolve);
+        }).finally(() => busy.delete(key));
+        busy.set(key, slot);
+      });
+    },
+    async idle(): Promise<void> {
+      while (busy.size > 0) await Promise.all(busy.values());
     },
     stop(): void {
       stopped = true;
+      // planned starts that have not come: nothing of them runs
+      for (const t of starts) {
+        clearTimeout(t);
+        stopStart.get(t)?.();
+      }
+      starts.clear();
     },
     abortRunning(): void {
       for (const r of running) r.abort();

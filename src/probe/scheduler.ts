@@ -1,49 +1,50 @@
 /**
- * Probe mode's clock: a round every probeInterval, each started after a random
- * jitter of up to 10% of the interval so a fleet started together does not
- * probe in lockstep. A round that overruns its slot makes the next start at the
- * next free slot (rounds never overlap). Stopping (SIGTERM) starts no new round
- * or probe at once; probes still running are aborted at the drain deadline and
- * logged as `aborted`.
+ * Probe mode's clock, on the probing thread (src/probe/thread.ts): a round every
+ * probeInterval, each started after a random jitter of up to 10% of the interval so
+ * a fleet started together does not probe in lockstep. A round resolves the targets
+ * and starts its neighbours' probes, each in its own slot (src/probe/round.ts):
+ * rounds come at their interval whatever one peer does. Stopping (SIGTERM) starts no
+ * new round or probe at once; probes still running are aborted at the drain deadline
+ * and logged as `aborted`.
  */
 import net from 'node:net';
 import os from 'node:os';
-import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
-import type { ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { IdleConnections } from './pool';
-import { createProbeMetrics } from './metrics';
+import type { ProbeMetrics } from './metrics';
 import { createMtuChecker, MTU_STALL_MS } from './mtu';
-import { createPhaseMetrics } from './phase-metrics';
 import { ownAddresses, plainAddress, systemLookup, type Lookup } from './resolve';
 import { createRounds } from './round';
+import type { SelfCheck } from './self';
 import { parseTarget } from './settings';
 import { probeContext } from './tls';
 
 export const JITTER = 0.1;
 
-export interface Prober {
+/** What the probing thread writes: probe lines and lifecycle lines (the main thread's logger, relayed). */
+export type ProbeLog = Pick<AppLogger, 'probe' | 'info' | 'warn' | 'error'>;
+
+export interface Scheduler {
   start(): void;
   /** Stops probing; resolves once every probe has ended and been logged (aborted after `deadlineMs`). */
   stop(deadlineMs: number): Promise<void>;
 }
 
-export interface ProberOptions {
+export interface SchedulerOptions {
   config: Config;
-  logger: AppLogger;
+  logger: ProbeLog;
   version: string;
-  /** The registry --metrics serves, when it is on. */
-  registry?: client.Registry;
+  /** The probe metrics (with --metrics). */
+  metrics?: ProbeMetrics;
   lookup?: Lookup;
-  /** Hears every probe line (the status page's probe book, with --status). */
-  onProbe?: (line: ProbeRecord) => void;
+  /** The probing thread's self-check: each line's self_ms. */
+  self?: SelfCheck;
 }
 
-/** The prober for these settings, or undefined when probeTargets is empty (probing off). */
-export function createProber(o: ProberOptions): Prober | undefined {
+/** The probing of these settings (probeTargets not empty), on the thread it is made on. */
+export function createScheduler(o: SchedulerOptions): Scheduler {
   const { config } = o;
-  if (config.probeTargets.length === 0) return undefined;
   const targets = config.probeTargets.map(parseTarget);
   const pool = config.probeConnection === 'reuse' ? new IdleConnections() : undefined;
   const https = targets.some((t) => t.scheme === 'https');
@@ -52,14 +53,13 @@ export function createProber(o: ProberOptions): Prober | undefined {
   const mtu = config.probeMtuProbes > 0
     ? createMtuChecker({ probes: config.probeMtuProbes, stallMs: Math.min(config.probeTimeout, MTU_STALL_MS), userAgent })
     : undefined;
-  // every probe line: the phase histogram (with --metrics) and the status page (with --status)
-  const hear = [o.registry ? createPhaseMetrics(o.registry).record : undefined, o.onProbe].filter((f) => f !== undefined);
   const rounds = createRounds({
     targets,
     sizes: config.probeSizes,
     upload: config.probeUpload,
     timeoutMs: config.probeTimeout,
     maxPeers: config.probeMaxPeers,
+    intervalMs: config.probeInterval,
     userAgent,
     mtu,
     // the address it listens on is its own too (an address of 127/8, routed to lo, is no interface's)
@@ -67,10 +67,10 @@ export function createProber(o: ProberOptions): Prober | undefined {
     selfKey: `${os.hostname()}:${config.port}`,
     lookup: o.lookup ?? systemLookup,
     logger: o.logger,
-    metrics: o.registry ? createProbeMetrics(o.registry) : undefined,
+    metrics: o.metrics,
     pool,
     tls: https ? { context: probeContext(config.probeTlsCa), verify: !config.probeTlsInsecure } : undefined,
-    onProbe: hear.length === 0 ? undefined : (line) => { for (const f of hear) f(line); },
+    self: o.self,
   });
   const interval = config.probeInterval;
   let timer: NodeJS.Timeout | undefined;
@@ -116,11 +116,10 @@ export function createProber(o: ProberOptions): Prober | undefined {
       stopping = true;
       clearTimeout(timer);
       rounds.stop();
-      if (current) {
-        const deadline = setTimeout(() => rounds.abortRunning(), deadlineMs);
-        await current;
-        clearTimeout(deadline);
-      }
+      const deadline = setTimeout(() => rounds.abortRunning(), deadlineMs);
+      await current;
+      await rounds.idle();
+      clearTimeout(deadline);
       pool?.closeAll();
     },
   };

@@ -8,7 +8,7 @@ import { makeScratch, removeScratch } from '../../scripts/scratch';
 
 export type ProbeLine = Record<(typeof PROBE_COLUMNS)[number], string>;
 
-const NUMERIC = new Set(['size', 'status', 'dns_ms', 'connect_ms', 'tls_ms', 'ttfb_ms', 'total_ms', 'bytes', 'path_limit']);
+const NUMERIC = new Set(['size', 'status', 'dns_ms', 'connect_ms', 'tls_ms', 'ttfb_ms', 'total_ms', 'bytes', 'path_limit', 'self_ms']);
 
 /** The probe lines a heartbeat wrote so far, TSV or JSON, as records of strings (numbers as written). */
 export function probeLines(r: Running): ProbeLine[] {

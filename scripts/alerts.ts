@@ -9,6 +9,8 @@
  * docs/metrics.md shows are QUERIES below; the test:prometheus tier evaluates them on a real Prometheus.
  */
 
+import { STARVED_MS } from '../src/probe/self';
+
 export interface AlertSettings {
   /** The scrape job heartbeat's metrics come from (job_name in prometheus.yml; the PodMonitor sets it). */
   job: string;
@@ -22,8 +24,13 @@ export interface AlertSettings {
   latency: { seconds: number; sizes: string[]; window: string; for: string };
   /** HeartbeatProbeFailing: probes of one peer not `ok` above `ratio`. */
   probeFailing: { ratio: number; window: string; for: string };
-  /** HeartbeatProbeLatencyHigh: p99 of ok probes to a target above `seconds`, per method and size. */
+  /**
+   * HeartbeatProbeLatencyHigh: p99 of ok probes to a target above `seconds`, per method and size, once the
+   * prober's own p99 delay (self_ms) is taken off: a starved prober's numbers alone never fire it.
+   */
   probeLatency: { seconds: number; window: string; for: string };
+  /** HeartbeatProberStarved: more than `ratio` of a prober's probes with self_ms above `seconds` (STARVED_MS). */
+  proberStarved: { seconds: number; ratio: number; window: string; for: string };
   /** HeartbeatPeersMissing: fewer peers resolved than `ago` earlier. */
   peersMissing: { ago: string; for: string };
   /** HeartbeatPathMtuBlackhole: a pair's path-MTU check found a limit (larger answers stall, smaller cross) this long. */
@@ -41,6 +48,7 @@ export const DEFAULTS: AlertSettings = {
   latency: { seconds: 0.25, sizes: ['0', '1KiB', '16KiB', '64KiB'], window: '5m', for: '10m' },
   probeFailing: { ratio: 0.2, window: '5m', for: '5m' },
   probeLatency: { seconds: 1, window: '5m', for: '10m' },
+  proberStarved: { seconds: STARVED_MS / 1000, ratio: 0.1, window: '5m', for: '10m' },
   peersMissing: { ago: '1h', for: '15m' },
   pathMtu: { for: '2m' },
   logsDropped: { window: '10m', for: '0s' },
@@ -177,12 +185,34 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
     },
     {
       alert: 'HeartbeatProbeLatencyHigh',
-      expr: `histogram_quantile(0.99, sum by (${by}, target, method, size, le) (rate(heartbeat_probe_duration_seconds_bucket{${job}}[${s.probeLatency.window}])))\n> ${s.probeLatency.seconds}`,
+      expr: [
+        `histogram_quantile(0.99, sum by (${by}, target, method, size, le) (rate(heartbeat_probe_duration_seconds_bucket{${job}}[${s.probeLatency.window}])))`,
+        `- on (${by}, target) group_left`,
+        `histogram_quantile(0.99, sum by (${by}, target, le) (rate(heartbeat_probe_self_seconds_bucket{${job}}[${s.probeLatency.window}])))`,
+        `> ${s.probeLatency.seconds}`,
+      ].join('\n'),
       for: s.probeLatency.for,
       labels: { severity: 'warning' },
       annotations: {
         summary: 'heartbeat {{ $labels.instance }}: probe latency to {{ $labels.target }} high',
-        description: `heartbeat {{ $labels.instance }}: p99 of {{ $labels.method }} probes of {{ $labels.size }} bytes to {{ $labels.target }} over ${s.probeLatency.window} is {{ $value | humanizeDuration }} (threshold ${s.probeLatency.seconds}s).`,
+        description: `heartbeat {{ $labels.instance }}: p99 of {{ $labels.method }} probes of {{ $labels.size }} bytes to {{ $labels.target }} over ${s.probeLatency.window}, less the prober's own p99 delay, is {{ $value | humanizeDuration }} (threshold ${s.probeLatency.seconds}s).`,
+      },
+    },
+    {
+      alert: 'HeartbeatProberStarved',
+      expr: [
+        '(',
+        `    sum by (${by}) (rate(heartbeat_probe_self_seconds_count{${job}}[${s.proberStarved.window}]))`,
+        `  - sum by (${by}) (rate(heartbeat_probe_self_seconds_bucket{${job},le="${s.proberStarved.seconds}"}[${s.proberStarved.window}]))`,
+        ')',
+        `/ sum by (${by}) (rate(heartbeat_probe_self_seconds_count{${job}}[${s.proberStarved.window}]))`,
+        `> ${s.proberStarved.ratio}`,
+      ].join('\n'),
+      for: s.proberStarved.for,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'heartbeat {{ $labels.instance }}: the prober itself is starved',
+        description: `heartbeat {{ $labels.instance }}: {{ $value | humanizePercentage }} of its probes over ${s.proberStarved.window} were held up more than ${s.proberStarved.seconds * 1000} ms by heartbeat itself (self_ms: event-loop delay, CPU throttling): its probe times say more about its own CPU than about the network. Raise or remove the pod's CPU limit.`,
       },
     },
     {
@@ -221,5 +251,5 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
   return [{ name: 'heartbeat', rules }];
 }
 
-/** The nine alert names, as the rules define them. */
+/** The ten alert names, as the rules define them. */
 export const ALERTS = alertRules().flatMap((g) => g.rules.map((r) => r.alert));

@@ -22,7 +22,7 @@ describe('probe metrics follow the neighbour set', () => {
   const read = async (): Promise<Map<string, number>> => scrape(await registry.metrics());
   const round = (peers: string[], outcome: 'ok' | 'refused' = 'ok', unresolved: string[] = []): void => {
     m.begin(new Set(peers.map(key)));
-    for (const peer of peers) m.record({ target: T, peer, method: 'GET', size: 1024, outcome, totalMs: 1, tlsMs: 0 });
+    for (const peer of peers) m.record({ target: T, peer, method: 'GET', size: 1024, outcome, totalMs: 1, tlsMs: 0, selfMs: 0 });
     m.endRound(new Set(peers.map(key)), new Set(unresolved));
   };
   beforeEach(() => {
@@ -48,9 +48,9 @@ describe('probe metrics follow the neighbour set', () => {
   it('the TLS handshake histogram: one observation per new handshake, none for a reused connection, gone with the pair', async () => {
     const tlsCount = (peer: string): string => `heartbeat_probe_tls_seconds_count{target="${T}",peer="${peer}"}`;
     m.begin(new Set([key('10.0.0.3:443')]));
-    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 5, tlsMs: 3 });
-    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'cert', totalMs: 4, tlsMs: 2.5 });
-    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 1, tlsMs: 0 });
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 5, tlsMs: 3, selfMs: 0 });
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'cert', totalMs: 4, tlsMs: 2.5, selfMs: 0 });
+    m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 1, tlsMs: 0, selfMs: 0 });
     m.endRound(new Set([key('10.0.0.3:443')]), new Set());
     const r = await read();
     assert.equal(r.get(tlsCount('10.0.0.3:443')), 2, 'the two handshakes, whatever came after');
@@ -63,7 +63,7 @@ describe('probe metrics follow the neighbour set', () => {
   it("a target's DNS failing evicts none of its pairs, however long, and its dns lines count beside them", async () => {
     round(['10.0.0.1:8080', '10.0.0.2:8080']);
     for (let i = 0; i < 3 * FORGET_AFTER_ROUNDS; i++) {
-      m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0, tlsMs: 0 });
+      m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0, tlsMs: 0, selfMs: 0 });
       m.endRound(new Set(), new Set([T]));
     }
     const s = await read();
@@ -85,7 +85,7 @@ describe('probe metrics follow the neighbour set', () => {
     round(['10.0.0.3:8080'], 'refused');
     assert.ok(((await read()).get(last('10.0.0.3:8080')) as number) >= before - 1, 'a failure after does not reset it to 0');
     // the dns pseudo-pair is not a neighbour: no last-success series
-    m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0, tlsMs: 0 });
+    m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0, tlsMs: 0, selfMs: 0 });
     m.endRound(new Set(), new Set([T]));
     assert.equal((await read()).get(last('heartbeat-peers:8080')), undefined);
   });

@@ -104,6 +104,10 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let t0 = performance.now();
   const pooled = spec.reuse?.pool.take(spec.reuse.key);
   const socket: Socket = pooled ?? connect(spec);
+  // net.connect to an IP address makes its connect(2) (the SYN) in a process.nextTick it queues first
+  // (lib/net.js, lookupAndConnect): a tick queued after it stamps the connect's start right after the SYN
+  // left, not before the socket's setup and whatever the tick queue held
+  if (!pooled) process.nextTick(() => { if (!connected && !finished) t0 = performance.now(); });
   let connected = pooled !== undefined;
   let secured = pooled !== undefined || spec.tls === undefined;
   let connectMs = 0;
@@ -247,7 +251,9 @@ export function probe(spec: ProbeSpec): RunningProbe {
   const send = (): void => {
     const text = requestHead(spec);
     if (spec.method === 'GET') {
-      socket.write(text, 'latin1', () => { written = performance.now(); });
+      socket.write(text, 'latin1', () => { if (written < 0) written = performance.now(); });
+      // written to the kernel at once (the usual case: nothing queued): the stamp is now, not a tick later
+      if (socket.writableLength === 0) written = performance.now();
       return;
     }
     socket.write(text, 'latin1');

@@ -24,6 +24,8 @@ export interface ProbeSample {
   totalMs: number;
   /** The TLS handshake of a new https connection (0: none made). */
   tlsMs: number;
+  /** The prober's own delay during the probe (self_ms). */
+  selfMs: number;
 }
 
 export interface ProbeMetrics {
@@ -92,6 +94,14 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     registers: [registry],
   });
 
+  const self = new prom.Histogram({
+    name: 'heartbeat_probe_self_seconds',
+    help: "The prober's own delay during each probe (self_ms: event-loop delay on the probing thread, CPU throttling of its cgroup), by target: the part of the probe's time that may be heartbeat, not the path.",
+    labelNames: ['target'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
+
   const pathLimit = new prom.Gauge({
     name: 'heartbeat_probe_path_limit_bytes',
     help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
@@ -131,6 +141,7 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
       probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
+      self.observe({ target: s.target }, s.selfMs / 1000);
       if (s.tlsMs > 0) {
         p.handshaken = true;
         handshake.observe({ target: s.target, peer: s.peer }, s.tlsMs / 1000);

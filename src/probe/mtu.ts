@@ -55,7 +55,8 @@ export function wireProbe(spec: WireProbeSpec): RunningWireProbe {
   let finished = false;
   let resolveDone: (c: Crossing) => void = () => undefined;
   const done = new Promise<Crossing>((r) => { resolveDone = r; });
-  let timer: NodeJS.Timeout | undefined;
+  // one timer for the whole wire probe, never re-armed by a byte: a peer that trickles cannot keep it running
+  const timer = setTimeout(() => finish(connected ? 'stalled' : 'failed'), spec.stallMs);
 
   const finish = (c: Crossing): void => {
     if (finished) return;
@@ -81,8 +82,6 @@ export function wireProbe(spec: WireProbeSpec): RunningWireProbe {
   });
   socket.on('end', () => finish(received === spec.size && start === STATUS_OK ? 'crossed' : 'failed'));
   socket.on('error', () => finish('failed'));
-  // one timer for the whole wire probe, never re-armed by a byte: a peer that trickles cannot keep it running
-  timer = setTimeout(() => finish(connected ? 'stalled' : 'failed'), spec.stallMs);
   return { done, abort: () => finish('failed') };
 }
 

@@ -14,7 +14,7 @@ import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
 import type { ProbeRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
-import { createProbeMetrics, type ProbeMetrics } from './metrics';
+import { createProbeMetrics } from './metrics';
 import { createPhaseMetrics } from './phase-metrics';
 import type { FromThread, ThreadData, ToThread } from './thread';
 

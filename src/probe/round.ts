@@ -112,7 +112,7 @@ export function createRounds(o: RoundOptions): Rounds {
     };
     o.logger.probe(line);
     o.onProbe?.(line);
-    o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs, tlsMs: r.tlsMs });
+    o.metrics?.record({ target: target.name, peer, method: p.method, size: sizeText({ bytes: p.size, wire: p.wire }), outcome: r.outcome, totalMs: r.totalMs, tlsMs: r.tlsMs, selfMs: r.selfMs });
   };
 
   const probePeer = async (peer: Peer): Promise<void> => {

@@ -20,6 +20,13 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
+/**
+ * A probe whose self_ms is at least this is marked as the prober's (the status page, the dashboard) and
+ * counts toward HeartbeatProberStarved: beyond it the prober's own delay is larger than the error the
+ * timings are calibrated to (docs/probe.md, "How true are the numbers").
+ */
+export const STARVED_MS = 5;
+
 /** The sampling timer's period. */
 export const TICK_MS = 1;
 /** A tick this much later than due is the timer's own jitter, not a delay (measured: p50 0.08 ms, p90 0.12 ms on an idle loop). */
@@ -38,7 +45,7 @@ export interface ThrottleSource {
  * container's own cgroup namespace) next. Undefined when none is readable.
  */
 export function throttleSource(procCgroup = '/proc/self/cgroup', root = '/sys/fs/cgroup'): ThrottleSource | undefined {
-  let text = '';
+  let text: string;
   try {
     text = fs.readFileSync(procCgroup, 'utf8');
   } catch {

@@ -5,6 +5,7 @@
  * frame or form). Every text that is not heartbeat's own (targets, peers, neighbours' answers)
  * is HTML-escaped.
  */
+import { STARVED_MS } from '../probe/self';
 import { createHash } from 'node:crypto';
 import type { Mesh } from './mesh';
 import type { ProbeRow } from './probes';
@@ -18,7 +19,7 @@ th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;white-space:nowrap
 th{background:#f3f3f3}td.n{text-align:right}
 .verdict{font-size:1.1em;font-weight:600;padding:.4em .6em;display:inline-block}
 .verdict.bad{background:#fde2e2;color:#8a1111}.verdict.good{background:#e3f6e3;color:#145214}
-tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}
+tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}td.starved{background:#fff1c2;font-weight:600}
 #mesh td.k{background:#e3f6e3;text-align:right}#mesh td.f{background:#fde2e2;color:#8a1111;font-weight:600}
 tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}
 dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}dt{color:#555}dd{margin:0}
@@ -74,24 +75,26 @@ function instanceSection(d: StatusDocument): string {
 
 function probeTable(rows: ProbeRow[], window: number): string {
   if (rows.length === 0) return '<p class="note">No probe has ended yet.</p>';
-  const head = ['target', 'peer', 'method', 'size', 'outcome', 'when', 'p50 ms', 'p99 ms', 'ok / probes', 'last success', 'dominant phase']
+  const head = ['target', 'peer', 'family', 'method', 'size', 'outcome', 'when', 'p50 ms', 'p99 ms', 'ok / probes', 'last success', 'dominant phase', 'self ms']
     .map((h) => `<th>${h}</th>`).join('');
   const body = rows.map((r) => {
     const cls = r.failing ? ' class="failing"' : '';
     const status = r.outcome === 'status' ? ` ${r.status}`
       : r.pathLimit > 0 ? ` (path limit ${r.pathLimit} B)` : '';
-    return `<tr${cls} data-peer="${escapeHtml(r.peer)}" data-outcome="${escapeHtml(r.outcome)}">` +
-      `<td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.method)}</td>` +
+    return `<tr${cls} data-peer="${escapeHtml(r.peer)}" data-outcome="${escapeHtml(r.outcome)}"${r.starved ? ' data-starved="true"' : ''}>` +
+      `<td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.family)}</td><td>${escapeHtml(r.method)}</td>` +
       `<td class="n">${r.wire ? `${r.size}w` : bytes(r.size)}</td><td class="outcome">${escapeHtml(r.outcome)}${status}</td>` +
       `<td>${age(r.ageSeconds)} ago</td><td class="n">${ms(r.p50Ms)}</td><td class="n">${ms(r.p99Ms)}</td>` +
       `<td class="n">${r.okSamples} / ${r.samples}</td>` +
       `<td>${r.lastSuccessAgeSeconds === null ? 'never' : `${age(r.lastSuccessAgeSeconds)} ago`}</td>` +
-      `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td></tr>`;
+      `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td>` +
+      (r.starved ? `<td class="n starved">${ms(r.selfMs)} (prober starved)</td></tr>` : `<td class="n">${ms(r.selfMs)}</td></tr>`);
   }).join('\n');
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     `<p class="note">One row per neighbour, method and size (<code>1400w</code>: the whole answer on the wire); failing rows first, then the slowest. p50/p99: total time ` +
     `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, tls, ` +
-    'ttfb (request written to first byte) and transfer in the last probe.</p>';
+    'ttfb (request written to first byte) and transfer in the last probe. Self ms: this prober\'s own delay during the last probe ' +
+    `(event-loop delay, CPU throttling); marked <em>prober starved</em> from ${STARVED_MS} ms, when the times say more about this heartbeat than the path.</p>`;
 }
 
 function meshTable(mesh: Mesh): string {

@@ -6,6 +6,7 @@
  * probes in that window (the probes heartbeat_probe_duration_seconds observes too).
  */
 import type { ProbeRecord } from '../log/format';
+import { STARVED_MS } from '../probe/self';
 
 /** Probes per row the percentiles are over: the last 60 (10 minutes at the default 10 s interval). */
 export const WINDOW = 60;
@@ -45,6 +46,12 @@ export interface ProbeRow {
   failing: boolean;
   /** The largest whole answer that crossed to this peer in its last path-MTU check (outcome `mtu`); 0: none holds. */
   pathLimit: number;
+  /** ipv4 or ipv6: the peer's address family. */
+  family: string;
+  /** The prober's own delay during the last probe (self_ms). */
+  selfMs: number;
+  /** The last probe's self_ms is at least STARVED_MS: its times are more heartbeat's than the path's. */
+  starved: boolean;
 }
 
 class Row {
@@ -151,6 +158,9 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
           ageSeconds: round3((now - row.lastAt) / 1000),
           failing: r.outcome !== 'ok',
           pathLimit: r.path_limit,
+          family: r.family,
+          selfMs: r.self_ms,
+          starved: r.self_ms >= STARVED_MS,
         });
       }
       return out.sort(compareRows);

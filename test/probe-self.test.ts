@@ -1,0 +1,138 @@
+/**
+ * The prober's self-check (src/probe/self.ts) and its slots (src/probe/round.ts):
+ * - a thread held up during a probe's span shows in that probe's self_ms, an idle one does not
+ *   add the timer's own jitter;
+ * - the cgroup's throttling counter is found (v1 `cpu` / `cpu,cpuacct`, v2) and read in ms; absent means none;
+ * - end to end, every probe line carries self_ms and family, and the metric histogram counts them;
+ * - a slow peer holds only its own slot: a fast peer keeps its interval beside one that answers late.
+ * (Whether self_ms accounts for the timings' error is the root tier's calibration, test/root/probe-truth.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, throttleSource } from '../src/probe/self';
+import { makeScratch, removeScratch } from '../scripts/scratch';
+import { probeLines, quiet } from './helpers/probe';
+import { startProxy, type Proxy } from './helpers/probe-proxy';
+import { kill, sleep, startServer, waitFor, type Running } from './helpers/server';
+
+const spin = (ms: number): void => {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* the thread held up, as a busy loop or a throttled CPU holds it */ }
+};
+
+describe('probe self-check: the prober\'s own delay', function () {
+  this.timeout(60_000);
+
+  it('counts the time the probing thread was held up during a probe, and only during it', async () => {
+    const self = createSelfCheck(undefined);
+    const before = self.begin();
+    await sleep(5);
+    spin(40);
+    await sleep(5);
+    const held = self.end(before);
+    assert.ok(held >= 40 - 2 * LATE_SLACK_MS - 1.5 && held <= 80, `held up 40 ms: self ${held} ms`);
+    // a stall before a probe began is not that probe's
+    spin(30);
+    const mark = self.begin();
+    await sleep(20);
+    const idle = self.end(mark);
+    assert.ok(idle < 20, `nothing held the thread: self ${idle} ms`);
+  });
+
+  it('a stall still under way when the probe ends counts (the I/O that ends it runs before the timers)', async () => {
+    const self = createSelfCheck(undefined);
+    const mark = self.begin();
+    await sleep(3);
+    spin(25);
+    const held = self.end(mark); // no timer has run since the stall
+    assert.ok(held >= 20, `self ${held} ms`);
+  });
+
+  describe('the cgroup throttling counter', () => {
+    let dir = '';
+    before(() => { dir = makeScratch('heartbeat-cgroup-'); });
+    after(() => removeScratch(dir));
+    const write = (rel: string, text: string): void => {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+    };
+
+    it('cgroup v1, cpu,cpuacct: the process\'s own cgroup, throttled_time in ns', () => {
+      write('v1/proc', '12:pids:/kubepods/pod1\n3:cpu,cpuacct:/kubepods/pod1/c1\n0::/\n');
+      write('v1/root/cpu,cpuacct/kubepods/pod1/c1/cpu.stat', 'nr_periods 10\nnr_throttled 4\nthrottled_time 123456789\n');
+      const s = throttleSource(path.join(dir, 'v1/proc'), path.join(dir, 'v1/root'));
+      assert.deepEqual(s, { file: path.join(dir, 'v1/root/cpu,cpuacct/kubepods/pod1/c1/cpu.stat'), key: 'throttled_time' });
+      assert.equal(readThrottledMs(s!), 123.456789);
+    });
+
+    it('cgroup v1 in a container (its own cgroup namespace): the mount\'s root', () => {
+      write('ns/proc', '1:cpu:/docker/abc\n');
+      write('ns/root/cpu/cpu.stat', 'nr_periods 1\nnr_throttled 1\nthrottled_time 5000000\n');
+      const s = throttleSource(path.join(dir, 'ns/proc'), path.join(dir, 'ns/root'));
+      assert.equal(s?.file, path.join(dir, 'ns/root/cpu/cpu.stat'));
+      assert.equal(readThrottledMs(s!), 5);
+    });
+
+    it('cgroup v2: throttled_usec in µs', () => {
+      write('v2/proc', '0::/system.slice/hb.service\n');
+      write('v2/root/system.slice/hb.service/cpu.stat', 'usage_usec 100\nnr_periods 3\nnr_throttled 2\nthrottled_usec 2500\n');
+      const s = throttleSource(path.join(dir, 'v2/proc'), path.join(dir, 'v2/root'));
+      assert.deepEqual(s, { file: path.join(dir, 'v2/root/system.slice/hb.service/cpu.stat'), key: 'throttled_usec' });
+      assert.equal(readThrottledMs(s!), 2.5);
+    });
+
+    it('no cpu.stat (no controller, or a cpu.stat without throttling): none, and the check counts 0 throttling', () => {
+      write('none/proc', '0::/\n');
+      write('none/root/cpu.stat', 'usage_usec 100\n');
+      assert.equal(throttleSource(path.join(dir, 'none/proc'), path.join(dir, 'none/root')), undefined);
+      assert.equal(throttleSource(path.join(dir, 'absent'), dir), undefined);
+    });
+
+    it('throttling during a probe is its self_ms even when the timer saw no delay', () => {
+      write('live/proc', '1:cpu:/\n');
+      write('live/root/cpu/cpu.stat', 'throttled_time 1000000\n');
+      const source = throttleSource(path.join(dir, 'live/proc'), path.join(dir, 'live/root'));
+      const self = createSelfCheck(source);
+      const mark = self.begin();
+      write('live/root/cpu/cpu.stat', 'throttled_time 31000000\n'); // 30 ms throttled meanwhile
+      assert.equal(self.end(mark), 30);
+    });
+  });
+});
+
+describe('probe lines: self_ms and family, and a slow peer holds only its own slot', function () {
+  this.timeout(60_000);
+  let peer: Running | undefined;
+  let prober: Running | undefined;
+  let proxy: Proxy | undefined;
+  afterEach(async () => {
+    kill(prober);
+    kill(peer);
+    await proxy?.close();
+  });
+
+  it('every line has self_ms and family, the metrics count self_ms; a slow peer does not slow a fast one\'s interval', async () => {
+    peer = await startServer(['--host', '127.0.0.1']);
+    proxy = await startProxy(peer.port, 'delay');
+    proxy.delayMs = 60_000; // every answer through the proxy comes after the probe's timeout
+    const slow = `http://127.0.0.1:${proxy.port}`;
+    const fast = `http://127.0.0.1:${peer.port}`;
+    prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `${slow},${fast}`,
+      '--probe-interval', '400', '--probe-timeout', '400', '--probe-sizes', '1024,2048,4096', '--probe-mtu-probes', '0']);
+    const p = prober;
+    await waitFor(() => probeLines(p).filter((l) => l.target === slow).length >= 3, 30_000, 'the slow peer\'s first probes');
+    const { lines, metrics } = await quiet(p, p.port);
+    const fastLines = lines.filter((l) => l.target === fast);
+    const slowLines = lines.filter((l) => l.target === slow);
+    // the slow peer takes 3 x 400 ms = 1.2 s a round, 3 intervals: it is skipped while busy; the fast one is not held
+    assert.ok(fastLines.length >= 2 * slowLines.length, `fast ${fastLines.length} probes vs slow ${slowLines.length}`);
+    for (const l of slowLines) assert.equal(l.outcome, 'timeout');
+    for (const l of lines) {
+      assert.equal(l.family, 'ipv4');
+      assert.ok(Number(l.self_ms) >= 0 && Number.isFinite(Number(l.self_ms)), JSON.stringify(l));
+    }
+    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${fast}"}`), fastLines.length);
+    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${slow}"}`), slowLines.length);
+  });
+});

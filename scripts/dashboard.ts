@@ -10,6 +10,7 @@
  * templates/dashboard-configmap.yaml with alerts.enabled). test/dashboard.test.ts fails when a file drifts;
  * test:prometheus evaluates every query (panels and variables) on a real Prometheus scraping a live mesh.
  */
+import { STARVED_MS } from '../src/probe/self';
 import {
   BigValueColorMode, BigValueGraphMode, FieldColorModeId, BigValueJustifyMode, BigValueTextMode, DashboardCursorSync, LegendDisplayMode,
   PercentChangeColorMode, SortOrder, TableCellDisplayMode, ThresholdsMode, TooltipDisplayMode, VariableHide, VariableRefresh,
@@ -155,7 +156,20 @@ function build(): Built {
   timeseries('Peers resolved per target', 'Addresses each target resolved to in the last round (own ones left out), per prober: a drop is a member gone from DNS.',
     { x: 12, y: 8, w: 12, h: 8 }, 'data', 'none',
     [q(`max by (target) (heartbeat_probe_peers{${T}})`, '{{target}}')]);
-  y += 16;
+  // self_ms: how much of a prober's times are its own (docs/probe.md, "The self-check")
+  const starvedShare = [
+    `(sum by (instance) (rate(heartbeat_probe_self_seconds_count{${T}}[${RI}]))`,
+    ` - sum by (instance) (rate(heartbeat_probe_self_seconds_bucket{${T},le="${STARVED_MS / 1000}"}[${RI}])))`,
+    `/ sum by (instance) (rate(heartbeat_probe_self_seconds_count{${T}}[${RI}]))`,
+  ].join('\n');
+  timeseries('Prober\'s own delay (self_ms) p99, per prober', `p99 of self_ms per prober: the part of its probe times that is its own event-loop delay and CPU throttling, not the path. From ${STARVED_MS} ms (the red line) its latency panels say more about its CPU than about the network (a CPU limit: HeartbeatProberStarved).`,
+    { x: 0, y: 16, w: 16, h: 7 }, 'data', 's',
+    [q(`histogram_quantile(0.99, sum by (instance, le) (rate(heartbeat_probe_self_seconds_bucket{${T}}[${RI}])))`, '{{instance}}')],
+    { thresholds: thresholds([['green', null], ['red', STARVED_MS / 1000]]), custom: { thresholdsStyle: { mode: 'line' } } });
+  stat('Starved probers', `Probers with more than 10% of their probes held up over ${STARVED_MS} ms by themselves (self_ms): their latency numbers are marked, not trusted.`,
+    { x: 16, y: 16, w: 8, h: 7 }, 'data',
+    'none', [q(`count((${starvedShare}) > 0.1) or vector(0)`)], [['green', null], ['red', 1]]);
+  y += 23;
 
   row('Target side');
   timeseries('Requests per second by route and status', 'Every request heartbeat answered, per route (heartbeat, upload, probe, metrics, other) and status.',

@@ -63,7 +63,7 @@ describe('probe self-check: the prober\'s own delay', function () {
       write('v1/root/cpu,cpuacct/kubepods/pod1/c1/cpu.stat', 'nr_periods 10\nnr_throttled 4\nthrottled_time 123456789\n');
       const s = throttleSource(path.join(dir, 'v1/proc'), path.join(dir, 'v1/root'));
       assert.deepEqual(s, { file: path.join(dir, 'v1/root/cpu,cpuacct/kubepods/pod1/c1/cpu.stat'), key: 'throttled_time' });
-      assert.equal(readThrottledMs(s!), 123.456789);
+      assert.equal(readThrottledMs(s), 123.456789);
     });
 
     it('cgroup v1 in a container (its own cgroup namespace): the mount\'s root', () => {
@@ -71,7 +71,7 @@ describe('probe self-check: the prober\'s own delay', function () {
       write('ns/root/cpu/cpu.stat', 'nr_periods 1\nnr_throttled 1\nthrottled_time 5000000\n');
       const s = throttleSource(path.join(dir, 'ns/proc'), path.join(dir, 'ns/root'));
       assert.equal(s?.file, path.join(dir, 'ns/root/cpu/cpu.stat'));
-      assert.equal(readThrottledMs(s!), 5);
+      assert.equal(readThrottledMs(s), 5);
     });
 
     it('cgroup v2: throttled_usec in µs', () => {
@@ -79,7 +79,7 @@ describe('probe self-check: the prober\'s own delay', function () {
       write('v2/root/system.slice/hb.service/cpu.stat', 'usage_usec 100\nnr_periods 3\nnr_throttled 2\nthrottled_usec 2500\n');
       const s = throttleSource(path.join(dir, 'v2/proc'), path.join(dir, 'v2/root'));
       assert.deepEqual(s, { file: path.join(dir, 'v2/root/system.slice/hb.service/cpu.stat'), key: 'throttled_usec' });
-      assert.equal(readThrottledMs(s!), 2.5);
+      assert.equal(readThrottledMs(s), 2.5);
     });
 
     it('no cpu.stat (no controller, or a cpu.stat without throttling): none, and the check counts 0 throttling', () => {

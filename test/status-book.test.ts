@@ -8,6 +8,7 @@ import { statusPage, STATUS_CSP } from '../src/status/page';
 import { createProbeBook, WINDOW } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
 import { defaults } from '../src/config/schema';
+import { STARVED_MS } from '../src/probe/self';
 
 const line = (o: Partial<ProbeRecord>): ProbeRecord => ({
   time: new Date().toISOString(), target: 'http://t', peer: '127.0.0.1:1', method: 'GET', size: 1024, status: 200,
@@ -153,6 +154,20 @@ describe('status: the mesh view', () => {
     const html = statusPage(doc);
     assert.match(html, /<td class="n">1400w<\/td><td class="outcome">mtu \(path limit 1348 B\)<\/td>/);
     assert.match(html, /sizes 1400 B, 1400w \(on the wire\)/);
+  });
+
+  it('marks a row whose last probe was held up by the prober itself (self_ms from STARVED_MS) as prober starved, with its family', () => {
+    const book = createProbeBook(1000, 100);
+    book.record(line({ peer: '127.0.0.1:1', self_ms: 0.02 }));
+    book.record(line({ peer: '[::1]:1', family: 'ipv6', total_ms: 40, self_ms: STARVED_MS + 7 }));
+    const rows = book.rows();
+    assert.deepEqual(rows.map((r) => [r.peer, r.family, r.selfMs, r.starved]), [['[::1]:1', 'ipv6', STARVED_MS + 7, true], ['127.0.0.1:1', 'ipv4', 0.02, false]]);
+    const html = statusPage(statusDocument({
+      version: '1', config: { ...defaults(), probeTargets: ['http://t'] }, ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, startedAt: Date.now(),
+    }));
+    assert.match(html, /<tr data-peer="\[::1\]:1" data-outcome="ok" data-starved="true"><td>http:\/\/t<\/td><td>\[::1\]:1<\/td><td>ipv6<\/td>/);
+    assert.match(html, /<td class="n starved">12\.0 \(prober starved\)<\/td><\/tr>/);
+    assert.match(html, /<tr data-peer="127\.0\.0\.1:1" data-outcome="ok"><td>http:\/\/t<\/td><td>127\.0\.0\.1:1<\/td><td>ipv4<\/td>/);
   });
 
   it('reads addresses as probe lines write them, and cells as the worst outcome and the largest p99', () => {

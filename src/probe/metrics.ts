@@ -94,18 +94,18 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     registers: [registry],
   });
 
+  const pathLimit = new prom.Gauge({
+    name: 'heartbeat_probe_path_limit_bytes',
+    help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
+    labelNames: ['target', 'peer'],
+    registers: [registry],
+  });
+
   const self = new prom.Histogram({
     name: 'heartbeat_probe_self_seconds',
     help: "The prober's own delay during each probe (self_ms: event-loop delay on the probing thread, CPU throttling of its cgroup), by target: the part of the probe's time that may be heartbeat, not the path.",
     labelNames: ['target'],
     buckets: PROBE_BUCKETS,
-    registers: [registry],
-  });
-
-  const pathLimit = new prom.Gauge({
-    name: 'heartbeat_probe_path_limit_bytes',
-    help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
-    labelNames: ['target', 'peer'],
     registers: [registry],
   });
 

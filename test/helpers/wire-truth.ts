@@ -1,0 +1,307 @@
+/**
+ * The truth a probe's timings are held against (test/root/probe-truth.test.ts, bench/probe-truth.ts):
+ * two network namespaces joined by a veth (a prober's and a peer's), tcpdump on the prober's side of
+ * it, and each probe line joined to its packets by the X-Request-Id its request carried:
+ *   connect = SYN -> SYN-ACK, ttfb = last request byte -> first answer byte, total = SYN -> last answer byte,
+ * as the packets passed the prober's veth. Also: a child cgroup of cgroup v1's cpu controller with a CFS
+ * quota (what a pod's CPU limit does), and curl's timings of the same path for scale.
+ * Every name made here contains "hb39" and is removed by name. Needs root, iproute2, tcpdump, curl.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { requireTool } from './tools';
+
+export const TRUTH_HINT = 'needs root, iproute2, tcpdump and curl: apt-get install -y iproute2 tcpdump curl (.ci/run installs them)';
+
+export function requireTruthTools(): void {
+  if (process.getuid?.() !== 0) throw new Error(`not root: ${TRUTH_HINT}`);
+  requireTool('ip', TRUTH_HINT, ['-V']);
+  requireTool('tcpdump', TRUTH_HINT, ['--version']);
+  requireTool('curl', TRUTH_HINT, ['--version']);
+}
+
+/** Benchmark-range addresses (198.18.0.0/15), only inside the two namespaces. */
+export const TRUTH_ADDR = { prober: '198.18.39.1', peer: '198.18.39.2' } as const;
+
+export interface TruthNet {
+  prober: string;
+  peer: string;
+  /** The prober's end of the veth (where tcpdump listens). */
+  dev: string;
+  remove(): void;
+}
+
+const run = (args: string[]): string => execFileSync(args[0] as string, args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+export function createTruthNet(): TruthNet {
+  const tag = `hb39-${process.pid % 100000}`;
+  const prober = `${tag}-prober`;
+  const peer = `${tag}-peer`;
+  const dev = `hb39p${process.pid % 100000}`;
+  const remove = (): void => {
+    for (const n of [prober, peer]) spawnSync('ip', ['netns', 'delete', n], { stdio: 'ignore' });
+  };
+  remove();
+  try {
+    run(['ip', 'netns', 'add', prober]);
+    run(['ip', 'netns', 'add', peer]);
+    run(['ip', 'link', 'add', dev, 'netns', prober, 'type', 'veth', 'peer', 'name', `hb39q${process.pid % 100000}`, 'netns', peer]);
+    run(['ip', '-n', prober, 'addr', 'add', `${TRUTH_ADDR.prober}/24`, 'dev', dev]);
+    run(['ip', '-n', peer, 'addr', 'add', `${TRUTH_ADDR.peer}/24`, 'dev', `hb39q${process.pid % 100000}`]);
+    for (const [ns, d] of [[prober, dev], [peer, `hb39q${process.pid % 100000}`], [prober, 'lo'], [peer, 'lo']] as const) {
+      run(['ip', '-n', ns, 'link', 'set', d, 'up']);
+    }
+  } catch (e) {
+    remove();
+    throw e;
+  }
+  return { prober, peer, dev, remove };
+}
+
+export interface Capture {
+  file: string;
+  /** Stops tcpdump (SIGINT: it writes what it buffered) and resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** tcpdump on the prober's veth, every TCP packet of `port`, headers and the first bytes of payload, to `file`. */
+export async function startCapture(net: TruthNet, port: number, file: string): Promise<Capture> {
+  const proc: ChildProcess = spawn('ip', ['netns', 'exec', net.prober, 'tcpdump', '-i', net.dev, '-n', '-s', '400', '-U',
+    '--time-stamp-precision', 'nano', '-w', file, 'tcp', 'port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    proc.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+      if (/listening on/.test(err)) resolve();
+    });
+    void exited.then(() => reject(new Error(`tcpdump exited: ${err}`)));
+    setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000).unref();
+  });
+  return {
+    file,
+    async stop(): Promise<void> {
+      proc.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
+export interface Packet {
+  /** ms (epoch, ns resolution). */
+  t: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  syn: boolean;
+  ack: boolean;
+  fin: boolean;
+  /** TCP payload bytes (from the IP length, not the capture). */
+  len: number;
+  /** The captured start of the payload. */
+  payload: Buffer;
+}
+
+/** The packets of a pcap file (Ethernet, IPv4, TCP), µs or ns timestamps. */
+export function readPcap(file: string): Packet[] {
+  const b = fs.readFileSync(file);
+  const magic = b.readUInt32LE(0);
+  const nano = magic === 0xa1b23c4d;
+  if (!nano && magic !== 0xa1b2c3d4) throw new Error(`${file}: not a little-endian pcap file`);
+  // the link layer: Ethernet (1), Linux cooked v1 (113) or v2 (276): where the EtherType and the IP header are
+  const link = b.readUInt32LE(20);
+  const [typeAt, ipAt] = link === 1 ? [12, 14] : link === 113 ? [14, 16] : link === 276 ? [0, 20] : [-1, -1];
+  if (typeAt < 0) throw new Error(`${file}: link type ${link} not read here`);
+  const out: Packet[] = [];
+  for (let o = 24; o + 16 <= b.length;) {
+    const sec = b.readUInt32LE(o);
+    const frac = b.readUInt32LE(o + 4);
+    const incl = b.readUInt32LE(o + 8);
+    const p = o + 16;
+    const end = p + incl;
+    o = end;
+    if (end > b.length || incl < ipAt + 20 + 20) continue;
+    if (b.readUInt16BE(p + typeAt) !== 0x0800) continue; // IPv4
+    const ip = p + ipAt;
+    const ihl = ((b[ip] as number) & 0x0f) * 4;
+    if (b[ip + 9] !== 6 || ip + ihl + 20 > end) continue; // TCP, its header captured
+    const total = b.readUInt16BE(ip + 2);
+    const tcp = ip + ihl;
+    const doff = ((b[tcp + 12] as number) >> 4) * 4;
+    const flags = b[tcp + 13] as number;
+    const len = total - ihl - doff;
+    const start = tcp + doff;
+    out.push({
+      t: sec * 1000 + (nano ? frac / 1e6 : frac / 1e3),
+      src: `${b[ip + 12]}.${b[ip + 13]}.${b[ip + 14]}.${b[ip + 15]}`,
+      dst: `${b[ip + 16]}.${b[ip + 17]}.${b[ip + 18]}.${b[ip + 19]}`,
+      sport: b.readUInt16BE(tcp),
+      dport: b.readUInt16BE(tcp + 2),
+      syn: (flags & 0x02) !== 0,
+      ack: (flags & 0x10) !== 0,
+      fin: (flags & 0x01) !== 0,
+      len,
+      payload: b.subarray(Math.min(start, end), Math.min(end, start + Math.max(0, len))),
+    });
+  }
+  return out;
+}
+
+export interface WireTiming { connect: number; ttfb: number; total: number }
+
+/**
+ * Each exchange with `server`:`port` on a fresh connection, by the X-Request-Id of its request: the wire's
+ * connect (SYN -> SYN-ACK), ttfb (last request byte -> first answer byte) and total (SYN -> last answer byte).
+ */
+export function wireTimings(packets: Packet[], server: string, port: number): Map<string, WireTiming> {
+  interface Conn { syn?: number; synAck?: number; lastReq?: number; firstRes?: number; lastRes?: number; id?: string }
+  const conns = new Map<number, Conn>();
+  for (const p of packets) {
+    const outbound = p.dst === server && p.dport === port;
+    const inbound = p.src === server && p.sport === port;
+    if (!outbound && !inbound) continue;
+    const key = outbound ? p.sport : p.dport;
+    if (outbound && p.syn && !p.ack) conns.set(key, { syn: p.t }); // a new connection on this port
+    const c = conns.get(key);
+    if (!c) continue;
+    if (inbound && p.syn && p.ack && c.synAck === undefined) c.synAck = p.t;
+    if (p.len <= 0) continue;
+    if (outbound) {
+      c.lastReq = p.t;
+      const m = /X-Request-Id: ([0-9a-f-]{36})/i.exec(p.payload.toString('latin1'));
+      if (m) c.id ??= m[1];
+    } else {
+      c.firstRes ??= p.t;
+      c.lastRes = p.t;
+    }
+  }
+  const out = new Map<string, WireTiming>();
+  for (const c of conns.values()) {
+    if (c.id === undefined || c.syn === undefined || c.synAck === undefined || c.lastReq === undefined || c.firstRes === undefined || c.lastRes === undefined) continue;
+    out.set(c.id, { connect: c.synAck - c.syn, ttfb: c.firstRes - c.lastReq, total: c.lastRes - c.syn });
+  }
+  return out;
+}
+
+/** A reported timing beside the wire's: `reported − wire` and `reported − self − wire`, ms. */
+export interface Joined { id: string; size: number; self: number; err: WireTiming; errSelf: WireTiming }
+
+export interface Reported { request_id: string; size: number; connect_ms: number; ttfb_ms: number; total_ms: number; self_ms: number }
+
+/** Joins reported timings to the wire's by request id; those the capture did not see are left out. */
+export function join(reported: Reported[], wire: Map<string, WireTiming>): Joined[] {
+  const out: Joined[] = [];
+  for (const r of reported) {
+    const w = wire.get(r.request_id);
+    if (!w) continue;
+    out.push({
+      id: r.request_id,
+      size: r.size,
+      self: r.self_ms,
+      err: { connect: r.connect_ms - w.connect, ttfb: r.ttfb_ms - w.ttfb, total: r.total_ms - w.total },
+      // self_ms is the whole probe's: it may belong to any of its phases, so each phase is held against
+      // the reported value less what of self_ms could be in it
+      errSelf: {
+        connect: r.connect_ms - Math.min(r.self_ms, Math.max(0, r.connect_ms - w.connect)) - w.connect,
+        ttfb: r.ttfb_ms - Math.min(r.self_ms, Math.max(0, r.ttfb_ms - w.ttfb)) - w.ttfb,
+        total: r.total_ms - r.self_ms - w.total,
+      },
+    });
+  }
+  return out;
+}
+
+/** Nearest-rank percentile of |values|. */
+export function pAbs(values: number[], q: number): number {
+  const s = values.map(Math.abs).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
+}
+
+export interface ErrorRow {
+  n: number;
+  p50: WireTiming;
+  p99: WireTiming;
+  /** The same, with self_ms taken off. */
+  p50Self: WireTiming;
+  p99Self: WireTiming;
+  /** p99 of self_ms itself. */
+  selfP99: number;
+}
+
+const each = (rows: Joined[], f: (j: Joined) => WireTiming, q: number): WireTiming => ({
+  connect: pAbs(rows.map((j) => f(j).connect), q),
+  ttfb: pAbs(rows.map((j) => f(j).ttfb), q),
+  total: pAbs(rows.map((j) => f(j).total), q),
+});
+
+export function errorRow(rows: Joined[]): ErrorRow {
+  return {
+    n: rows.length,
+    p50: each(rows, (j) => j.err, 0.5),
+    p99: each(rows, (j) => j.err, 0.99),
+    p50Self: each(rows, (j) => j.errSelf, 0.5),
+    p99Self: each(rows, (j) => j.errSelf, 0.99),
+    selfP99: pAbs(rows.map((j) => j.self), 0.99),
+  };
+}
+
+const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '–');
+export const triple = (t: WireTiming): string => `${f3(t.connect)} / ${f3(t.ttfb)} / ${f3(t.total)}`;
+
+/**
+ * curl on the same path from the prober's namespace, `count` fresh connections one after another, each
+ * with its own X-Request-Id: its timings as the issue's table reads them (connect = time_connect −
+ * time_namelookup, ttfb = time_starttransfer − time_pretransfer, total = time_total − time_namelookup).
+ */
+export async function curlRuns(net: TruthNet, url: string, count: number, gapMs: number): Promise<Reported[]> {
+  const out: Reported[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = crypto.randomUUID();
+    const text = await new Promise<string>((resolve, reject) => {
+      const p = spawn('ip', ['netns', 'exec', net.prober, 'curl', '-s', '-o', '/dev/null', '-H', `X-Request-Id: ${id}`, '-H', 'Connection: close',
+        '-w', '%{time_namelookup} %{time_connect} %{time_pretransfer} %{time_starttransfer} %{time_total}', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let s = '';
+      p.stdout.on('data', (c: Buffer) => { s += c.toString(); });
+      p.on('error', reject);
+      p.on('exit', () => resolve(s));
+    });
+    const [dns, connect, pre, start, total] = text.trim().split(' ').map((v) => Number(v) * 1000) as [number, number, number, number, number];
+    out.push({ request_id: id, size: 0, connect_ms: connect - dns, ttfb_ms: start - pre, total_ms: total - dns, self_ms: 0 });
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return out;
+}
+
+/** A child cgroup of cgroup v1's cpu controller with a CFS quota, for a process started in it. */
+export interface Quota {
+  dir: string;
+  /** A command prefix that runs the command inside the cgroup. */
+  wrap: string[];
+  remove(): void;
+}
+
+export const CPU_V1 = '/sys/fs/cgroup/cpu';
+
+export function createQuota(name: string, percent: number, periodUs = 100_000): Quota {
+  if (!name.includes('hb39')) throw new Error('the cgroup name must contain hb39');
+  if (!fs.existsSync(path.join(CPU_V1, 'cpu.cfs_quota_us'))) {
+    throw new Error(`no cgroup v1 cpu controller at ${CPU_V1} (cpu.cfs_quota_us): the 10% quota phase needs it`);
+  }
+  const dir = path.join(CPU_V1, name);
+  const remove = (): void => {
+    if (!fs.existsSync(dir)) return;
+    // processes still in it go back to the parent first (a cgroup with tasks cannot be removed)
+    for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+      try { fs.writeFileSync(path.join(CPU_V1, 'cgroup.procs'), pid); } catch { /* it exited */ }
+    }
+    fs.rmdirSync(dir);
+  };
+  remove();
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
+  fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.round((periodUs * percent) / 100)));
+  return { dir, wrap: ['sh', '-c', `echo $$ > ${path.join(dir, 'cgroup.procs')} && exec "$@"`, 'sh'], remove };
+}

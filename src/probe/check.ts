@@ -67,6 +67,8 @@ export interface ProbeResult {
   wireBytes: number;
   /** The prober's own delay during the probe (src/probe/self.ts): how much of the timings may be heartbeat, not the path. */
   selfMs: number;
+  /** How late each stamp was (the self-check's view), and the cgroup's throttling over the span. */
+  late: { connect: number; firstByte: number; end: number; throttled: number };
 }
 
 export interface RunningProbe {
@@ -107,7 +109,16 @@ export function probe(spec: ProbeSpec): RunningProbe {
   // net.connect to an IP address makes its connect(2) (the SYN) in a process.nextTick it queues first
   // (lib/net.js, lookupAndConnect): a tick queued after it stamps the connect's start right after the SYN
   // left, not before the socket's setup and whatever the tick queue held
-  if (!pooled) process.nextTick(() => { if (!connected && !finished) t0 = performance.now(); });
+  // (the probe's deadline runs from that stamp too, so a timed-out probe's time is never short of probeTimeout)
+  let timer: NodeJS.Timeout | undefined;
+  if (pooled) timer = deadline();
+  else {
+    process.nextTick(() => {
+      if (finished) return;
+      if (!connected) t0 = performance.now();
+      timer = deadline();
+    });
+  }
   let connected = pooled !== undefined;
   let secured = pooled !== undefined || spec.tls === undefined;
   let connectMs = 0;
@@ -117,6 +128,8 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let ttfbMs = 0;
   let gotByte = false;
   let wireBytes = 0;
+  let lateConnect = 0;
+  let lateFirst = 0;
   let head: ResponseHead | undefined;
   let headBytes: Buffer | undefined; // a head not yet complete: its bytes so far
   let body: Framing = { kind: 'close' };
@@ -127,6 +140,12 @@ export function probe(spec: ProbeSpec): RunningProbe {
   // a wire size asks for the body that makes the whole answer `size` bytes
   const wanted = spec.method === 'POST' ? UPLOAD_RESPONSE_BYTES : spec.wire ? (fitWire(spec.size)?.body ?? 0) : spec.size;
 
+  // at the deadline, bytes already read but not yet handed to us (a prober whose own loop was
+  // held up) are taken first: setImmediate runs after the loop's I/O phase, so a probe whose
+  // answer came in time is judged on it, not on our lateness
+  function deadline(): NodeJS.Timeout {
+    return setTimeout(() => setImmediate(() => finish(connected ? 'timeout' : 'connect_timeout')), spec.timeoutMs);
+  }
   let resolveDone: (r: ProbeResult) => void = () => undefined;
   const done = new Promise<ProbeResult>((r) => { resolveDone = r; });
 
@@ -140,6 +159,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     socket.off('end', onEnd);
     socket.off('error', onError);
     const end = performance.now();
+    const lateEnd = spec.self?.late(written >= 0 ? written : t0) ?? 0;
     if (!connected) connectMs = end - t0;
     else if (!secured) tlsMs = end - tcpAt; // ended during the handshake: the time it took so far
     if (keep && spec.reuse) spec.reuse.pool.give(spec.reuse.key, socket);
@@ -156,7 +176,9 @@ export function probe(spec: ProbeSpec): RunningProbe {
       totalMs: end - t0,
       bytes: spec.method === 'GET' ? verifier.bytes : sent,
       wireBytes,
-      selfMs: mark && spec.self ? spec.self.end(mark) : 0,
+      // the total's error is its end stamp's lateness (a late connect or first byte delays the wire alike)
+      selfMs: lateEnd,
+      late: { connect: lateConnect, firstByte: lateFirst, end: lateEnd, throttled: mark && spec.self ? spec.self.end(mark) : 0 },
     });
   };
 
@@ -198,6 +220,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     if (!gotByte) {
       gotByte = true;
       ttfbMs = performance.now() - (written >= 0 ? written : performance.now());
+      lateFirst = spec.self?.late(written >= 0 ? written : t0) ?? 0;
     }
     if (head) return onBody(chunk);
     // only the head becomes text; the body bytes after it are used where they are (no copy)
@@ -282,6 +305,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     connected = true;
     tcpAt = performance.now();
     connectMs = tcpAt - t0;
+    lateConnect = spec.self?.late(t0) ?? 0;
     if (secured) send();
   };
 
@@ -293,10 +317,6 @@ export function probe(spec: ProbeSpec): RunningProbe {
     send();
   };
 
-  // at the deadline, bytes already read but not yet handed to us (a prober whose own loop was
-  // held up) are taken first: setImmediate runs after the loop's I/O phase, so a probe whose
-  // answer came in time is judged on it, not on our lateness
-  const timer = setTimeout(() => setImmediate(() => finish(connected ? 'timeout' : 'connect_timeout')), spec.timeoutMs);
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);

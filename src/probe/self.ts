@@ -1,21 +1,17 @@
 /**
- * The prober's own delay during a probe (`self_ms`): how long the probing thread could not
- * take its timestamps when it should have. Two measures over the probe's span, the larger kept:
+ * The prober's own delay during a probe (`self_ms`): how late the probing thread may have stamped the
+ * socket event that ends the probe (its last byte, or the failure). While a probe runs, a 1 ms timer
+ * ticks on this thread; a tick later than due (beyond `LATE_SLACK_MS`, the timer's own jitter) means the
+ * thread could not run: another probe's work, a collection, no free CPU, or a throttled cgroup (a
+ * pod's CPU limit). When an event is stamped, its possible lateness is the loop's delay now (the
+ * awaited tick overdue) or the longest stall a tick saw end since the interval began (the request
+ * written: the answer came after it; timers may run before the I/O of the same turn).
  *
- * - **event-loop delay on the probing thread**: while a probe runs, a 1 ms timer ticks on this
- *   thread; every millisecond a tick is late (beyond `LATE_SLACK_MS`, the timer's own jitter)
- *   is a millisecond the thread ran something else, waited for a CPU, was collected or was
- *   throttled, and a socket event that came then was stamped that much late. The lateness of the
- *   tick still awaited when the probe ends counts too (the I/O that ends a probe runs before the
- *   timers of the same loop turn).
- * - **CPU throttling of its cgroup** (a pod's CPU limit): the growth of cgroup v2 `cpu.stat`
- *   `throttled_usec`, or v1 `throttled_time` (ns), read at the probe's start and end (two reads
- *   of a small file per probe, none per byte). Absent files mean 0.
- *
- * The larger, not the sum: a throttled thread's timer is late by the same time, so the two
- * mostly see one stall twice; the throttle counter is kept for the stalls the ticks miss (a
- * probe shorter than a tick), the ticks for delays that are not throttling (CPU contention,
- * collection, the thread's own other work).
+ * Why the stamp and not the probe's whole span: a stall while the prober only waits for the network
+ * delays no stamp, and counting it made self_ms far larger than the error it explains (measured:
+ * docs/probe.md, "How true are the numbers"). The cgroup's throttling over the span (cgroup v2
+ * `cpu.stat` `throttled_usec`, v1 `throttled_time` in ns; absent files mean 0; two reads a probe) is
+ * read too, as the cause: a throttled thread's ticks are late by the same time.
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -88,32 +84,51 @@ export function readThrottledMs(s: ThrottleSource): number | undefined {
 
 /** A probe's start, as the self-check saw it. */
 export interface SelfMark {
-  delay: number;
+  throttled: number;
+}
+
+/** What a probe's stamps were late by, ms (0: on time), and its cgroup's throttling over its span. */
+export interface SelfReading {
+  /** The lateness at each stamp that ends a measured interval. */
+  connect: number;
+  firstByte: number;
+  end: number;
+  /** ms the cgroup was throttled during the probe (cause, not amount: much of it may fall while waiting). */
   throttled: number;
 }
 
 export interface SelfCheck {
   /** A probe starts: the sampler runs while any probe does. */
   begin(): SelfMark;
-  /** The probe ended: its own delay in milliseconds (and the sampler stops when no probe runs). */
+  /**
+   * How late this thread may have stamped a socket event now: the loop's delay now, or the longest stall
+   * it saw end since `since` (performance.now() when the interval being stamped began: the event came after).
+   */
+  late(since: number): number;
+  /** The probe ended (the sampler stops when no probe runs); its cgroup's throttling over the span. */
   end(mark: SelfMark): number;
 }
+
+/** Ticks remembered (their time and lateness): a stamp looks back over those since its interval began. */
+export const TICKS_KEPT = 64;
 
 /** The self-check of the thread it is made on. `source`: the throttle counter (undefined: none, 0). */
 export function createSelfCheck(source: ThrottleSource | undefined = throttleSource()): SelfCheck {
   let running = 0;
   let timer: NodeJS.Timeout | undefined;
   let due = 0; // when the awaited tick should run (performance.now())
-  let closed = 0; // ms of lateness of the ticks that ran
+  const ranAt = new Float64Array(TICKS_KEPT).fill(-Infinity);
+  const lateBy = new Float64Array(TICKS_KEPT);
+  let next = 0;
 
   const tick = (): void => {
     const now = performance.now();
-    closed += Math.max(0, now - due - LATE_SLACK_MS);
+    ranAt[next] = now;
+    lateBy[next] = Math.max(0, now - due - LATE_SLACK_MS);
+    next = (next + 1) % TICKS_KEPT;
     due = now + TICK_MS;
     timer = setTimeout(tick, TICK_MS);
   };
-  /** Every ms of lateness so far, the awaited tick's included. */
-  const delayNow = (): number => closed + Math.max(0, performance.now() - due - LATE_SLACK_MS);
   const throttledNow = (): number => (source ? readThrottledMs(source) ?? 0 : 0);
 
   return {
@@ -122,16 +137,22 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
         due = performance.now() + TICK_MS;
         timer = setTimeout(tick, TICK_MS);
       }
-      return { delay: delayNow(), throttled: throttledNow() };
+      return { throttled: throttledNow() };
+    },
+    late(since: number): number {
+      const now = performance.now();
+      // the awaited tick overdue: the loop is that far behind now; and the stalls the ticks since `since`
+      // saw end (timers can run before the I/O of the same turn: a stall just ended is one of those)
+      let late = Math.max(0, now - due - LATE_SLACK_MS);
+      for (let i = 0; i < TICKS_KEPT; i++) if ((ranAt[i] as number) > since && (lateBy[i] as number) > late) late = lateBy[i] as number;
+      return late;
     },
     end(mark: SelfMark): number {
-      const delay = delayNow() - mark.delay;
-      const throttled = throttledNow() - mark.throttled;
       if (--running === 0) {
         clearTimeout(timer);
         timer = undefined;
       }
-      return Math.max(delay, throttled, 0);
+      return Math.max(0, throttledNow() - mark.throttled);
     },
   };
 }

@@ -1,5 +1,6 @@
 /**
- * The truth a probe's timings are held against (test/root/probe-truth.test.ts, bench/probe-truth.ts):
+ * The truth a probe's timings are held against (test/root/probe-truth.test.ts and `npm run bench`'s
+ * bench/probe-truth.ts):
  * two network namespaces joined by a veth (a prober's and a peer's), tcpdump on the prober's side of
  * it, and each probe line joined to its packets by the X-Request-Id its request carried:
  *   connect = SYN -> SYN-ACK, ttfb = last request byte -> first answer byte, total = SYN -> last answer byte,
@@ -8,17 +9,20 @@
  * Every name made here contains "hb39" and is removed by name. Needs root, iproute2, tcpdump, curl.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { requireTool } from './tools';
+import { makeScratch, removeScratch } from './scratch';
 
-export const TRUTH_HINT = 'needs root, iproute2, tcpdump and curl: apt-get install -y iproute2 tcpdump curl (.ci/run installs them)';
+export const TRUTH_HINT = 'needs root, iproute2, tcpdump, curl and taskset: apt-get install -y iproute2 tcpdump curl util-linux (.ci/run installs them)';
 
+/** Throws, naming what is missing (root, ip, tcpdump, curl, taskset) and how to install it. */
 export function requireTruthTools(): void {
   if (process.getuid?.() !== 0) throw new Error(`not root: ${TRUTH_HINT}`);
-  requireTool('ip', TRUTH_HINT, ['-V']);
-  requireTool('tcpdump', TRUTH_HINT, ['--version']);
-  requireTool('curl', TRUTH_HINT, ['--version']);
+  for (const [tool, arg] of [['ip', '-V'], ['tcpdump', '--version'], ['curl', '--version'], ['taskset', '--version']] as const) {
+    const r = spawnSync(tool, [arg], { stdio: 'ignore', timeout: 30_000 });
+    if (r.error || r.status !== 0) throw new Error(`${tool} is missing (or does not run): ${TRUTH_HINT}`);
+  }
 }
 
 /** Benchmark-range addresses (198.18.0.0/15), only inside the two namespaces. */
@@ -259,7 +263,7 @@ export const triple = (t: WireTiming): string => `${f3(t.connect)} / ${f3(t.ttfb
 export async function curlRuns(net: TruthNet, url: string, count: number, gapMs: number): Promise<Reported[]> {
   const out: Reported[] = [];
   for (let i = 0; i < count; i++) {
-    const id = crypto.randomUUID();
+    const id = randomUUID();
     const text = await new Promise<string>((resolve, reject) => {
       const p = spawn('ip', ['netns', 'exec', net.prober, 'curl', '-s', '-o', '/dev/null', '-H', `X-Request-Id: ${id}`, '-H', 'Connection: close',
         '-w', '%{time_namelookup} %{time_connect} %{time_pretransfer} %{time_starttransfer} %{time_total}', url], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -304,4 +308,139 @@ export function createQuota(name: string, percent: number, periodUs = 100_000): 
   fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
   fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.round((periodUs * percent) / 100)));
   return { dir, wrap: ['sh', '-c', `echo $$ > ${path.join(dir, 'cgroup.procs')} && exec "$@"`, 'sh'], remove };
+}
+
+/** A heartbeat started in a namespace (and maybe a cgroup), its stdout lines kept. */
+export interface Hb {
+  lines: string[];
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts `node main args` under `wrap`; resolves once it logs that it listens. */
+export function startHb(nodeArgv: string[], main: string, args: string[], wrap: string[], env: NodeJS.ProcessEnv = {}): Promise<Hb> {
+  const [cmd, ...rest] = [...wrap, ...nodeArgv, main, ...args] as [string, ...string[]];
+  const proc = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env } });
+  const lines: string[] = [];
+  let partial = '';
+  let err = '';
+  const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+  proc.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  return new Promise<Hb>((resolve, reject) => {
+    const hb: Hb = {
+      lines,
+      async stop() { if (proc.exitCode === null) proc.kill('SIGTERM'); await exited; },
+      kill() { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); },
+    };
+    proc.stdout.on('data', (c: Buffer) => {
+      const parts = (partial + c.toString('latin1')).split('\n');
+      partial = parts.pop() as string;
+      for (const l of parts) {
+        lines.push(l);
+        if (/\blistening\b/.test(l) && /lifecycle/.test(l)) resolve(hb);
+      }
+    });
+    void exited.then(() => reject(new Error(`heartbeat exited before listening: ${err}${lines.join('\n')}`)));
+    setTimeout(() => reject(new Error('heartbeat did not start within 10 s')), 10_000).unref();
+  });
+}
+
+export const TRUTH_PORT = 18039;
+export type TruthPhaseName = 'idle' | 'saturated' | 'quota';
+
+export interface TruthOptions {
+  main: string;
+  nodeArgv: string[];
+  env?: NodeJS.ProcessEnv;
+  /** autocannon's command line (its .js), for the load on the prober's own port. */
+  autocannon: string;
+  /** Seconds the prober probes in a phase. */
+  seconds: number;
+  /** CPUs: the prober's, and the load generator's and the peer's (undefined: not pinned). */
+  proberCpu?: number;
+  loadCpu?: number;
+}
+
+export interface TruthPhase {
+  name: TruthPhaseName | 'curl';
+  /** Ok probe lines, and how many of them the capture showed. */
+  lines: number;
+  row: ErrorRow;
+}
+
+const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['taskset', '-c', String(cpu)]);
+
+/**
+ * The calibration: the namespaces, the peer, then curl (idle, for scale) and the prober in each phase, each
+ * held against its capture. `onPhase` hears each phase as it ends. Everything it made is removed at the end.
+ */
+export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPhase: (p: TruthPhase) => void | Promise<void>): Promise<TruthPhase[]> {
+  requireTruthTools();
+  const dir = makeScratch('heartbeat-truth-');
+  const net = createTruthNet();
+  const peerUrl = `http://${TRUTH_ADDR.peer}:${TRUTH_PORT}`;
+  const out: TruthPhase[] = [];
+  let peer: Hb | undefined;
+  let prober: Hb | undefined;
+  let load: ChildProcess | undefined;
+  let quota: Quota | undefined;
+  try {
+    peer = await startHb(o.nodeArgv, o.main, ['--host', TRUTH_ADDR.peer, '--port', String(TRUTH_PORT)], [...pin(o.loadCpu), 'ip', 'netns', 'exec', net.peer], o.env);
+    {
+      const capture = await startCapture(net, TRUTH_PORT, path.join(dir, 'curl.pcap'));
+      const runs = await curlRuns(net, `${peerUrl}/heartbeat/1024`, Math.max(50, o.seconds * 4), 100);
+      await capture.stop();
+      const joined = join(runs, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT));
+      const p: TruthPhase = { name: 'curl', lines: runs.length, row: errorRow(joined) };
+      out.push(p);
+      await onPhase(p);
+    }
+    for (const name of phases) {
+      const capture = await startCapture(net, TRUTH_PORT, path.join(dir, `${name}.pcap`));
+      if (name !== 'idle') {
+        load = spawn('ip', ['netns', 'exec', net.prober, ...pin(o.loadCpu), ...o.nodeArgv.slice(0, 1), o.autocannon, '-c', '64', '-d', String(o.seconds + 30),
+          `http://${TRUTH_ADDR.prober}:${TRUTH_PORT}/heartbeat/1024`], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, 2000)); // the load at full speed before the first probe
+      }
+      if (name === 'quota') quota = createQuota(`hb39-truth-${process.pid}`, 10);
+      prober = await startHb(o.nodeArgv, o.main, ['--host', TRUTH_ADDR.prober, '--port', String(TRUTH_PORT), '--log-format', 'json',
+        '--probe-targets', peerUrl, '--probe-sizes', '1024,65536', '--probe-interval', '500', '--probe-timeout', '500', '--probe-mtu-probes', '0'],
+      [...(quota?.wrap ?? []), ...pin(o.proberCpu), 'ip', 'netns', 'exec', net.prober], o.env);
+      await new Promise((r) => setTimeout(r, o.seconds * 1000));
+      await prober.stop();
+      load?.kill('SIGKILL');
+      load = undefined;
+      await capture.stop();
+      quota?.remove();
+      quota = undefined;
+      const reported = prober.lines.filter((l) => l.startsWith('{"time"') && l.includes('"kind":"probe"'))
+        .map((l) => JSON.parse(l) as Reported & { outcome: string }).filter((l) => l.outcome === 'ok');
+      prober = undefined;
+      const joined = join(reported, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT));
+      if (process.env.HB_TRUTH_DEBUG) {
+        for (const j of joined) if (Math.abs(j.errSelf.total) > 2 || Math.abs(j.err.total) > 2) process.stderr.write(`${name} ${JSON.stringify(j)}\n`);
+      }
+      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined) };
+      out.push(p);
+      await onPhase(p);
+    }
+    return out;
+  } finally {
+    prober?.kill();
+    if (load && load.exitCode === null) load.kill('SIGKILL');
+    await peer?.stop();
+    quota?.remove();
+    net.remove();
+    removeScratch(dir);
+  }
+}
+
+/** The calibration table, markdown: each phase's error percentiles, with and without self_ms, curl beside. */
+export function truthTable(phases: TruthPhase[]): string {
+  const out = ['| phase | probes joined | p50 \\|reported − wire\\| connect / ttfb / total (ms) | p99 | p99 less self_ms | p99 of self_ms |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const p of phases) {
+    const self = p.name === 'curl';
+    out.push(`| ${p.name === 'curl' ? 'curl, idle' : p.name} | ${p.row.n} of ${p.lines} | ${triple(p.row.p50)} | ${triple(p.row.p99)} | ${self ? '' : triple(p.row.p99Self)} | ${self ? '' : p.row.selfP99.toFixed(3)} |`);
+  }
+  return out.join('\n');
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from './server';
 import { makeScratch, removeScratch } from '../../scripts/scratch';
+import { kubectl } from './tools';
 
 /** One rendered Kubernetes object (fields the tests read are narrowed where used). */
 export interface K8sObject {
@@ -19,7 +20,7 @@ export interface K8sObject {
 
 /** `kubectl kustomize DIR` (repo-relative, or absolute), parsed: every object it renders. */
 export function render(dir: string): K8sObject[] {
-  const out = execFileSync('kubectl', ['kustomize', path.isAbsolute(dir) ? dir : path.join(ROOT, dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(kubectl(), ['kustomize', path.isAbsolute(dir) ? dir : path.join(ROOT, dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return parseAllDocuments(out).map((d) => {
     if (d.errors.length) throw new Error(`kubectl kustomize ${dir}: ${d.errors[0]?.message}`);
     return d.toJS() as K8sObject;

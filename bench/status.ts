@@ -62,11 +62,11 @@ const get = (port: number, p: string): Promise<{ status: number; body: Buffer; m
 async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   const heartbeat = createHeartbeat({ uri: '/heartbeat', min: 1, max: 1024 * 1024, uploadLimit: 1024 * 1024 });
   const servers: http.Server[] = [];
-  let doc = '';
+  const docs: string[] = [];
   for (let i = 0; i < K; i++) {
     const srv = http.createServer((req, res) => {
       if (heartbeat.matches(req.url ?? '')) return heartbeat.handle(req, res);
-      if ((req.url ?? '') === '/status.json?cells=1') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(doc);
+      if ((req.url ?? '') === '/status.json?cells=1') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(docs[i]);
       res.writeHead(404, { 'Content-Length': 0 }).end();
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -75,9 +75,13 @@ async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   const now = new Date().toISOString();
   // what a heartbeat probing all 64 answers a neighbour assembling its mesh (src/status/mesh.ts, cellsDocument)
-  doc = JSON.stringify({
-    schema: 'heartbeat-status/1', time: now,
-    cells: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { outcome: 'ok', failing: false, p99Ms: 2.3 }])),
+  // each with its own identity (src/status/identity.ts): the mesh view refuses an answer from anyone else
+  ports.forEach((port, i) => {
+    docs[i] = JSON.stringify({
+      schema: 'heartbeat-status/1', time: now,
+      identity: { id: (i + 1).toString(16).padStart(16, '0'), pod: `heartbeat-${i}`, namespace: 'heartbeat', node: `node-${i}`, podIP: null, address: '127.0.0.1', port, statusPort: port },
+      cells: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { outcome: 'ok', failing: false, p99Ms: 2.3, forSeconds: null }])),
+    });
   });
   return { ports, close: () => { for (const s of servers) s.close(); } };
 }

@@ -59,19 +59,19 @@ export function age(seconds: number | null): string {
 const bytes = (n: number): string =>
   n >= 1048576 && n % 1048576 === 0 ? `${n / 1048576} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`;
 
-function identitySection(i: Identity): string {
+function identityItems(i: Identity): string {
   const item = (k: string, v: string | null): string => `<dt>${k}</dt><dd>${v === null ? '<small>not set</small>' : escapeHtml(v)}</dd>`;
-  return '<dl id="identity">' + [
+  return [
     item('pod', i.pod), item('namespace', i.namespace), item('node', i.node), item('pod IP', i.podIP),
     item('listening', hostPort(i.address || '*', i.port)), item('status port', String(i.statusPort)), item('instance id', i.id),
-  ].join('') + '</dl>';
+  ].join('');
 }
 
 function instanceSection(d: StatusDocument): string {
   const i = d.instance;
   const s = i.settings;
   const item = (k: string, v: string): string => `<dt>${k}</dt><dd>${v}</dd>`;
-  return '<dl>' + [
+  return '<dl>' + identityItems(d.identity) + [
     item('version', escapeHtml(i.version)),
     item('up', `${age(i.uptimeSeconds)} (since ${escapeHtml(i.started)})`),
     item('ready', i.ready ? 'ready' : '<strong>draining</strong> (/readyz answers 503)'),
@@ -245,7 +245,7 @@ export function statusPage(d: StatusDocument): string {
     `<h1>${escapeHtml(whose(d.identity))} <small>heartbeat ${escapeHtml(d.instance.version)}</small></h1>` +
     `<p class="note">As of ${escapeHtml(d.time)}; this page refreshes itself every ${REFRESH_SECONDS} s (the neighbours are read at most every 5 s). ` +
     'The same data: <a href="status.json?mesh=1">status.json</a>.</p>\n' +
-    `${banner(d)}\n<h2>This instance</h2>\n${identitySection(d.identity)}\n${instanceSection(d)}\n` +
+    `${banner(d)}\n<h2>This instance</h2>\n${instanceSection(d)}\n` +
     `<h2>Probes (${d.probes.length} rows)</h2>\n${probeTable(d.probes, d.window.probes, names)}\n` +
     (d.mesh ? `<h2>Mesh</h2>\n${meshTable(d, d.mesh, names)}\n` : '') +
     '</body></html>\n';

@@ -101,9 +101,9 @@ describe('the status page (--status)', () => {
       assert.equal(pointed.body.toString(), `not found: the status page is served on port ${metricsPort} (the metrics port)\n`);
     }
     // its listening line says what the port serves: the page, not /metrics
-    const listening = await until('the metrics listener\'s line', 5000, async () => hb?.lines
+    const listening = await until('the metrics listener\'s line', 5000, () => Promise.resolve(hb?.lines
       .map((l) => JSON.parse(l) as { message: string; details: Record<string, unknown> })
-      .find((l) => l.message === 'listening' && l.details.listener === 'metrics'));
+      .find((l) => l.message === 'listening' && l.details.listener === 'metrics')));
     assert.deepEqual(listening.details, { listener: 'metrics', address: '127.0.0.1', port: metricsPort, status: '/status' });
     // another process never shares the id
     const again = await startServer(['--host', '127.0.0.1', '--status']);

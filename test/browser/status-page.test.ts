@@ -39,7 +39,7 @@ function getJson(host: string, port: number, p: string): Promise<StatusDocument>
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        try { resolve(JSON.parse(Buffer.concat(chunks).toString()) as StatusDocument); } catch (e) { reject(e as Error); }
+        try { resolve(JSON.parse(Buffer.concat(chunks).toString()) as StatusDocument); } catch (e) { reject(e instanceof Error ? e : new Error(String(e))); }
       });
     }).on('error', reject);
   });

@@ -82,8 +82,11 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     const c = await serve((_req, res) => answer(res, other({ port: b.port })));
     // d: answers as this very instance (its own listener at a shared address)
     const d = await serve((_req, res) => answer(res, me));
+    // e: a pointer to a port that points on again: followed once, never further
+    const loop = await serve((_req, res) => { res.writeHead(404, { [STATUS_PORT_HEADER]: String(b.port) }); res.end(); });
+    const e = await serve((_req, res) => { res.writeHead(404, { [STATUS_PORT_HEADER]: String(loop.port) }); res.end(); });
     const book = createProbeBook(1000, 100);
-    for (const s of [b, c, d]) book.record(line({ peer: `127.0.0.1:${s.port}` }));
+    for (const s of [b, c, d, e]) book.record(line({ peer: `127.0.0.1:${s.port}` }));
     const view = createMeshView({ book, identity: () => me, userAgent: 'test', timeoutMs: 1000 });
     const mesh = await view.get();
     const row = (s: { port: number }) => mesh.rows.find((r) => r.prober === `127.0.0.1:${s.port}`);
@@ -96,6 +99,8 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     assert.deepEqual(row(c)?.cells, {}, 'nothing of a wrong answer is shown');
     assert.equal(row(c)?.error, `answered as hb-b on node-b (127.0.0.1:${b.port}), not the neighbour asked`);
     assert.equal(row(d)?.error, 'answered as this heartbeat itself');
+    assert.equal(row(e)?.error, `pointed from port ${loop.port} elsewhere again`);
+    assert.deepEqual([loop.asked.length, b.asked.length], [1, 1], 'one pointer followed, no more');
     assert.equal(mesh.self, '127.0.0.1:8091');
 
     // the next assembly asks b's status port directly
@@ -113,10 +118,10 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     const v = verdictOf(doc);
     assert.equal(v.ok, false);
     assert.deepEqual(v.pairs.map((p) => [p.prober, p.peer, p.outcome, p.forSeconds]), [[`127.0.0.1:${b.port}`, '127.0.0.1:1', 'refused', 12]]);
-    assert.deepEqual(v.unreadable.map((u) => u.prober).sort(), [`127.0.0.1:${c.port}`, `127.0.0.1:${d.port}`].sort());
+    assert.deepEqual(v.unreadable.map((u) => u.prober).sort(), [`127.0.0.1:${c.port}`, `127.0.0.1:${d.port}`, `127.0.0.1:${e.port}`].sort());
     const html = statusPage(doc);
     assert.match(html, new RegExp(`1 failing pair: 127\\.0\\.0\\.1:${b.port} <small>node-b</small> → 127\\.0\\.0\\.1:1 refused for 12 s`));
-    assert.match(html, /2 neighbours unreadable/);
+    assert.match(html, /3 neighbours unreadable/);
     assert.match(html, /<title>heartbeat hb-a on node-a: status<\/title>/);
     assert.match(html, /<meta http-equiv="refresh" content="10">/);
   });

@@ -87,7 +87,7 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     const e = await serve((_req, res) => { res.writeHead(404, { [STATUS_PORT_HEADER]: String(loop.port) }); res.end(); });
     const book = createProbeBook(1000, 100);
     for (const s of [b, c, d, e]) book.record(line({ peer: `127.0.0.1:${s.port}` }));
-    const view = createMeshView({ book, identity: () => me, userAgent: 'test', timeoutMs: 1000 });
+    const view = createMeshView({ book, identity: () => me, userAgent: 'test', timeoutMs: 3000 }); // generous: a loaded machine (as status-book's)
     const mesh = await view.get();
     const row = (s: { port: number }) => mesh.rows.find((r) => r.prober === `127.0.0.1:${s.port}`);
     assert.equal(row(b)?.reachable, true, row(b)?.error);

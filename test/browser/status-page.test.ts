@@ -296,7 +296,7 @@ describe('the status page in headless Chromium, JavaScript off', function () {
       const at = (i: number): string => `127.0.0.${i}:${port}`;
       const start = (i: number, targets: number[]) => startServer([
         '--host', `127.0.0.${i}`, '--status', '--probe-targets', targets.map((t) => `http://${at(t)}`).join(','),
-        '--probe-interval', '1000', '--probe-timeout', '500',
+        '--probe-interval', '1000', '--probe-timeout', '1000',
       ], { port, env: { POD_NAME: `hb-${i}`, NODE_NAME: `node-${i}` } });
       nodes.push(await start(2, [3]), await start(3, [2, 4]), await start(4, [3]));
       await meshAfter('127.0.0.2', port, 0, '.3 read, seeing .4 ok', (d) => d.mesh?.rows.find((r) => r.prober === at(3))?.cells[at(4)]?.outcome === 'ok');
@@ -328,12 +328,12 @@ describe('the status page in headless Chromium, JavaScript off', function () {
 
     it('greys that row with who answered instead, shows nothing of the answer, and names the pod', async () => {
       const [pa, pb] = [await freePort(), await freePort()];
-      nodes.push(await startServer(['--host', '127.0.0.1', '--status', '--probe-targets', `http://127.0.0.1:${pa}`, '--probe-interval', '1000', '--probe-timeout', '500'],
+      nodes.push(await startServer(['--host', '127.0.0.1', '--status', '--probe-targets', `http://127.0.0.1:${pa}`, '--probe-interval', '1000', '--probe-timeout', '1000'],
         { port: pb, env: { POD_NAME: 'hb-b', NODE_NAME: 'node-b' } }));
       // 127.0.0.1:proxy is a neighbour to a: probes pass through to b, and so does the status asked there
       proxy = await startProxy(pb, 'pass');
       const x = `127.0.0.1:${proxy.port}`;
-      nodes.push(await startServer(['--host', '127.0.0.1', '--status', '--probe-targets', `http://${x},http://127.0.0.1:${pb}`, '--probe-interval', '1000', '--probe-timeout', '500'],
+      nodes.push(await startServer(['--host', '127.0.0.1', '--status', '--probe-targets', `http://${x},http://127.0.0.1:${pb}`, '--probe-interval', '1000', '--probe-timeout', '1000'],
         { port: pa, env: { POD_NAME: 'hb-a', NODE_NAME: 'node-a' } }));
       const d = await meshAfter('127.0.0.1', pa, 0, 'both neighbours asked', (v) => v.probes.length === 4 && (v.mesh?.rows.length ?? 0) === 3);
       const wrong = d.mesh?.rows.find((r) => r.prober === x);

@@ -154,7 +154,7 @@ describe('the Grafana dashboard on a real Prometheus scraping a live mesh', func
       return d.length === 2 ? d : undefined;
     });
     assert.deepEqual(worst.map((s) => [s.metric.instance, s.metric.peer, s.metric.outcome]).sort(),
-      [[`127.0.0.1:${m.metricsPorts[0]}`, stopped, 'refused'], [`127.0.0.1:${m.metricsPorts[1]}`, stopped, 'refused']]);
+      [[`127.0.0.1:${m.metricsPorts[0]}`, stopped, 'refused'], [`127.0.0.1:${m.metricsPorts[1]}`, stopped, 'refused']].sort());
     const counts = worst.map((s) => Number(s.value?.[1]));
     assert.ok(counts.every((v) => v > 0) && counts[0]! >= counts[1]!, counts.join(' '));
     const alerts = await eventually('HeartbeatDown in the alerts panel', 60_000, async () => {

@@ -105,7 +105,7 @@ export function cellsOf(rows: Pick<ProbeRow, 'peer' | 'outcome' | 'p99Ms' | 'fai
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v.length <= MAX_TEXT ? v : undefined);
 
-/** The compact view a neighbour is asked for, `/status.json?cells=1`: who answers and its cells by peer (~60 bytes a peer). */
+/** The compact view a neighbour is asked for, `/status.json?cells=1`: who answers and its cells by peer (~85 bytes a peer). */
 export interface CellsDocument {
   schema: 'heartbeat-status/1';
   time: string;

@@ -154,3 +154,38 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     assert.match(statusPage(doc), /1 failing pair: 127\.0\.0\.1:8092 <small>node-b<\/small> → 127\.0\.0\.1:8093 refused for 3 s/);
   });
 });
+
+describe('docs/status.md', () => {
+  it('documents every key of /status.json, ?mesh=1 and ?cells=1', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { ROOT } = await import('./helpers/server');
+    const { cellsDocument } = await import('../src/status/mesh');
+    const docs = readFileSync(path.join(ROOT, 'docs', 'status.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('### `/status.json`'), docs.indexOf('## The Grafana dashboard'));
+    const book = createProbeBook(1000, 100);
+    book.record(line({ peer: '127.0.0.1:8092', outcome: 'refused' }));
+    const doc = statusDocument({
+      version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:8092'] }, ready: () => true, requests: () => 0,
+      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+    });
+    const at = new Date().toISOString();
+    doc.mesh = {
+      time: at, peers: ['127.0.0.1:8092'], omitted: 0, self: '127.0.0.1:8091',
+      rows: [{ prober: '127.0.0.1:8092', self: false, reachable: false, error: 'refused', identity: other({}), at, cells: { '127.0.0.1:8091': { outcome: 'ok', failing: false, p99Ms: 1, forSeconds: null } } }],
+    };
+    const keys = new Set<string>();
+    const walk = (v: unknown, underCells = false): void => {
+      if (Array.isArray(v)) return v.forEach((x) => walk(x));
+      if (!v || typeof v !== 'object') return;
+      for (const [k, x] of Object.entries(v)) {
+        if (!underCells) keys.add(k); // the keys of `cells` are peer addresses
+        walk(x, k === 'cells' && !underCells);
+      }
+    };
+    walk(doc);
+    walk(cellsDocument(book, me));
+    for (const k of keys) assert.ok(section.includes(`\`${k}\``), `docs/status.md does not document the key ${k}`);
+    assert.ok(keys.has('time') && keys.has('omitted') && keys.has('identity') && keys.has('forSeconds'));
+  });
+});

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { renderOverlay, type K8sObject } from '../helpers/deploy';
 import { ROOT } from '../helpers/server';
-import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, requireTool } from '../helpers/tools';
 
 interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
 interface Container { name: string; env?: EnvVar[]; ports?: { name: string; containerPort: number }[] }
@@ -36,7 +36,7 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 
 describe('k8s/components/status', function () {
   this.timeout(60_000);
-  before(() => requireTool('kubectl', KUBECTL_HINT, ['version', '--client']));
+  before(() => requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']));
 
   for (const [mode, dir] of Object.entries(MODES)) {
     it(`${mode}: the page on, who the pod is, Service heartbeat-status to where it is served, the mesh view let through`, () => {

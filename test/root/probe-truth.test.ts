@@ -33,7 +33,7 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
   const phase = (name: string): TruthPhase => {
     const p = phases.get(name);
     assert.ok(p, `phase ${name} ran`);
-    assert.ok(p.row.n >= p.lines * 0.95 && p.row.n >= SECONDS, `${name}: ${p.row.n} of ${p.lines} ok lines found on the wire`);
+    assert.ok(p.row.n >= p.lines * 0.9 && p.row.n >= SECONDS, `${name}: ${p.row.n} of ${p.lines} ok lines (curl runs) found on the wire`);
     return p;
   };
 

@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     if (at.metrics) {
       logger.info('listening', { listener: 'metrics', address: at.metrics.address, port: at.metrics.port, path: config.metricsPath });
     }
+    if (at.udp) logger.info('listening', { listener: 'udp', address: at.udp.address, port: at.udp.port });
     prober?.start();
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;

@@ -22,6 +22,8 @@ import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
 import { keepTickShape } from './tick-shape';
 import { createStatus, type Status } from './status';
+import { createUdpResponder } from '../udp/responder';
+import { registerEchoMetrics } from '../udp/metrics';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
@@ -44,6 +46,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
     : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  // The UDP echo responder on the heartbeat's port number (src/udp/), with its counters in the metrics.
+  const udp = config.udpEcho ? createUdpResponder(config.port, config.host) : undefined;
+  if (udp && metrics) registerEchoMetrics(metrics.registry, udp.stats);
   // Requests answered on the heartbeat port (the status page shows them): one plain number.
   let served = 0;
   const status = config.status
@@ -132,7 +137,8 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
     async listen(): Promise<Listening> {
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
-      return { heartbeat: await listenOn(server, config.port, config.host, 'heartbeat'), metrics: metricsAt };
+      const heartbeatAt = await listenOn(server, config.port, config.host, 'heartbeat');
+      return { heartbeat: heartbeatAt, metrics: metricsAt, udp: await udp?.listen() };
     },
 
     shutdown(): Promise<void> {
@@ -145,7 +151,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       };
       return server.drain(config.drainTimeout, (connections) => {
         logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections });
-      }).then(closeSide);
+      }).then(closeSide).then(() => udp?.close());
     },
   };
 }

@@ -356,7 +356,7 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
         assert.ok((r.duration_ms as FbFloat).value >= 0);
       }
       assert.equal(run.requests.size, expected.filter((e) => run.requests.has(e.path)).length, 'no unexpected request lines');
-      assert.deepEqual(run.lifecycle.map((r) => r.message), ['starting', 'listening', 'shutdown begun', 'shutdown done']);
+      assert.deepEqual(run.lifecycle.map((r) => r.message), ['starting', 'listening', 'listening', 'shutdown begun', 'shutdown done']);
       runs[format] = run;
     });
   }

@@ -17,6 +17,7 @@ import { PER_SOURCE, TOTAL } from '../src/udp/limits';
 import { formatUdp, UDP_COLUMNS, type UdpRecord } from '../src/log/format';
 import { attribute, nextJitter, percentile } from '../src/probe/udp-stats';
 import { OFFSET, TYPE, answerType } from '../src/udp/datagram';
+import type { StatusDocument } from '../src/status/report';
 import { scrape } from './helpers/probe';
 import { kill, request, ROOT, runCli, startServer, until, type Running } from './helpers/server';
 
@@ -102,7 +103,7 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
 
   it('one udp line per peer and round: N sent, nothing lost, RTTs and jitter; the metrics agree', async () => {
     peer = await startServer(['--host', '127.0.0.1', '--metrics']);
-    prober = await startServer(probeArgs(peer.port, 12, ['--log-format', 'json']));
+    prober = await startServer(probeArgs(peer.port, 12, ['--log-format', 'json', '--status']));
     const p = prober;
     const lines = await until('two udp lines', 20_000, () => Promise.resolve(udpLines(p).length >= 2 ? udpLines(p) : undefined));
     for (const l of lines.slice(0, 2)) {
@@ -122,6 +123,14 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
     // the peer answered every echo and count question
     const answered = scrape((await request(peer.port, 'GET', '/metrics')).body.toString()).get('heartbeat_udp_echo_answered_total') as number;
     assert.ok(answered >= sent, `the peer answered ${answered}`);
+    // the status page's UDP view: the same neighbour, nothing lost either way
+    const doc = JSON.parse((await request(p.port, 'GET', '/status.json')).body.toString()) as StatusDocument;
+    assert.equal(doc.instance.settings.probeUdp, 12);
+    assert.deepEqual(doc.udp.map((r) => [r.peer, r.family, r.lossOutPct, r.lossBackPct, r.lossUnknownPct]), [[`127.0.0.1:${peer.port}`, 'ipv4', 0, 0, 0]]);
+    assert.ok((doc.udp[0]?.sent ?? 0) >= 24);
+    const html = (await request(p.port, 'GET', '/status')).body.toString();
+    assert.match(html, /<h2>UDP loss by direction \(1 neighbours\)<\/h2>/);
+    assert.match(html, /<th>loss out %<\/th><th>loss back %<\/th>/);
   });
 
   it('spaces the datagrams across the round: never a burst', async () => {

@@ -11,6 +11,7 @@ import { cellsDocument, createMeshView, type MeshView } from '../status/mesh';
 import { statusPage, STATUS_CSP } from '../status/page';
 import { createProbeBook, type ProbeBook } from '../status/probes';
 import { statusDocument, type StatusSources } from '../status/report';
+import { createUdpBook, type UdpBook } from '../status/udp';
 import { declareBody } from './observe';
 import { PROBE_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, pathOf, sendText } from './respond';
@@ -20,12 +21,14 @@ export const STATUS_PATHS = ['/status', '/status.json'] as const;
 export interface Status {
   /** Fed by probe mode: one call per probe line (src/probe/round.ts). */
   readonly book: ProbeBook;
+  /** Fed by probe mode with probeUdp: one call per udp line (src/probe/udp-round.ts). */
+  readonly udp: UdpBook;
   /** Answers the request when it is for a status path; false otherwise (the caller goes on). */
   readonly serve: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** What the status reads from the rest of heartbeat; the probe book and the start time are its own. */
-export type StatusOptions = Omit<StatusSources, 'book' | 'startedAt'>;
+export type StatusOptions = Omit<StatusSources, 'book' | 'udp' | 'startedAt'>;
 
 /** Rows the probe book keeps at most: K neighbours × (sizes + the upload), twice over for a changing set. */
 const bookRows = (c: Config): number => 2 * c.probeMaxPeers * (c.probeSizes.length + (c.probeUpload > 0 ? 1 : 0));
@@ -33,9 +36,11 @@ const bookRows = (c: Config): number => 2 * c.probeMaxPeers * (c.probeSizes.leng
 export function createStatus(o: StatusOptions): Status {
   const { config } = o;
   const book = createProbeBook(config.probeInterval, bookRows(config));
+  // one row per neighbour, twice over for a changing set
+  const udp = createUdpBook(config.probeInterval, 2 * config.probeMaxPeers);
   const sources: StatusSources = {
     version: o.version, config, ready: o.ready, requests: o.requests, logLinesDropped: o.logLinesDropped,
-    book, startedAt: Date.now(),
+    book, udp, startedAt: Date.now(),
   };
   const mesh: MeshView = createMeshView({
     book,
@@ -65,6 +70,7 @@ export function createStatus(o: StatusOptions): Status {
 
   return {
     book,
+    udp,
     serve(req: IncomingMessage, res: ServerResponse): boolean {
       const path = pathOf(req.url ?? '');
       if (path !== '/status' && path !== '/status.json') return false;

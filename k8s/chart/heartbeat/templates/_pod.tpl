@@ -110,6 +110,11 @@ template:
           - name: http
             containerPort: {{ .Values.config.port }}
             protocol: TCP
+          {{- if ne (toString .Values.config.udpEcho) "false" }}
+          - name: udp-echo
+            containerPort: {{ .Values.config.port }}
+            protocol: UDP
+          {{- end }}
           {{- if and .Values.config.metrics .Values.config.metricsPort }}
           - name: metrics
             containerPort: {{ .Values.config.metricsPort }}

@@ -16,7 +16,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createHeartbeat } from '../src/http/heartbeat';
-import { freePort } from '../test/helpers/server';
+import { freePort } from '../scripts/free-port';
 import { procMemory } from './memory';
 import { markdownTable, mib } from './table';
 

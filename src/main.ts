@@ -1,5 +1,9 @@
-#!/usr/bin/env node
-/** The `heartbeat` command: read the settings, start the server, log what it does. */
+#!/usr/bin/env -S node --max-old-space-size=48 --max-semi-space-size=1 --expose-gc
+/**
+ * The `heartbeat` command: read the settings, start the server, log what it does.
+ * The shebang carries the image's Node flags (the Dockerfile's ENTRYPOINT; test/npm-start.test.ts keeps them
+ * equal), so `npx heartbeat` and the installed command run as the image does: the upload reclaim on.
+ */
 import { helpText } from './config/help';
 import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';

@@ -137,7 +137,7 @@ describe('the status page of a mesh of three on loopback', function () {
     assert.equal(await n2.stop(), 0);
     const stoppedAt = Date.now();
     const stopped = m.peers[2] as string;
-    const doc = await until('the stopped peer failing, here and on the other neighbour', 30_000, async () => {
+    const doc = await until('the stopped peer failing, here and on the other neighbour', 60_000, async () => {
       const d = await getJson(n0.port, '/status.json?mesh=1');
       const seen = d.mesh?.rows.find((r) => r.prober === m.peers[1])?.cells[stopped]?.outcome;
       // a mesh assembled after the stop (one assembly serves 5 s)

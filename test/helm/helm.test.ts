@@ -18,7 +18,7 @@ import { KEYS } from '../../src/config/schema';
 import { render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { ROOT } from '../helpers/server';
-import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, requireTool } from '../helpers/tools';
 import { modelFor } from '../k8s/models';
 
 const CHART = path.join(ROOT, 'k8s', 'chart', 'heartbeat');
@@ -122,7 +122,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   this.timeout(120_000);
   before(() => {
     helmBin();
-    requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
+    requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']);
     tmpHome = makeScratch('heartbeat-helm-');
   });
   after(() => { if (tmpHome) removeScratch(tmpHome); });

@@ -22,7 +22,7 @@ import { defaults, type Config } from '../../src/config/schema';
 import { execForm, readDockerfile, render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { modelFor } from './models';
-import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, ltsNode, requireTool } from '../helpers/tools';
 import { ROOT, freePort, kill, request, startServer, type Running } from '../helpers/server';
 import { makeScratch, removeScratch } from '../../scripts/scratch';
 
@@ -232,7 +232,7 @@ describe('k8s manifests', function () {
   let tmp: string;
 
   before(() => {
-    requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
+    requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']);
     tmp = makeScratch('heartbeat-k8s-');
     for (const [label, dir] of Object.entries(renders(tmp))) rendered.set(label, analyse(render(dir)));
     assert.deepEqual([...rendered.keys()], LABELS);

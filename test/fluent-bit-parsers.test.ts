@@ -36,7 +36,7 @@ const REQUEST_TYPES: Record<(typeof REQUEST_COLUMNS)[number], FieldType> = {
 
 const GIB = 1024 * 1024 * 1024;
 const PARSER_FOR = {
-  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', json: 'heartbeat_json',
+  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', tsvUdp: 'heartbeat_tsv_udp', json: 'heartbeat_json',
 };
 
 interface Expected {

@@ -86,7 +86,7 @@ export const UDP_COLUMNS = [
   'family', // ipv4 | ipv6
   'sent', // echo datagrams sent this round
   'lost_out', // never reached the peer (the peer's count says so)
-  'lost_back', // the peer counted them, their answer did not come back within the wait
+  'lost_back', // the peer counted them, their answer did not come back before the round's count did
   'lost_unknown', // unanswered, and the peer's count never came: direction unknown
   'duplicates', // answers beyond the first for one sequence number
   'reordered', // answers arriving after an answer to a later sequence number

@@ -3,9 +3,10 @@
  * round's neighbours, the same set the TCP probes get (src/probe/round.ts hands it over). Per peer a
  * fresh random probe id; `datagrams` echo questions spaced evenly across `spanMs` (each peer from
  * its own random phase, so peers are not sent to in step), each with its sequence number and send
- * time; each waits `waitMs` for its answer. After the last one's wait, the count question asks the
- * peer how many of this probe's datagrams it received (up to COUNT_TRIES times), and the round's
- * tally (src/probe/udp-stats.ts) becomes the peer's `udp` line and its metrics.
+ * time. `waitMs` after the last one, the count question asks the peer how many of this probe's
+ * datagrams it received (up to COUNT_TRIES times, each given `waitMs`); a datagram's wait ends when that
+ * count comes back (or the tries run out): an answer read after that is lost. The round's tally
+ * (src/probe/udp-stats.ts) becomes the peer's `udp` line and its metrics.
  *
  * Two sockets (IPv4, IPv6), made at the first round and kept, so a round costs no socket set-up.
  * A send the kernel refuses (a firewall's drop on the way out) counts as sent: it is lost on the
@@ -39,7 +40,7 @@ export interface UdpProberOptions {
   datagrams: number;
   /** The span they are spread over. */
   spanMs: number;
-  /** How long each waits for its answer (and each count question for its). */
+  /** How long after the last datagram the count is asked (and each count question waits for its answer). */
   waitMs: number;
   logger: AppLogger;
   metrics?: UdpMetrics;
@@ -62,7 +63,7 @@ export interface UdpProber {
 class PeerRound {
   readonly id = randomBytes(8);
   readonly sentAt: Float64Array;
-  /** 0 unanswered, 1 answered in time, 2 answered late (lost). */
+  /** 0 unanswered, 1 answered (before the round's count came back). */
   readonly state: Uint8Array;
   sent = 0;
   answered = 0;
@@ -106,11 +107,9 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
       r.duplicates++;
       return;
     }
+    // in time: before the round's count came back (answers come in the order the peer sent them, so every
+    // answer it sent before answering the count is read first, however late the event loop reads them)
     const rtt = performance.now() - (r.sentAt[seq] as number);
-    if (rtt > o.waitMs) {
-      r.state[seq] = 2; // its wait was over: lost (the peer counted it: lost on the way back)
-      return;
-    }
     r.state[seq] = 1;
     r.answered++;
     if (seq < r.maxSeq) r.reordered++;

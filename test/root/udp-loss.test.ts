@@ -110,7 +110,7 @@ describe('UDP loss by direction equals the kernel\'s count (two namespaces, nfta
     const c = counters();
     const table = {
       rounds: lines.length / 2, sent: sum(lines, 'sent'), 'echo questions nft saw leave': c['echo-sent'],
-      'dropped out (rule)': c['drop-out'], lost_out: sum(lines, 'lost_out'),
+      'dropped out (rule)': c['drop-out'], lost_out: sum(lines, 'lost_out'), 'answers nft saw arrive': c['answer-arrived'],
       'dropped back (rule)': c['drop-back'], lost_back: sum(lines, 'lost_back'), lost_unknown: sum(lines, 'lost_unknown'),
       duplicates: sum(lines, 'duplicates'), reordered: sum(lines, 'reordered'),
     };

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { DATAGRAM_BYTES, OFFSET, TYPE, writeQuestion } from '../src/udp/datagram';
-import { PER_SOURCE, TOTAL } from '../src/udp/limits';
+import { PER_SOURCE, SOURCE_SLOTS, SourceBuckets, TokenBucket, TOTAL } from '../src/udp/limits';
 import { refusedSources } from '../src/udp/sources';
 import { rssKiB } from './helpers/proc';
 import { scrape } from './helpers/probe';
@@ -126,7 +126,11 @@ describe('UDP echo responder: hostile input over real UDP', function () {
     const id = randomBytes(8);
     const flood = 3 * PER_SOURCE.burst;
     const t0 = Date.now();
-    for (let i = 0; i < flood; i++) flooder.socket.send(question(TYPE.echo, id, i), port, '127.0.0.1');
+    for (let i = 0; i < flood; i++) {
+      flooder.socket.send(question(TYPE.echo, id, i), port, '127.0.0.1');
+      // paced in bursts of 50, so the kernel's receive buffer does not drop the flood before the responder sees it
+      if (i % 50 === 49) await sleep(2);
+    }
     await sleep(50);
     const otherId = randomBytes(8);
     for (let i = 0; i < 5; i++) await other.send(question(TYPE.echo, otherId, i));
@@ -134,7 +138,7 @@ describe('UDP echo responder: hostile input over real UDP', function () {
     const elapsed = (Date.now() - t0) / 1000;
     flooder.close();
     other.close();
-    assert.equal(other.answers.length, 5, 'the other source is answered in full');
+    assert.equal(other.answers.length, 5, `the other source is answered in full (the flood: ${flooder.answers.length} answers)`);
     const got = (await answered()) - before.answered - 5;
     const limited = (await dropped('rate_source')) - before.limited;
     assert.ok(got <= PER_SOURCE.burst + PER_SOURCE.rate * elapsed, `answered ${got} of ${flood} within the burst ${PER_SOURCE.burst} + ${PER_SOURCE.rate}/s over ${elapsed} s`);
@@ -170,7 +174,9 @@ describe('UDP echo responder: hostile input over real UDP', function () {
     assert.ok(sent > TOTAL.burst, `the flood (${sent}) exceeds the total burst`);
     assert.ok(got <= TOTAL.burst + TOTAL.rate * elapsed, `answered ${got} within ${TOTAL.burst} + ${TOTAL.rate}/s over ${elapsed} s`);
     assert.ok(got + overTotal + overSource <= sent, 'nothing answered twice');
-    assert.ok(overTotal > 0, `the total limit dropped some (${overTotal}; answered ${got}, over a source's ${overSource})`);
+    // whether the flood outran the total limit depends on how fast this machine sent it: when the responder saw
+    // more than the limit allows, the total bucket dropped the rest (its exact arithmetic: the unit tests below)
+    if (got + overTotal > TOTAL.burst + TOTAL.rate * elapsed) assert.ok(overTotal > 0);
     assert.ok(rss1 - rss0 < 24 * 1024, `RSS grew ${rss1 - rss0} KiB over ${sent} datagrams from 200 sources (from ${rss0} KiB)`);
   });
 });
@@ -210,5 +216,36 @@ describe('UDP echo responder: the udpEcho setting and its port', function () {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('UDP echo responder: the token buckets (a clock of our own)', () => {
+  it('a bucket gives its burst at once, then its rate, never more than its burst after an idle spell', () => {
+    const b = new TokenBucket(TOTAL.rate, TOTAL.burst);
+    let given = 0;
+    for (let i = 0; i < TOTAL.burst + 100; i++) if (b.take(0)) given++;
+    assert.equal(given, TOTAL.burst);
+    given = 0;
+    for (let i = 0; i < 1000; i++) if (b.take(50)) given++; // 50 ms later: 500 more
+    assert.equal(given, TOTAL.rate / 20);
+    given = 0;
+    for (let i = 0; i < 3 * TOTAL.burst; i++) if (b.take(3_600_000)) given++; // an hour idle: still one burst
+    assert.equal(given, TOTAL.burst);
+  });
+
+  it('per source: each address its own burst and rate; a new address in a taken slot starts afresh; the table never grows', () => {
+    const b = new SourceBuckets();
+    const count = (address: string, at: number, n: number): number => {
+      let given = 0;
+      for (let i = 0; i < n; i++) if (b.take(address, at)) given++;
+      return given;
+    };
+    assert.equal(count('10.0.0.1', 0, 1000), PER_SOURCE.burst);
+    assert.equal(count('10.0.0.2', 0, 1000), PER_SOURCE.burst, 'another source is not starved by the first');
+    assert.equal(count('10.0.0.1', 1000, 1000), PER_SOURCE.rate, 'one second later: its rate');
+    // many more sources than slots: each is limited, and memory is the fixed table
+    let given = 0;
+    for (let i = 0; i < 4 * SOURCE_SLOTS; i++) given += count(`10.1.${i >> 8}.${i & 255}`, 2000, 2);
+    assert.equal(given, 8 * SOURCE_SLOTS);
   });
 });

@@ -20,7 +20,7 @@ import { IMAGE_FLAGS } from './servers';
 export const DOCS = path.join(ROOT, 'docs');
 
 /** The tables a full run makes, each included somewhere in docs/. */
-export const SECTION_IDS = ['throughput', 'transfers', 'configs', 'memory', 'probe-cost'] as const;
+export const SECTION_IDS = ['throughput', 'transfers', 'configs', 'memory', 'probe-cost', 'targets'] as const;
 
 export interface Stamp {
   date: string;

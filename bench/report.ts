@@ -194,18 +194,8 @@ export function report(o: Options, run: RunInfo, m: Throughput, memory: MemoryRo
     sections.push(...p.sections);
     targets.push(...(p.targets ?? []));
   }
-  for (const s of sections) {
-    out();
-    out(`${s.caption}:`);
-    out(s.table);
-  }
-  out();
-  out('targets:');
-  for (const t of targets) {
-    const show = (v: number): string => (t.unit === 'req/s' ? num(v) : t.unit === 's' ? v.toFixed(3) : v.toFixed(t.unit === 'x' ? 2 : 1));
-    out(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${show(t.measured)}${t.unit === 'x' ? 'x' : ` ${t.unit}`}`);
-  }
-
+  const show = (t: Target): string =>
+    `${t.unit === 'req/s' ? num(t.measured) : t.unit === 's' ? t.measured.toFixed(3) : t.measured.toFixed(t.unit === 'x' ? 2 : 1)}${t.unit === 'x' ? 'x' : ` ${t.unit}`}`;
   // Rows where the server's core was not busy: something else set the pace.
   const rows = [
     ...throughput.flatMap((t) => [[`GET ${t.size} baseline`, t.baseline] as const, [`GET ${t.size} heartbeat`, t.heartbeat] as const]),
@@ -218,7 +208,14 @@ export function report(o: Options, run: RunInfo, m: Throughput, memory: MemoryRo
       'the load client or other processes on the machine set the pace there, so those req/s (and ratios) are not the server\'s; ' +
       'CPU µs/req is the steadier comparison');
   }
-  for (const w of warnings) out(`\nnote: ${w}`);
+  section('targets', 'targets, each PASS or MISS with the figure measured', markdownTable(['', 'target', 'measured'],
+    targets.map((t) => [t.pass ? 'PASS' : 'MISS', t.name, show(t)])) + warnings.map((w) => `\n\nnote: ${w}`).join(''));
+  for (const s of sections) {
+    out();
+    out(`${s.caption}:`);
+    out(s.table);
+  }
+
 
   let profiles: (ProfileSummary & { server: string; workload: string })[] | undefined;
   if (o.profile) {

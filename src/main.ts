@@ -52,7 +52,11 @@ async function main(): Promise<void> {
     const at = await hb.listen();
     logger.info('listening', { listener: 'heartbeat', address: at.heartbeat.address, port: at.heartbeat.port, uri: config.uri });
     if (at.metrics) {
-      logger.info('listening', { listener: 'metrics', address: at.metrics.address, port: at.metrics.port, path: config.metricsPath });
+      // what that port serves: the metrics path (--metrics) and/or the status page (--status)
+      logger.info('listening', {
+        listener: 'metrics', address: at.metrics.address, port: at.metrics.port,
+        ...(config.metrics ? { path: config.metricsPath } : {}), ...(config.status ? { status: '/status' } : {}),
+      });
     }
     if (at.udp) logger.info('listening', { listener: 'udp', address: at.udp.address, port: at.udp.port });
     prober?.start();

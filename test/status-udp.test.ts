@@ -10,6 +10,10 @@ import { statusPage } from '../src/status/page';
 import { createProbeBook, WINDOW } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
 import { createUdpBook } from '../src/status/udp';
+import type { Identity } from '../src/status/identity';
+
+/** This instance, as the status knows itself. */
+const me: Identity = { id: '0123456789abcdef', pod: null, namespace: null, node: null, podIP: null, address: '127.0.0.1', port: 8080, statusPort: 8080 };
 
 const line = (o: Partial<UdpRecord>): UdpRecord => ({
   time: '2026-12-05T03:30:00.000Z', target: 'http://peers:8080', peer: '10.0.0.1:8080', family: 'ipv4', sent: 20, lost_out: 0, lost_back: 0,
@@ -43,7 +47,7 @@ describe('status page: UDP loss by direction', () => {
     udp.record(line({ target: 'http://<b>x</b>:8080', lost_out: 1, lost_back: 3 }));
     const doc = (probeUdp: number): string => statusPage(statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://peers:8080'], probeUdp }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book: createProbeBook(1000, 10), udp, startedAt: Date.now(),
+      logLinesDropped: () => 0, book: createProbeBook(1000, 10), udp, identity: () => me, startedAt: Date.now(),
     }));
     const html = doc(20);
     assert.match(html, /<table id="udp">/);

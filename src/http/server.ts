@@ -61,7 +61,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   let app: Promise<ReturnType<typeof createApp>> | undefined;
   const loadApp = (): Promise<ReturnType<typeof createApp>> => (app ??= import('./app').then((m) =>
     m.createApp({ uri: config.uri, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath,
-    status: status && config.metricsPort === 0 ? status : undefined })));
+    status: status && (config.metricsPort === 0 ? status : status.elsewhere) })));
 
   // The exchange's result is the request log's record (src/http/observe.ts): handed over as it is.
   const logRequest = (r: ExchangeResult): void => logger.request(r);
@@ -138,6 +138,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     async listen(): Promise<Listening> {
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
       const heartbeatAt = await listenOn(server, config.port, config.host, 'heartbeat');
+      status?.bound(heartbeatAt.address, heartbeatAt.port);
       return { heartbeat: heartbeatAt, metrics: metricsAt, udp: await udp?.listen() };
     },
 

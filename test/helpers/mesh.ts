@@ -22,6 +22,8 @@ export interface MeshOptions {
   flags?: string[];
   /** Metrics (and status) on a port of their own. */
   metricsPort?: boolean;
+  /** Each node's environment (e.g. the downward API's POD_NAME, NODE_NAME). */
+  env?: (i: number) => NodeJS.ProcessEnv;
 }
 
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
@@ -43,7 +45,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
         '--probe-interval', String(interval), '--probe-timeout', String(interval),
         ...(o.metricsPort ? ['--metrics', '--metrics-port', String(metricsPorts[i])] : []),
         ...(o.flags ?? []),
-      ], { port: ports[i] }));
+      ], { port: ports[i], env: o.env?.(i) }));
     }
   } catch (e) {
     for (const n of nodes) kill(n);

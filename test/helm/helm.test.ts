@@ -264,7 +264,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     assert.equal(c?.ports.find((p) => p.name === 'metrics')?.containerPort, 9090);
     const np = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'heartbeat-status') as unknown as { spec: { egress: { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: string | number }[] }[] } };
     assert.deepEqual(np.spec.egress[0]?.to, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'heartbeat' } } }]);
-    assert.deepEqual(np.spec.egress[0]?.ports.map((p) => p.port), ['http', 'metrics']);
+    assert.deepEqual(np.spec.egress[0]?.ports.map((p) => p.port), ['http', 'udp-echo', 'metrics']);
     // the page needs its port even with metrics off
     const noMetrics = template(['values-status.yaml'], ['image.repository=r.example/hb', 'config.metrics=false']);
     const dep = workload(noMetrics) as unknown as typeof ds;

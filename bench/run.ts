@@ -27,6 +27,7 @@ import { parseArgs } from './options';
 import type { Phase, PhaseResult } from './phase';
 import { probeCost } from './probe-cost';
 import { probeTruth } from './probe-truth';
+import { udpCost } from './udp-cost';
 import { pinSelf, tasksetWorks } from './procs';
 import { report } from './report';
 import { IMAGE_FLAGS, MAIN, nodeArgv, nodeBin, preflight, SERVER_ENV, startBaseline, startHeartbeat, startLoadWorker, type Server } from './servers';
@@ -40,6 +41,7 @@ import { REFERENCE, SIZES } from './workloads';
 const PHASES: Phase[] = [
   probeCost,
   probeTruth,
+  udpCost,
 ];
 
 const SERVER_CORE = 0;

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
   // Its modules are loaded only then.
   const prober = config.probeTargets.length > 0
-    ? (await import('./probe/prober')).createProber({ config, logger, version, registry: hb.metrics?.registry, onProbe: hb.status?.book.record })
+    ? (await import('./probe/prober')).createProber({ config, logger, version, registry: hb.metrics?.registry, onProbe: hb.status?.book.record, onUdp: hb.status?.udp.record })
     : undefined;
   installLifecycle(prober ? {
     shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },

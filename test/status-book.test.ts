@@ -7,6 +7,7 @@ import { cellsOf, createMeshView, neighbourCells, splitPeer } from '../src/statu
 import { statusPage, STATUS_CSP } from '../src/status/page';
 import { createProbeBook, WINDOW } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
+import { createUdpBook } from '../src/status/udp';
 import { defaults } from '../src/config/schema';
 import { STARVED_MS } from '../src/probe/self';
 import type { Identity } from '../src/status/identity';
@@ -135,7 +136,7 @@ describe('status: the mesh view', () => {
 
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'] }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     doc.mesh = mesh;
     const html = statusPage(doc);
@@ -156,7 +157,7 @@ describe('status: the mesh view', () => {
     assert.deepEqual(rows.map((r) => [r.wire, r.outcome, r.pathLimit, r.failing]), [[true, 'mtu', 1348, true], [false, 'ok', 0, false]]);
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'], probeSizes: [1400, '1400w'] },
-      ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     const html = statusPage(doc);
     assert.match(html, /<td class="n">1400w<\/td><td class="outcome">mtu \(path limit 1348 B\)<\/td>/);
@@ -170,7 +171,7 @@ describe('status: the mesh view', () => {
     const rows = book.rows();
     assert.deepEqual(rows.map((r) => [r.peer, r.family, r.selfMs, r.starved]), [['[::1]:1', 'ipv6', STARVED_MS + 7, true], ['127.0.0.1:1', 'ipv4', 0.02, false]]);
     const html = statusPage(statusDocument({
-      version: '1', config: { ...defaults(), probeTargets: ['http://t'] }, ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      version: '1', config: { ...defaults(), probeTargets: ['http://t'] }, ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     }));
     assert.match(html, /<tr data-peer="\[::1\]:1" data-outcome="ok" data-starved="true"><td>http:\/\/t<\/td><td>\[::1\]:1<\/td><td>ipv6<\/td>/);
     assert.match(html, /<td class="n starved">12\.0 \(prober starved\)<\/td><\/tr>/);

@@ -22,6 +22,8 @@ import { keepRequestHeads } from './request-head';
 import { pathOf, sendText } from './respond';
 import { keepTickShape } from './tick-shape';
 import { createStatus, type Status } from './status';
+import { createUdpResponder } from '../udp/responder';
+import { registerEchoMetrics } from '../udp/metrics';
 import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
 
 export interface HeartbeatServer {
@@ -44,6 +46,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
     : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  // The UDP echo responder on the heartbeat's port number (src/udp/), with its counters in the metrics.
+  const udp = config.udpEcho ? createUdpResponder(config.port, config.host) : undefined;
+  if (udp && metrics) registerEchoMetrics(metrics.registry, udp.stats);
   // Requests answered on the heartbeat port (the status page shows them): one plain number.
   let served = 0;
   const status = config.status
@@ -134,7 +139,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
       const heartbeatAt = await listenOn(server, config.port, config.host, 'heartbeat');
       status?.bound(heartbeatAt.address, heartbeatAt.port);
-      return { heartbeat: heartbeatAt, metrics: metricsAt };
+      return { heartbeat: heartbeatAt, metrics: metricsAt, udp: await udp?.listen() };
     },
 
     shutdown(): Promise<void> {
@@ -147,7 +152,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       };
       return server.drain(config.drainTimeout, (connections) => {
         logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections });
-      }).then(closeSide);
+      }).then(closeSide).then(() => udp?.close());
     },
   };
 }

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type * as client from 'prom-client';
 import type { Config } from '../config/schema';
-import type { ProbeRecord } from '../log/format';
+import type { ProbeRecord, UdpRecord } from '../log/format';
+import { createUdpMetrics } from './udp-metrics';
 import type { AppLogger } from '../log/logger';
 import { createProbeMetrics } from './metrics';
 import { createPhaseMetrics } from './phase-metrics';
@@ -35,12 +36,15 @@ export interface ProberOptions {
   registry?: client.Registry;
   /** Hears every probe line (the status page's probe book, with --status). */
   onProbe?: (line: ProbeRecord) => void;
+  /** Hears every udp line (the status page's probe book, with --status). */
+  onUdp?: (line: UdpRecord) => void;
 }
 
 /** The prober for these settings, or undefined when probeTargets is empty (probing off). */
 export function createProber(o: ProberOptions): Prober | undefined {
   if (o.config.probeTargets.length === 0) return undefined;
   const metrics = o.registry ? createProbeMetrics(o.registry) : undefined;
+  const udpMetrics = o.registry && o.config.probeUdp > 0 ? createUdpMetrics(o.registry) : undefined;
   // every probe line: the phase histogram (with --metrics) and the status page (with --status)
   const hear = [o.registry ? createPhaseMetrics(o.registry).record : undefined, o.onProbe].filter((f) => f !== undefined);
   let worker: Worker | undefined;
@@ -52,7 +56,11 @@ export function createProber(o: ProberOptions): Prober | undefined {
     if (m.t === 'probe') {
       o.logger.probe(m.line);
       for (const f of hear) f(m.line);
-    } else if (m.t === 'log') o.logger[m.level](m.message, m.details);
+    } else if (m.t === 'udp') {
+      o.logger.udp(m.line);
+      o.onUdp?.(m.line);
+    } else if (m.t === 'udpMetric' && udpMetrics) (udpMetrics[m.op] as (...a: unknown[]) => void)(...m.args);
+    else if (m.t === 'log') o.logger[m.level](m.message, m.details);
     else if (m.t === 'metric' && metrics) (metrics[m.op] as (...a: unknown[]) => void)(...m.args);
   };
 

@@ -13,6 +13,7 @@ import type { ProbeLog } from './scheduler';
 import { probe, type ProbeResult, type RunningProbe } from './check';
 import type { MtuChecker } from './mtu';
 import type { SelfCheck } from './self';
+import type { UdpProber } from './udp-round';
 import type { IdleConnections } from './pool';
 import type { ProbeMetrics } from './metrics';
 import { familyOf, pickNeighbours, type Family } from './neighbours';
@@ -51,6 +52,8 @@ export interface RoundOptions {
   onProbe?: (line: ProbeRecord) => void;
   /** The probing thread's self-check (src/probe/self.ts): each line's `self_ms`. */
   self?: SelfCheck;
+  /** probeUdp > 0: the UDP echo round (src/probe/udp-round.ts), to the same neighbours, alongside the TCP probes. */
+  udp?: UdpProber;
 }
 
 export interface Rounds {
@@ -80,6 +83,8 @@ export function createRounds(o: RoundOptions): Rounds {
   /** Neighbours (`${target}\t${peer}`) whose probes run or wait for their start: each holds its own slot. */
   const busy = new Map<string, Promise<void>>();
   const starts = new Set<NodeJS.Timeout>();
+  /** The UDP round under way: a new one starts only when it has ended (it holds its own slot too). */
+  let udpRound: Promise<void> | undefined;
   const stopStart = new WeakMap<NodeJS.Timeout, () => void>();
   const tlsByTarget = new Map(o.targets.map((t) => [t, o.tls ? targetTls(t, o.tls.context, o.tls.verify) : undefined]));
   const tlsOf = (t: Target): ReturnType<typeof targetTls> => tlsByTarget.get(t);
@@ -201,6 +206,11 @@ export function createRounds(o: RoundOptions): Rounds {
       o.mtu?.retain(keep);
       o.metrics?.begin(keep);
       o.metrics?.endRound(keep, unresolved);
+      if (o.udp && !udpRound) {
+        udpRound = o.udp.run(chosen.map((p) => ({ target: p.target.name, address: p.address, port: p.target.port, label: p.label })))
+          .catch((e: unknown) => { o.logger.error('udp round failed', { error: e instanceof Error ? e.message : String(e) }); })
+          .finally(() => { udpRound = undefined; });
+      }
       // each neighbour in its own slot: one still busy from an earlier round is skipped, nobody waits for it
       const gap = chosen.length > 0 ? (o.intervalMs * SPREAD) / chosen.length : 0;
       chosen.forEach((peer, i) => {
@@ -220,10 +230,11 @@ export function createRounds(o: RoundOptions): Rounds {
       });
     },
     async idle(): Promise<void> {
-      while (busy.size > 0) await Promise.all(busy.values());
+      while (busy.size > 0 || udpRound) await Promise.all([...busy.values(), udpRound]);
     },
     stop(): void {
       stopped = true;
+      o.udp?.stop();
       // planned starts that have not come: nothing of them runs
       for (const t of starts) {
         clearTimeout(t);
@@ -233,6 +244,7 @@ export function createRounds(o: RoundOptions): Rounds {
     },
     abortRunning(): void {
       for (const r of running) r.abort();
+      o.udp?.abort();
       o.mtu?.abortRunning();
     },
   };

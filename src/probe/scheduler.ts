@@ -19,11 +19,18 @@ import { createRounds } from './round';
 import type { SelfCheck } from './self';
 import { parseTarget } from './settings';
 import { probeContext } from './tls';
+import type { UdpMetrics } from './udp-metrics';
+import { createUdpProber } from './udp-round';
 
 export const JITTER = 0.1;
 
-/** What the probing thread writes: probe lines and lifecycle lines (the main thread's logger, relayed). */
-export type ProbeLog = Pick<AppLogger, 'probe' | 'info' | 'warn' | 'error'>;
+/** What the probing thread writes: probe, udp and lifecycle lines (the main thread's logger, relayed). */
+export type ProbeLog = Pick<AppLogger, 'probe' | 'udp' | 'info' | 'warn' | 'error'>;
+
+/** Echo datagrams are spread over this share of the interval, leaving the rest for their answers and the count. */
+export const UDP_SPAN = 0.5;
+/** Each echo datagram waits at most this long for its answer (and at most probeTimeout). */
+export const UDP_WAIT_MS = 1000;
 
 export interface Scheduler {
   start(): void;
@@ -37,6 +44,8 @@ export interface SchedulerOptions {
   version: string;
   /** The probe metrics (with --metrics). */
   metrics?: ProbeMetrics;
+  /** The UDP echo metrics (with --metrics and probeUdp). */
+  udpMetrics?: UdpMetrics;
   lookup?: Lookup;
   /** The probing thread's self-check: each line's self_ms. */
   self?: SelfCheck;
@@ -53,7 +62,18 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
   const mtu = config.probeMtuProbes > 0
     ? createMtuChecker({ probes: config.probeMtuProbes, stallMs: Math.min(config.probeTimeout, MTU_STALL_MS), userAgent })
     : undefined;
+  // probeUdp: echo datagrams to the same neighbours each round (src/probe/udp-round.ts)
+  const udp = config.probeUdp > 0
+    ? createUdpProber({
+      datagrams: config.probeUdp,
+      spanMs: config.probeInterval * UDP_SPAN,
+      waitMs: Math.min(config.probeTimeout, UDP_WAIT_MS),
+      logger: o.logger,
+      metrics: o.udpMetrics,
+    })
+    : undefined;
   const rounds = createRounds({
+    udp,
     targets,
     sizes: config.probeSizes,
     upload: config.probeUpload,
@@ -102,7 +122,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
       t0 = Date.now();
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
-        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes,
+        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes, udp: config.probeUdp,
         ...(https ? { tlsCa: config.probeTlsCa, tlsInsecure: config.probeTlsInsecure } : {}),
       });
       if (config.probeTlsInsecure) {
@@ -121,6 +141,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
       await rounds.idle();
       clearTimeout(deadline);
       pool?.closeAll();
+      udp?.close();
     },
   };
 }

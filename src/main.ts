@@ -58,6 +58,7 @@ async function main(): Promise<void> {
         ...(config.metrics ? { path: config.metricsPath } : {}), ...(config.status ? { status: '/status' } : {}),
       });
     }
+    if (at.udp) logger.info('listening', { listener: 'udp', address: at.udp.address, port: at.udp.port });
     prober?.start();
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;

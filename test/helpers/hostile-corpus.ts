@@ -274,7 +274,7 @@ export function hostileCorpus(): Shape[] {
   ] as const) {
     add(malformed(`target with raw ${name}`, withHeaders(line('GET', Buffer.concat([Buffer.from(`${HB}/1`), Buffer.from(bytes)])))));
   }
-  add(malformed('raw 0xFF in a probe path', withHeaders(line('GET', Buffer.concat([Buffer.from('/healthz'), Buffer.from([0xff])])))));
+  add(malformed('raw 0xFF in a health path', withHeaders(line('GET', Buffer.concat([Buffer.from('/healthz'), Buffer.from([0xff])])))));
 
   // --- several requests on one keep-alive connection ---
   const ka = (method: string, target: string): Buffer => requestBytes({ method, target });

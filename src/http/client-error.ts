@@ -11,9 +11,13 @@
  *   start line only where that line is certain, `-` otherwise.
  *
  * Certain means: the bytes the parser failed in (the error's `rawPacket`, public API of 'clientError')
- * are everything the connection has read, and no request came before on it. Node documents rawPacket as
- * the current buffer chunk, which may begin anywhere in a request (mid-head after a read that ended
- * mid-line, mid-body): nothing else proves where a start line is, so a header is never taken for one.
+ * are everything the connection has read, so they begin with its first request's start line; the
+ * requests handed over before this one (pipelined in that same read) are walked over head by head as
+ * the parser framed them (a head ends at its empty line; a body is its `Content-Length`), and the walk
+ * is given up (`-`) at anything it cannot frame as certainly (a chunked body, two lengths). Node
+ * documents rawPacket as the current buffer chunk, which may begin anywhere in a request (mid-head after
+ * a read that ended mid-line, mid-body): in any later read nothing proves where a start line is, so a
+ * header is never taken for one.
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -50,6 +54,46 @@ export function startLine(raw: Buffer, at: number): { method: string; url: strin
     : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
   // The version only from a whole start line (proto); the headers of a refused request are never read.
   return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : UNKNOWN;
+}
+
+/**
+ * Where the request after the first `count` requests of `raw` begins, `raw` being everything the
+ * connection has read: each head up to its empty line, then its `Content-Length` body. -1 when that is
+ * not certain: a chunked body, more than one length, or a request not wholly before `errorAt`.
+ */
+export function afterRequests(raw: Buffer, count: number, errorAt: number): number {
+  let pos = 0;
+  for (let n = 0; n < count; n++) {
+    while (raw[pos] === 13 || raw[pos] === 10) pos++; // empty lines before a request are allowed
+    let length = 0;
+    let lengths = 0;
+    let line = pos;
+    for (let first = true; ; first = false) {
+      const eol = raw.indexOf(10, line);
+      if (eol < 0 || eol >= errorAt) return -1;
+      const end = eol > line && raw[eol - 1] === 13 ? eol - 1 : eol;
+      if (end === line) {
+        pos = eol + 1; // the empty line: the head ends
+        break;
+      }
+      const colon = first ? -1 : raw.indexOf(58, line);
+      if (colon > line && colon < end) {
+        const name = raw.toString('latin1', line, colon).toLowerCase();
+        if (name === 'transfer-encoding') return -1;
+        if (name === 'content-length') {
+          const value = raw.toString('latin1', colon + 1, end).trim();
+          if (!/^\d{1,15}$/.test(value)) return -1;
+          length = Number(value);
+          lengths++;
+        }
+      }
+      line = eol + 1;
+    }
+    if (lengths > 1) return -1;
+    pos += length;
+    if (pos > errorAt) return -1;
+  }
+  return pos;
 }
 
 /** What a parser error was answered with: a request of its own (raw), or the body of one being answered. */
@@ -95,18 +139,19 @@ export function handleClientError(
     last.once('finish', answer);
     socket.once('close', () => last.off('finish', answer));
   }
-  const raw = err.rawPacket;
-  // The connection's first request, and the failing read is all it has read: raw begins with its start line.
-  const first = last === undefined;
-  const whole = first && Buffer.isBuffer(raw) && socket.bytesRead === raw.length;
-  const at = typeof err.bytesParsed === 'number' && err.bytesParsed >= 0 ? err.bytesParsed : Number.MAX_SAFE_INTEGER;
-  const { method, url, proto } = whole ? startLine(raw, at) : UNKNOWN;
+  const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
+  // The failing read is all the connection has read: it begins with the connection's first start line.
+  const whole = raw !== undefined && socket.bytesRead === raw.length;
+  const parsed = err.bytesParsed;
+  const at = typeof parsed === 'number' && parsed >= 0 && parsed <= (raw?.length ?? 0) ? parsed : raw?.length ?? 0;
+  const from = whole ? afterRequests(raw, conn.requests, at) : -1;
+  const { method, url, proto } = raw && from >= 0 ? startLine(raw.subarray(from), at - from) : UNKNOWN;
   return {
     raw: {
       socket, status, method, path: url, proto, bytesOut: Buffer.byteLength(bodyOf(status)),
-      // The first request began after the accept: its duration counts from there (an upper bound). A later
-      // one's beginning is not known.
-      began: first ? conn.acceptedTime : undefined,
+      // The connection's first request began after the accept: its duration counts from there (an upper
+      // bound), as does one pipelined with it in the first read. A later one's beginning is not known.
+      began: last === undefined || from >= 0 ? conn.acceptedTime : undefined,
     },
   };
 }

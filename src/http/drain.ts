@@ -3,12 +3,12 @@
  *
  * 1. `draining` turns true: /readyz answers 503, and every response started from now on carries
  *    `Connection: close`, so Node closes each connection after the response it is on.
- * 2. New connections are dropped at once (`maxConnections = 0`), and `server.close()` is called at a
+ * 2. New connections are closed at once, and `server.close()` is called at a
  *    moment when it cuts nothing (below): the listener stops accepting (new connections are refused)
  *    and Node closes the idle connections, those with no request on its way, not even part of its
  *    headers. No response still being written is cut, and a connection accepted but with nothing read
  *    yet gets DRAIN_IDLE_MS for its request, on Node 26 as on Node 20 (Node 26's close() alone would
- *    close it at once). Public API only: close(), maxConnections, the responses' and sockets' events.
+ *    close it at once). Public API only: close(), the responses' and sockets' events.
  * 3. `keepAliveTimeout` drops to DRAIN_IDLE_MS: a keep-alive connection whose response finishes
  *    during the drain waits that long for a request already on its way (answered, with
  *    `Connection: close`), then Node closes it.
@@ -38,6 +38,11 @@ export class DrainingServer extends http.Server {
   constructor(options: http.ServerOptions, listener: http.RequestListener) {
     super(options, listener);
     this.on('connection', (socket: Socket) => {
+      // Accepted after the drain began, before the listener closed (below): closed at once.
+      if (this.begun) {
+        socket.destroy();
+        return;
+      }
       this.sockets.add(socket);
       socket.once('close', () => {
         this.sockets.delete(socket);
@@ -135,9 +140,6 @@ export class DrainingServer extends http.Server {
         for (const socket of this.sockets) socket.destroy(); // CONNECT sockets are not the HTTP server's any more
       }, timeoutMs);
       this.onSocketClosed = done;
-      // Until the listener closes, a new connection is dropped at once (maxConnections, public API):
-      // it would only be closed by the drain, and one accepted now would be fresh again.
-      this.maxConnections = 0;
       this.whenSafeToClose(closeListener);
     });
     return this.drained;

@@ -67,17 +67,19 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expect?: 'continue' | 'other'): void => {
     const raw = req.url as string;
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
-    if (url !== raw) req.url = url;
     served++;
     connectionOf(req.socket).handedOver(res);
     if (heartbeat.matches(url)) {
+      // Watched with the target as sent (logged so); handled with its path.
       observer?.watch(req, res, req.method === 'POST' ? 'upload' : 'heartbeat');
+      if (url !== raw) req.url = url;
       if (!refuse(req, res, expect)) heartbeat.handle(req, res, expect === 'continue');
       return;
     }
     const path = pathOf(url);
     const health = (HEALTH_PATHS as readonly string[]).includes(path);
     observer?.watch(req, res, health ? 'health' : path === metricsHere ? 'metrics' : 'other');
+    if (url !== raw) req.url = url;
     if (refuse(req, res, expect)) return;
     if (health) answerHealth(req, res, path, state, version);
     else void loadApp().then((serve) => { serve(req, res); });

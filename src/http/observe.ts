@@ -202,12 +202,15 @@ class Sinks implements Observer {
   constructor(readonly log: ExchangeListener | undefined, readonly metrics: ObserverSinks['metrics']) {}
 
   watch(req: IncomingMessage, res: ServerResponse, route: RouteLabel): void {
-    const w = new Watch(this, req, res, route, res.writeHead as WriteHead, res.write as Write);
     const o = res as Observed;
+    // The response's own methods (its prototype's), called with the response as `this` by the wrappers.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const { writeHead, write } = o;
+    const w = new Watch(this, req, res, route, writeHead as WriteHead, write as Write);
     o[EXCHANGE] = w;
     // Own properties, so they stay when Express gives the response its own prototype.
-    o.writeHead = observedWriteHead as ServerResponse['writeHead'];
-    o.write = observedWrite as ServerResponse['write'];
+    o.writeHead = observedWriteHead;
+    o.write = observedWrite;
     if (route === 'upload') req.on('newListener', onNewListener);
     connectionOf(req.socket).track(w);
     res.on('close', onResponseClose);

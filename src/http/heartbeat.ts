@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildPayload, parseSize } from './payload';
 import { uploaded } from './reclaim';
+import { isName } from './header-name';
 import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
 import { CONTINUE_BYTES, fitWire, receivedBytes, wantsWire, wireHeaders, wireMinimum, wireRangeMessage, type WireFit } from './wire';
@@ -72,6 +73,11 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
 
   const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
 
+  // The last plain answer's size, headers and body (respond(), below); read-only once made.
+  let lastSize = -1;
+  let lastHeaders: Readonly<Record<string, string | number>> = {};
+  let lastBody: Buffer = payload;
+
   /** `interim`: bytes already sent before this answer (`100 Continue`), counted in a wire-exact size. */
   function respond(req: IncomingMessage, res: ServerResponse, wanted: number, received?: number, wire?: boolean, close?: boolean, interim = 0): void {
     let size = wanted;
@@ -84,6 +90,19 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       if (!fit) return sendText(res, 400, wireRangeMessage(Math.max(min, wireMinimum(receivedBytes(received ?? 0) + interim)), max));
       size = fit.body;
       headers = wireHeaders(fit, received);
+    } else if (received === undefined && !close) {
+      // The common answer: the headers and body of the last size asked for are kept (one of each), so a
+      // client asking the same size again and again costs no new headers object and no new slice.
+      if (size !== lastSize) {
+        lastSize = size;
+        lastHeaders = { 'Content-Type': TEXT_PLAIN, 'Content-Length': size, ...COMMON_HEADERS };
+        lastBody = size < payload.length ? payload.subarray(0, size) : payload;
+      }
+      res.writeHead(200, lastHeaders);
+      if (req.method === 'HEAD') res.end();
+      else if (size <= payload.length) res.end(lastBody);
+      else stream(res, size);
+      return;
     } else {
       headers = { 'Content-Type': TEXT_PLAIN, 'Content-Length': size, ...COMMON_HEADERS };
       if (received !== undefined) headers[RECEIVED_HEADER] = received;
@@ -156,8 +175,8 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
-      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-      if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) !== 0) return true;
+      if (isName(name, 'transfer-encoding')) return true;
+      if (isName(name, 'content-length') && Number(raw[i + 1]) !== 0) return true;
     }
     return false;
   }

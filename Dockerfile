@@ -15,6 +15,14 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+# Node 26 also links libatomic (Debian's libatomic1), which distroless/cc lacks. Staged here under /runtime-libs at the
+# path this architecture's node found it (ldd, then the real file's directory: /usr/lib/x86_64-linux-gnu on amd64,
+# /usr/lib/aarch64-linux-gnu on arm64), so the runtime stage copies it with no architecture in the Dockerfile.
+RUN lib="$(ldd /usr/local/bin/node | awk '$1 == "libatomic.so.1" { print $3 }')"; \
+    if [ -z "$lib" ] || [ ! -e "$lib" ]; then echo "node does not link libatomic.so.1 (or it is not found): $(ldd /usr/local/bin/node)" >&2; exit 1; fi; \
+    dir="$(dirname "$(readlink -f "$lib")")" \
+ && mkdir -p "/runtime-libs$dir" \
+ && cp -L "$lib" "/runtime-libs$dir/libatomic.so.1"
 # The version /version shows: package.json's, or this build argument when given.
 ARG VERSION=""
 RUN if [ -n "$VERSION" ]; then npm pkg set "version=$VERSION"; fi
@@ -24,8 +32,8 @@ RUN if [ -n "$VERSION" ]; then npm pkg set "version=$VERSION"; fi
 # build stage's, so the image runs exactly NODE_VERSION (distroless/nodejsNN floats within its major line).
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/node /nodejs/bin/node
-# Node 26 also links libatomic (Debian's libatomic1), which distroless/cc lacks: the build stage's, where node found it.
-COPY --from=build /usr/lib/x86_64-linux-gnu/libatomic.so.1 /usr/lib/x86_64-linux-gnu/libatomic.so.1
+# Node 26 also links libatomic, which distroless/cc lacks: the build stage's, where node found it, on any architecture.
+COPY --from=build /runtime-libs/ /
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

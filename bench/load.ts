@@ -7,7 +7,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import autocannon from 'autocannon';
-import { PatternChecker } from '../test/helpers/pattern';
+import { PatternChecker } from '../scripts/pattern-check';
 import { buildPayload } from '../src/http/payload';
 import type { HttpFigures, LoadJob, LoadReply, LoadRequest, TransferFigures } from './protocol';
 

@@ -10,9 +10,11 @@
  */
 import http from 'node:http';
 import path from 'node:path';
-import { freePort } from '../test/helpers/server';
+import { freePort } from '../scripts/free-port';
 import { procMemory } from './memory';
+import type { Phase } from './phase';
 import { pinned, startServer, type ServerProc } from './procs';
+import { markdownTable, mib, pct } from './table';
 
 export const PROBE_COST = { peers: 64, intervalMs: 10_000, intervals: 3, quickIntervalMs: 1000, quickIntervals: 2 };
 /** What one round logs: a line per peer and size (the default 1 KiB and 64 KiB). */
@@ -127,6 +129,29 @@ export async function probeCostPhase(o: ProbeCostOptions): Promise<ProbeCostRow>
     await peers.stop();
   }
 }
+
+/** The phase of `npm run bench`: the figures under `probeCost` in the results, one table. */
+export const probeCost: Phase = {
+  name: 'probe cost at K = 64',
+  async run(ctx) {
+    const pc = await probeCostPhase({
+      quick: ctx.quick, main: ctx.main, nodeArgv: ctx.nodeArgv, env: ctx.env, serverCore: ctx.serverCore, peerCore: ctx.peerCore,
+      freePort: ctx.freePort, progress: ctx.progress,
+    });
+    return {
+      key: 'probeCost',
+      figures: pc,
+      sections: [{
+        id: 'probe-cost',
+        caption: `probe mode at fleet scale: one heartbeat probing K = ${pc.peers} neighbours every ${pc.intervalMs / 1000} s (1 KiB and 64 KiB each, ` +
+          'new connections, --metrics), beside one that does not probe, both otherwise idle; MiB from /proc/PID/status at the end',
+        table: markdownTable(['rounds measured', 'CPU beyond the reference', 'CPU ms per round', 'probes not ok', 'prober VmHWM', 'prober RssAnon',
+          'reference VmHWM', 'reference RssAnon'], [[String(pc.rounds), pct(pc.cpuShare), pc.cpuMsPerRound.toFixed(1), `${pc.notOk} of ${pc.probes}`,
+          mib(pc.prober.hwm), mib(pc.prober.anon), mib(pc.reference.hwm), mib(pc.reference.anon)]]),
+      }],
+    };
+  },
+};
 
 if (require.main === module) {
   void probeCostPhase({

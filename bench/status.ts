@@ -16,7 +16,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createHeartbeat } from '../src/http/heartbeat';
-import { freePort } from '../test/helpers/server';
+import { freePort } from '../scripts/free-port';
 import { procMemory } from './memory';
 import { markdownTable, mib } from './table';
 
@@ -62,11 +62,11 @@ const get = (port: number, p: string): Promise<{ status: number; body: Buffer; m
 async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   const heartbeat = createHeartbeat({ uri: '/heartbeat', min: 1, max: 1024 * 1024, uploadLimit: 1024 * 1024 });
   const servers: http.Server[] = [];
-  let doc = '';
+  const docs: string[] = [];
   for (let i = 0; i < K; i++) {
     const srv = http.createServer((req, res) => {
       if (heartbeat.matches(req.url ?? '')) return heartbeat.handle(req, res);
-      if ((req.url ?? '') === '/status.json?cells=1') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(doc);
+      if ((req.url ?? '') === '/status.json?cells=1') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(docs[i]);
       res.writeHead(404, { 'Content-Length': 0 }).end();
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -75,9 +75,13 @@ async function neighbours(): Promise<{ ports: number[]; close(): void }> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   const now = new Date().toISOString();
   // what a heartbeat probing all 64 answers a neighbour assembling its mesh (src/status/mesh.ts, cellsDocument)
-  doc = JSON.stringify({
-    schema: 'heartbeat-status/1', time: now,
-    cells: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { outcome: 'ok', failing: false, p99Ms: 2.3 }])),
+  // each with its own identity (src/status/identity.ts): the mesh view refuses an answer from anyone else
+  ports.forEach((port, i) => {
+    docs[i] = JSON.stringify({
+      schema: 'heartbeat-status/1', time: now,
+      identity: { id: (i + 1).toString(16).padStart(16, '0'), pod: `heartbeat-${i}`, namespace: 'heartbeat', node: `node-${i}`, podIP: null, address: '127.0.0.1', port, statusPort: port },
+      cells: Object.fromEntries(ports.map((p) => [`127.0.0.1:${p}`, { outcome: 'ok', failing: false, p99Ms: 2.3, forSeconds: null }])),
+    });
   });
   return { ports, close: () => { for (const s of servers) s.close(); } };
 }
@@ -118,10 +122,14 @@ async function main(): Promise<void> {
   n.close();
   times.sort((a, b) => a - b);
   const rowsInPage = (page.body.toString().match(/<tr/g) ?? []).length;
+  // every neighbour's row read and accepted (its identity checked): the full mesh was measured
+  const meshRows = (JSON.parse(meshJson.body.toString()) as { mesh?: { rows: { reachable: boolean }[] } }).mesh?.rows ?? [];
+  const reachable = meshRows.filter((r) => r.reachable).length;
+  if (reachable !== K + 1) process.stderr.write(`warning: only ${reachable - 1} of ${K} neighbours' rows were read\n`);
   const figures = {
     date: new Date().toISOString(), neighbours: K, rounds: ROUNDS,
     pageBytes: page.body.length, pageGzipBytes: (await import('node:zlib')).gzipSync(page.body).length, pageRows: rowsInPage,
-    jsonBytes: json.body.length, meshJsonBytes: meshJson.body.length,
+    jsonBytes: json.body.length, meshJsonBytes: meshJson.body.length, meshRowsRead: reachable - 1,
     pageMs: { median: times[Math.floor(times.length / 2)], max: times[times.length - 1] },
     memory: { idle: { on: idleOn, off: idleOff }, viewed: { on: viewedOn, off: viewedOff } },
   };
@@ -134,7 +142,7 @@ async function main(): Promise<void> {
     `status page at K = ${K} neighbours (${ROUNDS} rounds of 1 s; a full 65 × 65 mesh)`,
     markdownTable(['what', 'figure'], [
       ['/status (HTML)', `${figures.pageBytes} bytes (${figures.pageGzipBytes} gzipped), ${rowsInPage} table rows`],
-      ['/status.json', `${figures.jsonBytes} bytes; with ?mesh=1 ${figures.meshJsonBytes} bytes`],
+      ['/status.json', `${figures.jsonBytes} bytes; with ?mesh=1 ${figures.meshJsonBytes} bytes (${reachable - 1} of ${K} neighbours' rows read)`],
       ['/status answer time', `median ${times[Math.floor(times.length / 2)]?.toFixed(1)} ms, max ${times[times.length - 1]?.toFixed(1)} ms (${VIEWS} views, ${Math.ceil(VIEWS / 5)} mesh assemblies)`],
     ]),
     '',

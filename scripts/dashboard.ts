@@ -23,6 +23,8 @@ import { DEFAULTS } from './alerts';
 /** The job Fluent Bit's own metrics are scraped as (the PodMonitor's second endpoint). */
 export const FLUENT_BIT_JOB = 'heartbeat-fluent-bit';
 export const DASHBOARD_UID = 'heartbeat';
+/** Rows of the fleet's worst-pairs tables. */
+export const WORST = 20;
 
 /** A Prometheus query as Grafana stores it. */
 interface PromQuery extends DataQuery {
@@ -141,6 +143,21 @@ function build(): Built {
     [{ id: 'organize', options: { excludeByName: { Time: true } } }],
     [['green', null], ['yellow', 30], ['red', 120]]);
   y += 16;
+
+  // The fleet's view: each status page shows one heartbeat and its K neighbours (O(K) by design); these
+  // rank every prober × peer pair of every instance's series, the worst first.
+  row('Worst pairs across the fleet');
+  table(`Worst pairs by outcome (top ${WORST})`, `The ${WORST} prober × peer pairs with the most failing probes over the dashboard's time range, across every instance, per outcome: where to look first. Empty: no pair failed.`,
+    { x: 0, y: 0, w: 12, h: 9 }, 'data once a heartbeat is stopped', 'none',
+    [q(`sort_desc(topk(${WORST}, sum by (instance, target, peer, outcome) (increase(heartbeat_probes_total{${T},outcome!="ok"}[$__range])) > 0))`)],
+    [{ id: 'organize', options: { excludeByName: { Time: true } } }],
+    [['yellow', null], ['red', 3]]);
+  table(`Worst pairs by latency (top ${WORST})`, `The ${WORST} prober × peer pairs with the largest p99 of their ok probes over 5 minutes, across every instance.`,
+    { x: 12, y: 0, w: 12, h: 9 }, 'data', 's',
+    [q(`sort_desc(topk(${WORST}, histogram_quantile(0.99, sum by (instance, target, peer, le) (rate(heartbeat_probe_duration_seconds_bucket{${T}}[5m]))) >= 0))`)],
+    [{ id: 'organize', options: { excludeByName: { Time: true } } }],
+    [['green', null], ['yellow', 0.1], ['red', 1]]);
+  y += 9;
 
   row('Latency');
   timeseries('Probe p99 by size and method', 'p99 of the total time (connect to last byte) of ok probes, per payload size and method (POST: the upload).',

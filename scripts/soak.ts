@@ -16,7 +16,7 @@
  * Exit code 0 when there were no errors.
  */
 import { fork } from 'node:child_process';
-import { imageNodeFlags } from '../test/helpers/deploy';
+import { imageNodeFlags } from './dockerfile';
 import { fdCount, prng, rssKiB } from '../test/helpers/proc';
 import {
   heartbeatProblem, KeepAliveConnection, RequestFailure, requestBytes, type FailureKind,

@@ -8,6 +8,8 @@ import type { HeartbeatServer } from './http/server';
 
 /** Hard stop if flushing the log hangs (a stuck stdout reader) after a crash. */
 const CRASH_EXIT_MS = 5000;
+/** How often heartbeat, when npm started it, checks that what started it is still there. */
+const PARENT_CHECK_MS = 1000;
 
 export function installLifecycle(hb: Pick<HeartbeatServer, 'shutdown'>, logger: AppLogger): void {
   let stopping = false;
@@ -31,6 +33,17 @@ export function installLifecycle(hb: Pick<HeartbeatServer, 'shutdown'>, logger: 
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // `npx heartbeat` runs the command under `sh -c`; a SIGTERM to npx reaches that shell, which dies without passing
+  // it on, and heartbeat would serve on as an orphan. Started by npm (npm_command in its environment), heartbeat
+  // watches its parent: once it is gone (heartbeat re-parented), it shuts down as on SIGTERM.
+  if (process.env.npm_command) {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      stop('parent exited');
+    }, PARENT_CHECK_MS).unref();
+  }
 
   const crash = (kind: string) => (err: unknown): void => {
     if (crashed) return;

@@ -1,5 +1,9 @@
-#!/usr/bin/env node
-/** The `heartbeat` command: read the settings, start the server, log what it does. */
+#!/usr/bin/env -S node --max-old-space-size=48 --max-semi-space-size=1 --expose-gc
+/**
+ * The `heartbeat` command: read the settings, start the server, log what it does.
+ * The shebang carries the image's Node flags (the Dockerfile's ENTRYPOINT; test/npm-start.test.ts keeps them
+ * equal), so `npx heartbeat` and the installed command run as the image does: the upload reclaim on.
+ */
 import { helpText } from './config/help';
 import { ConfigError, loadConfig } from './config/load';
 import { installLifecycle } from './lifecycle';
@@ -48,7 +52,11 @@ async function main(): Promise<void> {
     const at = await hb.listen();
     logger.info('listening', { listener: 'heartbeat', address: at.heartbeat.address, port: at.heartbeat.port, uri: config.uri });
     if (at.metrics) {
-      logger.info('listening', { listener: 'metrics', address: at.metrics.address, port: at.metrics.port, path: config.metricsPath });
+      // what that port serves: the metrics path (--metrics) and/or the status page (--status)
+      logger.info('listening', {
+        listener: 'metrics', address: at.metrics.address, port: at.metrics.port,
+        ...(config.metrics ? { path: config.metricsPath } : {}), ...(config.status ? { status: '/status' } : {}),
+      });
     }
     prober?.start();
   } catch (e) {

@@ -190,7 +190,7 @@ describe(`npm run bench -- --quick ${NODE_ARGS.join(' ')}`.trim(), function () {
       positive(t.limit, `${t.name} limit`);
       assert.ok(Number.isFinite(t.measured), `${t.name}: ${t.measured}`);
       assert.equal(typeof t.pass, 'boolean');
-      assert.ok(stdout.includes(`${t.pass ? 'PASS' : 'MISS'}  ${t.name}: `), `no line for ${t.name}`);
+      assert.ok(stdout.includes(`| ${t.pass ? 'PASS' : 'MISS'} | ${t.name} `), `no row for ${t.name} in the targets table`);
     }
   });
 });

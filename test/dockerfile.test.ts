@@ -84,8 +84,20 @@ describe('Dockerfile', () => {
     assert.deepEqual(copies.map((c) => c.from), copies.map(() => build.name));
     const wd = workdir(build);
     assert.deepEqual(copies.flatMap((c) => c.sources).sort(),
-      [`${wd}/dist`, `${wd}/node_modules`, `${wd}/package.json`, '/usr/lib/x86_64-linux-gnu/libatomic.so.1', '/usr/local/bin/node']);
+      [`${wd}/dist`, `${wd}/node_modules`, `${wd}/package.json`, '/runtime-libs/', '/usr/local/bin/node']);
+    // the libatomic node links, staged by the build stage at the path ldd found it (any architecture's)
+    const staged = ops(build, 'RUN').find((r) => r.includes('/runtime-libs'));
+    assert.ok(staged && /ldd \/usr\/local\/bin\/node/.test(staged) && /libatomic\.so\.1/.test(staged), 'the build stage stages libatomic.so.1 from ldd');
     assert.equal(ops(runtime, 'RUN').length, 0, 'the distroless runtime has no shell to RUN with');
+  });
+
+  it('names no architecture in any stage (an arm64 build runs the same Dockerfile): no x86_64/aarch64 paths, amd64, arm64 or --platform', () => {
+    // arm64 cannot be built here; what would break it is a path or a name of one architecture in an instruction.
+    const arch = /x86_64|aarch64|\bamd64\b|\barm64\b|\barmhf\b|\bi386\b|\bi686\b|\bx64\b|[a-z0-9_]+-linux-gnu|--platform/;
+    const found = docker.stages.flatMap((st) => st.instructions.filter((i) => arch.test(i.args)).map((i) => `Dockerfile:${i.line}: ${i.op} ${i.args}`));
+    const fromLines = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').split('\n').map((l, i) => [i + 1, l] as const)
+      .filter(([, l]) => /^FROM\s/i.test(l) && arch.test(l)).map(([n, l]) => `Dockerfile:${n}: ${l}`);
+    assert.deepEqual([...found, ...fromLines], []);
   });
 
   it('runs as a numeric non-root USER, EXPOSEs the default port, ENTRYPOINT runs node directly (exec form)', () => {

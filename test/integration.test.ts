@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { PatternChecker } from './helpers/pattern';
+import { PatternChecker } from '../scripts/pattern-check';
 import { kill, request, startServer, waitFor, type Running } from './helpers/server';
 
 const GIB = 1024 * 1024 * 1024;

@@ -99,7 +99,7 @@ describe('metrics', function () {
     // the 405, the 404 and the aborted download are counted above but never timed (a flood of fast 400s
     // must not make heartbeat look fast). Sizes are classes, never raw numbers.
     const answered = (r: Record<string, string>): boolean => Number(r.status) < 400 && r.aborted === 'false';
-    for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
+    for (const route of ['heartbeat', 'upload', 'health', 'other']) {
       assert.equal(value(samples, 'heartbeat_http_request_duration_seconds_count', { route }),
         rows.filter((r) => routeOf(r) === route && answered(r)).length, route);
     }
@@ -126,7 +126,7 @@ describe('metrics', function () {
     }
 
     // Bytes agree with the log's bytes_out / bytes_in.
-    for (const route of ['heartbeat', 'upload', 'probe', 'other']) {
+    for (const route of ['heartbeat', 'upload', 'health', 'other']) {
       const logged = rows.filter((r) => routeOf(r) === route).reduce((a, r) => a + Number(r.bytes_out), 0);
       assert.equal(value(samples, 'heartbeat_response_body_bytes_total', { route }), logged, route);
     }

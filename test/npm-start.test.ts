@@ -1,11 +1,31 @@
 /**
  * `npm start` as an operator uses it: npm forwards SIGTERM/SIGINT to the script's
  * process, so the script's shell must become node (`exec`), or node never hears
- * the signal and keeps serving after npm has gone.
+ * the signal and keeps serving after npm has gone. And it runs as the image does:
+ * the Dockerfile ENTRYPOINT's Node flags, so the upload reclaim is on.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { imageNodeFlags } from '../scripts/dockerfile';
+import { cmdline } from './helpers/proc';
 import { freePort, portListening, ROOT, sleep, waitFor } from './helpers/server';
+
+/** The image's Node flags, as the Dockerfile gives them (ENV NODE_OPTIONS, then the ENTRYPOINT's). */
+const IMAGE_FLAGS = ((f) => [...f.nodeOptions, ...f.entrypoint])(imageNodeFlags());
+
+describe('the ways to start heartbeat carry the image\'s Node flags', () => {
+  it('npm start and the command\'s shebang (npx heartbeat, the installed command) give node exactly the Dockerfile\'s flags', () => {
+    assert.ok(IMAGE_FLAGS.includes('--expose-gc'), 'the image runs with --expose-gc (the upload reclaim)');
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string }; bin: { heartbeat: string } };
+    assert.match(pkg.scripts.start, new RegExp(`exec node ${IMAGE_FLAGS.join(' ')} dist/main\\.js$`));
+    for (const file of ['src/main.ts', pkg.bin.heartbeat]) {
+      const shebang = readFileSync(path.join(ROOT, file), 'utf8').split('\n')[0];
+      assert.equal(shebang, `#!/usr/bin/env -S node ${IMAGE_FLAGS.join(' ')}`, file);
+    }
+  });
+});
 
 function alive(pid: number): boolean {
   try {
@@ -44,7 +64,10 @@ describe('npm start', function () {
     await waitFor(() => /\tlifecycle\tinfo\tlistening\t/.test(out) || proc.exitCode !== null, 150_000, 'npm start to listen');
     const starting = /\tlifecycle\tinfo\tstarting\t(\{.*\})$/m.exec(out);
     assert.ok(starting, `no starting line:\n${out}\n${err}`);
-    serverPid = (JSON.parse(starting[1] as string) as { pid: number }).pid;
+    const details = JSON.parse(starting[1] as string) as { pid: number; reclaim: boolean };
+    serverPid = details.pid;
+    assert.equal(details.reclaim, true, 'the upload reclaim is on, as in the image');
+    assert.deepEqual(cmdline(serverPid).slice(1, 1 + IMAGE_FLAGS.length), IMAGE_FLAGS, 'node runs with the image\'s flags');
     assert.equal(await portListening(port), true, 'the server is listening');
 
     proc.kill('SIGTERM');

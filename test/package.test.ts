@@ -5,10 +5,12 @@
  * leaves out, fails here. Under `npm run test:lts` the server runs on the container's Node.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NODE, ROOT, kill, request, startServer, type Running } from './helpers/server';
+import { imageNodeFlags } from '../scripts/dockerfile';
+import { cmdline } from './helpers/proc';
+import { NODE, ROOT, freePort, kill, portListening, request, startServer, waitFor, type Running } from './helpers/server';
 import { makeScratch, removeScratch } from '../scripts/scratch';
 
 interface PackResult {
@@ -86,4 +88,47 @@ describe('the packed package, installed with production dependencies only', func
     assert.equal(starting?.details.node, execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim());
     assert.equal(await hb.stop(), 0);
   });
+
+  it('npx heartbeat runs with the image\'s Node flags (the reclaim on), and a SIGTERM to npx leaves no server behind', async () => {
+    const flags = ((f) => [...f.nodeOptions, ...f.entrypoint])(imageNodeFlags());
+    const port = await freePort();
+    // the shebang's `env node`: the Node asked for (the container's under test:lts) first on PATH
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(NODE)}${path.delimiter}${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' };
+    for (const k of Object.keys(env)) if (k.startsWith('HEARTBEAT_')) delete env[k];
+    const npx = spawn('npx', ['--no-install', 'heartbeat', '--port', String(port), '--host', '127.0.0.1'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    npx.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    npx.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    let pid: number | undefined;
+    try {
+      await waitFor(() => /\tlifecycle\tinfo\tlistening\t/.test(out) || npx.exitCode !== null, 60_000, 'npx heartbeat to listen');
+      const starting = /\tlifecycle\tinfo\tstarting\t(\{.*\})$/m.exec(out);
+      assert.ok(starting, `no starting line:\n${out}\n${err}`);
+      const details = JSON.parse(starting[1] as string) as { pid: number; reclaim: boolean; node: string };
+      pid = details.pid;
+      assert.equal(details.reclaim, true, 'the upload reclaim is on, as in the image');
+      assert.equal(details.node, execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim());
+      assert.deepEqual(cmdline(pid).slice(1, 1 + flags.length), flags, 'node runs with the image\'s flags');
+      assert.notEqual(pid, npx.pid, 'npx runs heartbeat as a process of its own (under a shell)');
+
+      npx.kill('SIGTERM');
+      await waitFor(() => !alive(pid as number), 15_000, 'the server to exit after npx did');
+      assert.equal(await portListening(port), false, 'the port is free');
+      assert.match(out, /\tshutdown begun\t\{"signal":"(SIGTERM|parent exited)"\}/);
+      assert.match(out, /\tshutdown done\t/);
+    } finally {
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+      if (npx.exitCode === null && npx.signalCode === null) npx.kill('SIGKILL');
+    }
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

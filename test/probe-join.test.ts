@@ -10,7 +10,7 @@ import { probeLines } from './helpers/probe';
 import { kill, startServer, waitFor, type Running } from './helpers/server';
 
 describe('probe lines and the target\'s request lines, joined by request_id', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   const running: Running[] = [];
   afterEach(() => { for (const r of running.splice(0)) kill(r); });
 
@@ -19,9 +19,9 @@ describe('probe lines and the target\'s request lines, joined by request_id', fu
       const target = await startServer(['--host', '127.0.0.1', '--log', '--log-format', targetFormat]);
       running.push(target);
       const prober = await startServer(['--host', '127.0.0.1', '--probe-targets', `http://127.0.0.1:${target.port}`,
-        '--probe-interval', '1000', '--probe-timeout', '1000', '--probe-sizes', `1024,65536,${2 * 1024 * 1024}`, '--probe-upload', '5000']);
+        '--probe-interval', '3000', '--probe-timeout', '3000', '--probe-sizes', `1024,65536,${2 * 1024 * 1024}`, '--probe-upload', '5000']);
       running.push(prober);
-      await waitFor(() => probeLines(prober).length >= 8, 20_000, 'two rounds of probes');
+      await waitFor(() => probeLines(prober).length >= 8, 60_000, 'two rounds of probes');
       assert.equal(await prober.stop(), 0);
       assert.equal(await target.stop(), 0); // every line flushed
 

@@ -41,7 +41,7 @@ async function narrowPath(upstream: number, limit: number): Promise<NarrowPath> 
 }
 
 describe('probe mode: path-MTU blackholes and wire sizes', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let peer: Running | undefined;
   let prober: Running | undefined;
   let relay: NarrowPath | undefined;
@@ -52,7 +52,9 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
   const probeThrough = async (limit: number, sizes: string, extra: string[] = []): Promise<Running> => {
     relay = await narrowPath((peer as Running).port, limit);
     prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `http://127.0.0.1:${relay.port}`,
-      '--probe-interval', '1000', '--probe-timeout', '500', '--probe-sizes', sizes, ...extra]);
+      // 2 s: each check probe gets min(probeTimeout, MTU_STALL_MS) = 1 s to see its first byte; the 500 ms this was made a
+      // crossing size stall on a loaded machine, and the limit found came out below 1348. Rounds take longer; waits follow.
+      '--probe-interval', '2000', '--probe-timeout', '2000', '--probe-sizes', sizes, ...extra]);
     return prober;
   };
   const bySize = (p: Running, size: string, wire = false): ProbeLine[] =>
@@ -60,7 +62,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
 
   it('small answers cross, a larger one stalls: outcome mtu with the largest answer that crosses, on the line and the metric', async () => {
     const p = await probeThrough(1348, '1024,65536');
-    await waitFor(() => bySize(p, '65536').length >= 2, 40_000, 'two rounds');
+    await waitFor(() => bySize(p, '65536').length >= 2, 120_000, 'two rounds');
     const { lines, metrics } = await quiet(p, p.port);
     for (const l of lines.filter((x) => x.size === '1024')) assert.equal(l.outcome, 'ok', JSON.stringify(l));
     const big = lines.filter((x) => x.size === '65536');
@@ -84,7 +86,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
 
   it('wire sizes straddle the boundary exactly: 1348w ok, 1349w mtu; the limit clears once a larger answer crosses', async () => {
     const p = await probeThrough(1348, '1348w,1349w');
-    await waitFor(() => bySize(p, '1349', true).length >= 1, 30_000, 'a 1349w probe');
+    await waitFor(() => bySize(p, '1349', true).length >= 1, 90_000, 'a 1349w probe');
     const { lines, metrics } = await quiet(p, p.port);
     const fits = lines.filter((l) => l.size === '1348');
     assert.ok(fits.length >= 1);
@@ -98,7 +100,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
     // the path is fixed: the next 1349w crosses, and the limit goes (line and metric)
     relay!.limit = Infinity;
     const at = probeLines(p).length;
-    await waitFor(() => probeLines(p).slice(at).some((l) => l.size === '1349' && l.outcome === 'ok'), 20_000, 'a 1349w probe ok');
+    await waitFor(() => probeLines(p).slice(at).some((l) => l.size === '1349' && l.outcome === 'ok'), 60_000, 'a 1349w probe ok');
     const after = await quiet(p, p.port);
     const last = after.lines.filter((l) => l.size === '1349').at(-1) as ProbeLine;
     assert.deepEqual([last.outcome, last.path_limit], ['ok', '0']);
@@ -107,12 +109,12 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
 
   it('a peer that stalls every answer, small ones too, is timeout (not the path), and so is any stall with probeMtuProbes 0', async () => {
     const p = await probeThrough(0, '1024');
-    await waitFor(() => bySize(p, '1024').length >= 2, 30_000, 'two rounds');
+    await waitFor(() => bySize(p, '1024').length >= 2, 90_000, 'two rounds');
     for (const l of bySize(p, '1024')) assert.deepEqual([l.outcome, l.path_limit], ['timeout', '0'], JSON.stringify(l));
     kill(p);
     relay?.close();
     const off = await probeThrough(1348, '65536', ['--probe-mtu-probes', '0']);
-    await waitFor(() => bySize(off, '65536').length >= 2, 30_000, 'two rounds');
+    await waitFor(() => bySize(off, '65536').length >= 2, 90_000, 'two rounds');
     for (const l of bySize(off, '65536')) assert.deepEqual([l.outcome, l.path_limit], ['timeout', '0'], JSON.stringify(l));
   });
 });

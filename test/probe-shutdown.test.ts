@@ -31,7 +31,7 @@ describe('probe mode and SIGTERM', function () {
       '--probe-interval', '30000', '--probe-timeout', '30000', '--probe-sizes', '1024,65536']);
     const p = prober;
     // mid-round: the fast peer is done, the slow one's first probe waits for its answer
-    await waitFor(() => probeLines(p).filter((l) => l.target === fast).length === 2 && proxy!.connections === 1, 20_000, 'the round under way');
+    await waitFor(() => probeLines(p).filter((l) => l.target === fast).length === 2 && proxy!.connections === 1, 45_000, 'the round under way');
     assert.deepEqual(probeLines(p).filter((l) => l.target === slow), [], 'the slow probe is still running');
 
     assert.equal(await p.stop('SIGTERM'), 0);

@@ -78,6 +78,76 @@ describe('the status page (--status)', () => {
     assert.equal((await request(metricsPort, 'GET', '/metrics')).status, 404, 'metrics are off');
     assert.ok(!hb.stderr().includes('no effect'), hb.stderr());
   });
+
+  it('names who answers (the downward API\'s pod metadata, the listener, an instance id); the heartbeat port points to the status port', async () => {
+    const metricsPort = await freePort();
+    hb = await startServer(['--host', '127.0.0.1', '--status', '--metrics-port', String(metricsPort), '--log-format', 'json'], {
+      env: { POD_NAME: 'heartbeat-x7', POD_NAMESPACE: 'edge', NODE_NAME: 'node-3', POD_IP: '127.0.0.1' },
+    });
+    const doc = await getJson(metricsPort);
+    assert.deepEqual({ ...doc.identity, id: undefined }, {
+      id: undefined, pod: 'heartbeat-x7', namespace: 'edge', node: 'node-3', podIP: '127.0.0.1', address: '127.0.0.1', port: hb.port, statusPort: metricsPort,
+    });
+    assert.match(doc.identity.id, /^[0-9a-f]{16}$/);
+    const cells = JSON.parse((await request(metricsPort, 'GET', '/status.json?cells=1')).body.toString()) as { identity: unknown; cells: unknown };
+    assert.deepEqual(cells.identity, doc.identity, 'the neighbours\' view names who answered too');
+    const html = (await request(metricsPort, 'GET', '/status')).body.toString();
+    assert.match(html, /<title>heartbeat heartbeat-x7 on node-3: status<\/title>/);
+    assert.match(html, /<h1>heartbeat heartbeat-x7 on node-3 <small>/);
+    for (const p of ['/status', '/status.json']) {
+      const pointed = await request(hb.port, 'GET', `${p}?cells=1`);
+      assert.equal(pointed.status, 404);
+      assert.equal(pointed.headers['heartbeat-status-port'], String(metricsPort));
+      assert.equal(pointed.body.toString(), `not found: the status page is served on port ${metricsPort} (the metrics port)\n`);
+    }
+    // its listening line says what the port serves: the page, not /metrics
+    const listening = await until('the metrics listener\'s line', 5000, () => Promise.resolve(hb?.lines
+      .map((l) => JSON.parse(l) as { message: string; details: Record<string, unknown> })
+      .find((l) => l.message === 'listening' && l.details.listener === 'metrics')));
+    assert.deepEqual(listening.details, { listener: 'metrics', address: '127.0.0.1', port: metricsPort, status: '/status' });
+    // another process never shares the id
+    const again = await startServer(['--host', '127.0.0.1', '--status']);
+    try {
+      assert.notEqual((await getJson(again.port)).identity.id, doc.identity.id);
+    } finally {
+      kill(again);
+    }
+  });
+});
+
+describe('a shared address with per-instance metrics ports (each neighbour says where its status is)', function () {
+  this.timeout(120_000);
+  let mesh: Mesh | undefined;
+  after(() => mesh?.stopAll());
+
+  it('shows each neighbour\'s own row, never a copy of this one, and the stopped member grey', async () => {
+    mesh = await startMesh({ size: 3, intervalMs: 1000, metricsPort: true });
+    const m = mesh;
+    const [n0, , n2] = m.nodes as [Running, Running, Running];
+    const statusPort = m.metricsPorts[0] as number;
+    await until('both neighbours read', 30_000, async () => {
+      const d = await getJson(statusPort, '/status.json?mesh=1');
+      return d.mesh?.rows.filter((r) => !r.self && r.reachable).length === 2 ? d : undefined;
+    });
+    assert.equal(await n2.stop(), 0);
+    const stoppedAt = Date.now();
+    const doc = await until('the stopped member refused', 30_000, async () => {
+      const d = await getJson(statusPort, '/status.json?mesh=1');
+      return Date.parse(d.mesh?.time ?? '') > stoppedAt && d.mesh?.rows.find((r) => r.prober === m.peers[2])?.reachable === false &&
+        d.mesh.rows.find((r) => r.prober === m.peers[1])?.cells[m.peers[2] as string]?.outcome === 'refused' ? d : undefined;
+    });
+    const rows = doc.mesh?.rows ?? [];
+    const second = rows.find((r) => r.prober === m.peers[1]);
+    assert.equal(second?.identity?.port, m.nodes[1]?.port, 'the second answered itself');
+    assert.equal(second?.identity?.statusPort, m.metricsPorts[1]);
+    assert.notEqual(second?.identity?.id, doc.identity.id);
+    assert.equal(second?.cells[m.peers[1] as string], undefined, 'no self-probe: it is not a copy of this row');
+    assert.equal(second?.cells[m.peers[0] as string]?.outcome, 'ok', 'it probes this one');
+    const stopped = rows.find((r) => r.prober === m.peers[2]);
+    assert.deepEqual([stopped?.reachable, stopped?.error], [false, 'refused']);
+    assert.deepEqual(stopped?.cells, {});
+    assert.ok(n0.port > 0);
+  });
 });
 
 describe('the status page of a mesh of three on loopback', function () {
@@ -137,7 +207,7 @@ describe('the status page of a mesh of three on loopback', function () {
     assert.equal(await n2.stop(), 0);
     const stoppedAt = Date.now();
     const stopped = m.peers[2] as string;
-    const doc = await until('the stopped peer failing, here and on the other neighbour', 30_000, async () => {
+    const doc = await until('the stopped peer failing, here and on the other neighbour', 60_000, async () => {
       const d = await getJson(n0.port, '/status.json?mesh=1');
       const seen = d.mesh?.rows.find((r) => r.prober === m.peers[1])?.cells[stopped]?.outcome;
       // a mesh assembled after the stop (one assembly serves 5 s)
@@ -158,6 +228,6 @@ describe('the status page of a mesh of three on loopback', function () {
     assert.deepEqual(doc.mesh?.peers, [...m.peers].sort());
     const html = (await request(n0.port, 'GET', '/status')).body.toString();
     assert.match(html, new RegExp(`<tr class="unreachable" data-prober="${stopped}"><th>${stopped} <small>\\(unreachable: refused\\)`));
-    assert.match(html, new RegExp(`1 peer failing: ${stopped}`));
+    assert.match(html, new RegExp(`failing pair[^<]*${stopped}`));
   });
 });

@@ -22,8 +22,8 @@ export interface AppOptions {
   /** Served at metricsPath when given (metrics on, on the heartbeat port). */
   metrics?: Metrics;
   metricsPath: string;
-  /** The status page, when it is served on the heartbeat port (--status without --metrics-port). */
-  status?: Status;
+  /** The status page on the heartbeat port (--status without --metrics-port), or its pointer to the metrics port. */
+  status?: Pick<Status, 'serve'>;
 }
 
 export function createApp(opts: AppOptions): express.Express {

@@ -53,7 +53,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   let app: Promise<ReturnType<typeof createApp>> | undefined;
   const loadApp = (): Promise<ReturnType<typeof createApp>> => (app ??= import('./app').then((m) =>
     m.createApp({ uri: config.uri, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath,
-    status: status && config.metricsPort === 0 ? status : undefined })));
+    status: status && (config.metricsPort === 0 ? status : status.elsewhere) })));
 
   // Observation (src/http/observe.ts): the request log and the metrics hear of every exchange; with
   // neither, requests are not watched at all.
@@ -134,7 +134,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
 
     async listen(): Promise<Listening> {
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
-      return { heartbeat: await listenOn(server, config.port, config.host, 'heartbeat'), metrics: metricsAt };
+      const heartbeatAt = await listenOn(server, config.port, config.host, 'heartbeat');
+      status?.bound(heartbeatAt.address, heartbeatAt.port);
+      return { heartbeat: heartbeatAt, metrics: metricsAt };
     },
 
     shutdown(): Promise<void> {

@@ -6,7 +6,8 @@
  * is HTML-escaped.
  */
 import { createHash } from 'node:crypto';
-import type { Mesh } from './mesh';
+import { describe, hostPort, ownAddress, type Identity } from './identity';
+import type { Mesh, MeshRow } from './mesh';
 import type { ProbeRow } from './probes';
 import type { StatusDocument } from './report';
 
@@ -20,7 +21,8 @@ th{background:#f3f3f3}td.n{text-align:right}
 .verdict.bad{background:#fde2e2;color:#8a1111}.verdict.good{background:#e3f6e3;color:#145214}
 tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}
 #mesh td.k{background:#e3f6e3;text-align:right}#mesh td.f{background:#fde2e2;color:#8a1111;font-weight:600}
-tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}
+tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}#mesh td.self{background:#eef;color:#446;text-align:center;font-style:italic}
+small{color:#555;font-weight:normal}
 dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}dt{color:#555}dd{margin:0}
 .note{color:#555;max-width:60em}
 `;
@@ -38,6 +40,11 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
 
 const ms = (v: number | null): string => (v === null ? '–' : v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : v.toFixed(0));
+/** A latency with its unit, for a cell. */
+const msUnit = (v: number | null): string => (v === null ? '–' : `${ms(v)} ms`);
+
+/** How often the page reloads itself (a meta refresh: no script); the mesh it shows is at most MESH_CACHE_MS older. */
+export const REFRESH_SECONDS = 10;
 
 /** 3 s, 4 min, 2 h 5 min, 3 d 4 h. */
 export function age(seconds: number | null): string {
@@ -52,11 +59,19 @@ export function age(seconds: number | null): string {
 const bytes = (n: number): string =>
   n >= 1048576 && n % 1048576 === 0 ? `${n / 1048576} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`;
 
+function identityItems(i: Identity): string {
+  const item = (k: string, v: string | null): string => `<dt>${k}</dt><dd>${v === null ? '<small>not set</small>' : escapeHtml(v)}</dd>`;
+  return [
+    item('pod', i.pod), item('namespace', i.namespace), item('node', i.node), item('pod IP', i.podIP),
+    item('listening', hostPort(i.address || '*', i.port)), item('status port', String(i.statusPort)), item('instance id', i.id),
+  ].join('');
+}
+
 function instanceSection(d: StatusDocument): string {
   const i = d.instance;
   const s = i.settings;
   const item = (k: string, v: string): string => `<dt>${k}</dt><dd>${v}</dd>`;
-  return '<dl>' + [
+  return '<dl>' + identityItems(d.identity) + [
     item('version', escapeHtml(i.version)),
     item('up', `${age(i.uptimeSeconds)} (since ${escapeHtml(i.started)})`),
     item('ready', i.ready ? 'ready' : '<strong>draining</strong> (/readyz answers 503)'),
@@ -72,65 +87,166 @@ function instanceSection(d: StatusDocument): string {
   ].join('') + '</dl>';
 }
 
-function probeTable(rows: ProbeRow[], window: number): string {
+/** Names learnt from the neighbours' own answers: address:port -> node (or pod). */
+export function namesOf(d: StatusDocument): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const r of d.mesh?.rows ?? []) {
+    const i = r.identity;
+    const name = i?.node ?? i?.pod;
+    if (r.self || !r.reachable || !name) continue;
+    names.set(r.prober, name);
+  }
+  const own = ownAddress(d.identity);
+  const mine = d.identity.node ?? d.identity.pod;
+  if (own && mine) names.set(own, mine);
+  return names;
+}
+
+const named = (peer: string, names: Map<string, string>): string => {
+  const n = names.get(peer);
+  return n ? `${escapeHtml(peer)} <small>${escapeHtml(n)}</small>` : escapeHtml(peer);
+};
+
+function probeTable(rows: ProbeRow[], window: number, names: Map<string, string>): string {
   if (rows.length === 0) return '<p class="note">No probe has ended yet.</p>';
-  const head = ['target', 'peer', 'method', 'size', 'outcome', 'when', 'p50 ms', 'p99 ms', 'ok / probes', 'last success', 'dominant phase']
+  const head = ['target', 'peer', 'method', 'size', 'outcome', 'when', 'p50', 'p99', 'ok / probes', 'last success', 'dominant phase']
     .map((h) => `<th>${h}</th>`).join('');
   const body = rows.map((r) => {
     const cls = r.failing ? ' class="failing"' : '';
     const status = r.outcome === 'status' ? ` ${r.status}`
       : r.pathLimit > 0 ? ` (path limit ${r.pathLimit} B)` : '';
+    // a failing row: its outcome and how long it has failed, never the older ok probes' latencies as if current
+    const latency = r.failing
+      ? `<td colspan="2" class="outcome">failing for ${age(r.failingSeconds)}</td>`
+      : `<td class="n">${msUnit(r.p50Ms)}</td><td class="n">${msUnit(r.p99Ms)}</td>`;
     return `<tr${cls} data-peer="${escapeHtml(r.peer)}" data-outcome="${escapeHtml(r.outcome)}">` +
-      `<td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.method)}</td>` +
+      `<td>${escapeHtml(r.target)}</td><td>${named(r.peer, names)}</td><td>${escapeHtml(r.method)}</td>` +
       `<td class="n">${r.wire ? `${r.size}w` : bytes(r.size)}</td><td class="outcome">${escapeHtml(r.outcome)}${status}</td>` +
-      `<td>${age(r.ageSeconds)} ago</td><td class="n">${ms(r.p50Ms)}</td><td class="n">${ms(r.p99Ms)}</td>` +
+      `<td>${age(r.ageSeconds)} ago</td>${latency}` +
       `<td class="n">${r.okSamples} / ${r.samples}</td>` +
       `<td>${r.lastSuccessAgeSeconds === null ? 'never' : `${age(r.lastSuccessAgeSeconds)} ago`}</td>` +
       `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td></tr>`;
   }).join('\n');
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     `<p class="note">One row per neighbour, method and size (<code>1400w</code>: the whole answer on the wire); failing rows first, then the slowest. p50/p99: total time ` +
-    `(connect to last byte) of the ok probes among the row's last ${window}. Dominant phase: the longest of dns, connect, tls, ` +
+    `(connect to last byte) of the ok probes among the row's last ${window}; a failing row shows instead how long it has failed. Dominant phase: the longest of dns, connect, tls, ` +
     'ttfb (request written to first byte) and transfer in the last probe.</p>';
 }
 
-function meshTable(mesh: Mesh): string {
-  const head = mesh.peers.map((p) => `<th>${escapeHtml(p)}</th>`).join('');
+const secondsBetween = (later: string, earlier: string): number => Math.max(0, (Date.parse(later) - Date.parse(earlier)) / 1000);
+
+function proberLabel(r: MeshRow, d: StatusDocument, names: Map<string, string>): string {
+  if (r.self) return `this heartbeat <small>${escapeHtml(describe(d.identity))}</small>`;
+  const asOf = ` <small>as of ${age(secondsBetween(d.time, r.at))} ago</small>`;
+  if (!r.reachable) return `${escapeHtml(r.prober)} <small>(unreachable: ${escapeHtml(r.error ?? '')})</small>${asOf}`;
+  return `${named(r.prober, names)}${asOf}`;
+}
+
+function meshTable(d: StatusDocument, mesh: Mesh, names: Map<string, string>): string {
+  const head = mesh.peers.map((p) => `<th>${named(p, names)}${p === mesh.self ? ' <small>(this heartbeat)</small>' : ''}</th>`).join('');
   const body = mesh.rows.map((r) => {
-    const label = `${escapeHtml(r.prober)}${r.reachable ? '' : ` <small>(unreachable: ${escapeHtml(r.error ?? '')})</small>`}`;
-    // compact cells (a 65 × 65 mesh is 4225 of them): ok is green with its p99, a failure red with its outcome
+    const own = r.self ? mesh.self : r.prober;
+    // compact cells (a 65 × 65 mesh is 4225 of them): ok is green with its p99, a failure red with its outcome and age
     const cells = mesh.peers.map((p) => {
+      if (p === own) return '<td class="self">self</td>';
       const c = r.cells[p];
       if (!r.reachable || !c) return '<td></td>';
-      return c.failing ? `<td class="f">${escapeHtml(c.outcome)}</td>` : `<td class="k">${ms(c.p99Ms)}</td>`;
+      return c.failing ? `<td class="f">${escapeHtml(c.outcome)} ${age(c.forSeconds ?? 0)}</td>` : `<td class="k">${msUnit(c.p99Ms)}</td>`;
     }).join('');
     const cls = r.reachable ? '' : ' class="unreachable"';
-    return `<tr${cls} data-prober="${escapeHtml(r.prober)}"><th>${label}</th>${cells}</tr>`;
+    return `<tr${cls} data-prober="${escapeHtml(r.prober)}"><th>${proberLabel(r, d, names)}</th>${cells}</tr>`;
   }).join('\n');
   const omitted = mesh.omitted > 0 ? ` ${mesh.omitted} more neighbours are left out.` : '';
   return `<table id="mesh"><thead><tr><th>prober \\ peer</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     '<p class="note">Each row is one prober\'s latest view (its own /status.json, asked only of the addresses this ' +
-    'heartbeat probes), each cell the worst latest outcome of its probes of that peer: green, ok, with their largest p99 in ms; ' +
-    'red, the outcome of a failing probe; empty, not probed. ' +
-    `A grey row: that neighbour did not answer.${omitted}</p>`;
+    'heartbeat probes, and refused unless the neighbour asked answered), each cell the worst latest outcome of its probes of that peer: green, ok, with their largest p99; ' +
+    'red, the outcome of a failing probe and how long it has failed; empty, not probed; <i>self</i>, the prober itself. ' +
+    `A grey row: that neighbour's view could not be read, with the reason.${omitted}</p>`;
 }
 
+/** One failing pair of the page: who probes whom, the outcome, for how long (s). */
+export interface FailingPair {
+  prober: string;
+  peer: string;
+  outcome: string;
+  forSeconds: number;
+}
+
+/** What the banner says: every failing pair on the page (worst, i.e. longest failing, first) and every unreadable neighbour. */
+export interface Verdict {
+  ok: boolean;
+  pairs: FailingPair[];
+  unreadable: { prober: string; error: string }[];
+}
+
+export function verdictOf(d: StatusDocument): Verdict {
+  const pairs: FailingPair[] = [];
+  const own = ownAddress(d.identity) ?? 'this heartbeat';
+  const mine = new Map<string, FailingPair>();
+  for (const r of d.probes) {
+    if (!r.failing) continue;
+    const p = mine.get(r.peer);
+    const since = r.failingSeconds ?? 0;
+    if (!p) mine.set(r.peer, { prober: own, peer: r.peer, outcome: r.outcome, forSeconds: since });
+    else if (since > p.forSeconds) Object.assign(p, { outcome: r.outcome, forSeconds: since });
+  }
+  pairs.push(...mine.values());
+  const unreadable: Verdict['unreadable'] = [];
+  for (const r of d.mesh?.rows ?? []) {
+    if (r.self) continue;
+    if (!r.reachable) {
+      unreadable.push({ prober: r.prober, error: r.error ?? '' });
+      continue;
+    }
+    for (const [peer, c] of Object.entries(r.cells)) {
+      if (c.failing) pairs.push({ prober: r.prober, peer, outcome: c.outcome, forSeconds: c.forSeconds ?? 0 });
+    }
+  }
+  pairs.sort((a, b) => b.forSeconds - a.forSeconds || a.prober.localeCompare(b.prober) || a.peer.localeCompare(b.peer));
+  return { ok: pairs.length === 0 && unreadable.length === 0, pairs, unreadable };
+}
+
+const SHOWN = 10;
+
+function banner(d: StatusDocument): string {
+  if (!d.instance.settings.probing) return '<p class="verdict good">Not probing: no probeTargets set.</p>';
+  if (d.probes.length === 0) return '<p class="verdict">No probe has ended yet.</p>';
+  const v = verdictOf(d);
+  if (v.ok) {
+    const views = (d.mesh?.rows.length ?? 1) - 1;
+    return `<p class="verdict good">All clear: every cell on this page is ok (${new Set(d.probes.map((r) => r.peer)).size} peers probed here, ` +
+      `${views} neighbour${views === 1 ? '' : 's'}' views).</p>`;
+  }
+  const names = namesOf(d);
+  const parts: string[] = [];
+  if (v.pairs.length > 0) {
+    const shown = v.pairs.slice(0, SHOWN).map((p) =>
+      `${named(p.prober, names)} → ${named(p.peer, names)} ${escapeHtml(p.outcome)} for ${age(p.forSeconds)}`);
+    if (v.pairs.length > SHOWN) shown.push(`and ${v.pairs.length - SHOWN} more`);
+    parts.push(`${v.pairs.length} failing pair${v.pairs.length === 1 ? '' : 's'}: ${shown.join(', ')}`);
+  }
+  if (v.unreadable.length > 0) {
+    const shown = v.unreadable.slice(0, SHOWN).map((u) => `${escapeHtml(u.prober)} (${escapeHtml(u.error)})`);
+    if (v.unreadable.length > SHOWN) shown.push(`and ${v.unreadable.length - SHOWN} more`);
+    parts.push(`${v.unreadable.length} neighbour${v.unreadable.length === 1 ? '' : 's'} unreadable: ${shown.join(', ')}`);
+  }
+  return `<p class="verdict bad">${parts.join('. ')}.</p>`;
+}
+
+/** The page's title and heading: whose page this is. */
+export const whose = (i: Identity): string => `heartbeat ${describe(i)}`;
+
 export function statusPage(d: StatusDocument): string {
-  const failing = d.probes.filter((r) => r.failing);
-  const peersFailing = new Set(failing.map((r) => r.peer));
-  const verdict = !d.instance.settings.probing
-    ? '<p class="verdict good">Not probing: no probeTargets set.</p>'
-    : failing.length > 0
-      ? `<p class="verdict bad">${peersFailing.size} peer${peersFailing.size === 1 ? '' : 's'} failing: ` +
-        `${[...peersFailing].map(escapeHtml).join(', ')}</p>`
-      : d.probes.length > 0 ? '<p class="verdict good">Every neighbour answers.</p>' : '<p class="verdict">No probe yet.</p>';
+  const names = namesOf(d);
   return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
-    `<title>heartbeat status</title><style>${STYLE}</style></head><body>\n` +
-    `<h1>heartbeat ${escapeHtml(d.instance.version)}</h1><p class="note">As of ${escapeHtml(d.time)}. ` +
-    'The same data: <a href="status.json">status.json</a>. Reload for the latest.</p>\n' +
-    `${verdict}\n<h2>This instance</h2>\n${instanceSection(d)}\n` +
-    `<h2>Probes (${d.probes.length} rows)</h2>\n${probeTable(d.probes, d.window.probes)}\n` +
-    (d.mesh ? `<h2>Mesh</h2>\n${meshTable(d.mesh)}\n` : '') +
+    `<meta http-equiv="refresh" content="${REFRESH_SECONDS}">` +
+    `<title>${escapeHtml(whose(d.identity))}: status</title><style>${STYLE}</style></head><body>\n` +
+    `<h1>${escapeHtml(whose(d.identity))} <small>heartbeat ${escapeHtml(d.instance.version)}</small></h1>` +
+    `<p class="note">As of ${escapeHtml(d.time)}; this page refreshes itself every ${REFRESH_SECONDS} s (the neighbours are read at most every 5 s). ` +
+    'The same data: <a href="status.json?mesh=1">status.json</a>.</p>\n' +
+    `${banner(d)}\n<h2>This instance</h2>\n${instanceSection(d)}\n` +
+    `<h2>Probes (${d.probes.length} rows)</h2>\n${probeTable(d.probes, d.window.probes, names)}\n` +
+    (d.mesh ? `<h2>Mesh</h2>\n${meshTable(d, d.mesh, names)}\n` : '') +
     '</body></html>\n';
 }

@@ -43,6 +43,8 @@ export interface ProbeRow {
   lastSuccessAgeSeconds: number | null;
   ageSeconds: number;
   failing: boolean;
+  /** How long the row has been failing: since the first failing probe after its last ok one (or since it appeared); null when ok. */
+  failingSeconds: number | null;
   /** The largest whole answer that crossed to this peer in its last path-MTU check (outcome `mtu`); 0: none holds. */
   pathLimit: number;
 }
@@ -56,6 +58,8 @@ class Row {
   lastAt = 0;
   lastOkAt = 0;
   lastOkTime: string | null = null;
+  /** ms since the epoch of the first failing probe of the current failure (0: the last probe was ok). */
+  failingSinceAt = 0;
 }
 
 export interface ProbeBook {
@@ -107,7 +111,8 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
       if (r.outcome === 'ok') {
         row.lastOkAt = now;
         row.lastOkTime = r.time;
-      }
+        row.failingSinceAt = 0;
+      } else if (row.failingSinceAt === 0) row.failingSinceAt = now;
     },
 
     rows(now = Date.now()): ProbeRow[] {
@@ -150,6 +155,7 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
           lastSuccessAgeSeconds: row.lastOkAt ? round3((now - row.lastOkAt) / 1000) : null,
           ageSeconds: round3((now - row.lastAt) / 1000),
           failing: r.outcome !== 'ok',
+          failingSeconds: r.outcome !== 'ok' ? round3((now - row.failingSinceAt) / 1000) : null,
           pathLimit: r.path_limit,
         });
       }

@@ -1,13 +1,15 @@
 /**
  * The status document: what `/status.json` answers and `/status` renders. The instance section
  * (version, uptime, readiness, the settings that shape probing, requests served, log lines
- * dropped) and the probe view. Nothing from the environment: no variable, host name, pid or path;
- * only heartbeat's own settings and what it measured.
+ * dropped), who answers (identity.ts: the pod's downward API metadata, the listener, a per-process
+ * id) and the probe view. Nothing else from the environment: no other variable, host name, pid or
+ * path; only heartbeat's own settings and what it measured.
  */
 import type { Config } from '../config/schema';
 import type { ProbeBook, ProbeRow } from './probes';
 import { WINDOW } from './probes';
 import type { Mesh } from './mesh';
+import type { Identity } from './identity';
 
 export interface Instance {
   version: string;
@@ -40,6 +42,8 @@ export interface StatusDocument {
   /** The format of this document; a reader refuses any other. */
   schema: 'heartbeat-status/1';
   time: string;
+  /** Who answered: pod, namespace, node, pod IP, the listener's address and port, the status port, the instance id. */
+  identity: Identity;
   instance: Instance;
   /** What p50/p99 are over: the last `probes` probes of each row, ok ones only. */
   window: { probes: number };
@@ -56,6 +60,8 @@ export interface StatusSources {
   requests: () => number;
   logLinesDropped: () => number;
   book: ProbeBook;
+  /** This instance (its listener known once it listens). */
+  identity: () => Identity;
   /** Date.now() at start. */
   startedAt: number;
 }
@@ -65,6 +71,7 @@ export function statusDocument(s: StatusSources, now = Date.now()): StatusDocume
   return {
     schema: 'heartbeat-status/1',
     time: new Date(now).toISOString(),
+    identity: s.identity(),
     instance: {
       version: s.version,
       started: new Date(s.startedAt).toISOString(),

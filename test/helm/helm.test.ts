@@ -18,7 +18,7 @@ import { KEYS } from '../../src/config/schema';
 import { render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { ROOT } from '../helpers/server';
-import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, requireTool } from '../helpers/tools';
 import { modelFor } from '../k8s/models';
 
 const CHART = path.join(ROOT, 'k8s', 'chart', 'heartbeat');
@@ -37,6 +37,11 @@ const MODES: Record<string, { values: string[]; kustomize: string; components?: 
   'mesh + alerts': { values: ['values-mesh.yaml', 'values-alerts.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/alerts'] },
   'sidecar + otlp': { values: ['values-sidecar.yaml', 'values-otlp.yaml'], kustomize: 'k8s', components: ['k8s/components/otlp'] },
   'mesh + otlp': { values: ['values-mesh.yaml', 'values-otlp.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/otlp'] },
+  // the status page, in every mode (docs/kubernetes.md: open it with kubectl port-forward)
+  'sidecar + status': { values: ['values-sidecar.yaml', 'values-status.yaml'], kustomize: 'k8s', components: ['k8s/components/status'] },
+  'edge + status': { values: ['values-edge.yaml', 'values-status.yaml'], kustomize: 'k8s/overlays/edge', components: ['k8s/components/status'] },
+  'restricted + status': { values: ['values-restricted.yaml', 'values-status.yaml'], kustomize: 'k8s/overlays/restricted', components: ['k8s/components/status'] },
+  'mesh + status': { values: ['values-mesh.yaml', 'values-status.yaml'], kustomize: 'k8s/overlays/mesh', components: ['k8s/components/status'] },
 };
 /** Pod Security "restricted" for heartbeat's pods: the modes without the sidecar. */
 const collectorMode = (mode: string): boolean => mode.startsWith('restricted') || mode.startsWith('mesh');
@@ -122,7 +127,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
   this.timeout(120_000);
   before(() => {
     helmBin();
-    requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
+    requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']);
     tmpHome = makeScratch('heartbeat-helm-');
   });
   after(() => { if (tmpHome) removeScratch(tmpHome); });
@@ -227,6 +232,35 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat-peers') as unknown as { spec: { clusterIP: string; ports: { port: number }[] } };
     assert.equal(peers.spec.clusterIP, 'None');
     assert.equal(peers.spec.ports[0]?.port, 8181);
+  });
+
+  it('status.enabled: the page on with the pod\'s identity, Service heartbeat-status (port status), the mesh view\'s NetworkPolicy; NOTES give the port-forward line; off by default', () => {
+    const objects = template(['values-mesh.yaml', 'values-status.yaml'], ['image.repository=r.example/hb']);
+    const ds = workload(objects) as unknown as { spec: { template: { spec: { containers: { name: string; env: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]; ports: { name: string; containerPort: number }[] }[] } } } };
+    const c = ds.spec.template.spec.containers.find((x) => x.name === 'heartbeat');
+    const env = new Map((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef.fieldPath]));
+    assert.deepEqual([...env].slice(0, 6), [['HEARTBEAT_STATUS', 'true'], ['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace'],
+      ['NODE_NAME', 'spec.nodeName'], ['POD_IP', 'status.podIP'], ['HEARTBEAT_PROBE_TARGETS', 'http://heartbeat-peers.$(POD_NAMESPACE).svc.cluster.local:8080']]);
+    const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat-status') as unknown as { metadata: { namespace: string }; spec: { type: string; ports: { name: string; port: number; targetPort: string }[] } };
+    assert.deepEqual([svc.metadata.namespace, svc.spec.type, svc.spec.ports], ['heartbeat', 'ClusterIP', [{ name: 'status', port: 9090, targetPort: 'metrics', protocol: 'TCP' }]]);
+    assert.equal(c?.ports.find((p) => p.name === 'metrics')?.containerPort, 9090);
+    const np = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'heartbeat-status') as unknown as { spec: { egress: { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: string | number }[] }[] } };
+    assert.deepEqual(np.spec.egress[0]?.to, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'heartbeat' } } }]);
+    assert.deepEqual(np.spec.egress[0]?.ports.map((p) => p.port), ['http', 'metrics']);
+    // the page needs its port even with metrics off
+    const noMetrics = template(['values-status.yaml'], ['image.repository=r.example/hb', 'config.metrics=false']);
+    const dep = workload(noMetrics) as unknown as typeof ds;
+    assert.equal(dep.spec.template.spec.containers.find((x) => x.name === 'heartbeat')?.ports.find((p) => p.name === 'metrics')?.containerPort, 9090);
+    const off = template([], ['image.repository=r.example/hb']);
+    assert.equal(off.filter((o) => o.metadata.name === 'heartbeat-status').length, 0);
+    assert.ok(!(workload(off) as unknown as typeof ds).spec.template.spec.containers[0]?.env?.some((e) => e.name === 'HEARTBEAT_STATUS'));
+    // NOTES.txt: the one line that opens it, as docs/kubernetes.md gives it
+    const dry = helm(['install', 'heartbeat', CHART, '--dry-run=client', '--namespace', 'heartbeat', '-f', path.join(CHART, 'values-status.yaml'), '--set', 'image.repository=r.example/hb']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const line = 'kubectl -n heartbeat port-forward service/heartbeat-status 9090:status';
+    assert.ok(dry.stdout.includes(`  ${line}\n`), dry.stdout.slice(dry.stdout.indexOf('NOTES:')));
+    assert.ok(dry.stdout.includes('http://127.0.0.1:9090/status'));
+    assert.ok(readFileSync(path.join(ROOT, 'docs', 'kubernetes.md'), 'utf8').includes(line), 'docs/kubernetes.md gives the same line');
   });
 
   it('image: repository + appVersion by default, a tag or a digest when given', () => {

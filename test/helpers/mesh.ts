@@ -22,6 +22,8 @@ export interface MeshOptions {
   flags?: string[];
   /** Metrics (and status) on a port of their own. */
   metricsPort?: boolean;
+  /** Each node's environment (e.g. the downward API's POD_NAME, NODE_NAME). */
+  env?: (i: number) => NodeJS.ProcessEnv;
 }
 
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
@@ -39,10 +41,11 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
     for (let i = 0; i < o.size; i++) {
       nodes.push(await startServer([
         '--host', '127.0.0.1', '--status', '--probe-targets', targets.join(','),
-        '--probe-interval', String(interval), '--probe-timeout', String(Math.min(500, interval)),
+        // the timeout as long as the round: the tests read outcomes, and a loaded machine made 500 ms probes time out
+        '--probe-interval', String(interval), '--probe-timeout', String(interval),
         ...(o.metricsPort ? ['--metrics', '--metrics-port', String(metricsPorts[i])] : []),
         ...(o.flags ?? []),
-      ], { port: ports[i] }));
+      ], { port: ports[i], env: o.env?.(i) }));
     }
   } catch (e) {
     for (const n of nodes) kill(n);

@@ -52,3 +52,8 @@ export function testSeed(fallback: number): number {
   const s = process.env.RELIABILITY_SEED;
   return s && /^\d+$/.test(s) ? Number(s) : fallback;
 }
+
+/** A live process's command line (Linux /proc), argv[0] first. */
+export function cmdline(pid: number): string[] {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+}

@@ -5,7 +5,7 @@
  * failed (refused, reset or closed before any response byte, or cut mid-response).
  */
 import net from 'node:net';
-import { PatternChecker } from './pattern';
+import { PatternChecker } from '../../scripts/pattern-check';
 
 const CRLF = '\r\n';
 const HEAD_END = Buffer.from('\r\n\r\n');

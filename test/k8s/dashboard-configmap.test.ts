@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DASHBOARD_FILE, DASHBOARD_KEY } from '../../scripts/sync-dashboard';
 import { renderOverlay, type K8sObject } from '../helpers/deploy';
 import { ROOT } from '../helpers/server';
-import { KUBECTL_HINT, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, requireTool } from '../helpers/tools';
 
 /** The base plus the alerts component, in a throwaway overlay (`extra`: more kustomization lines). */
 function render(extra = ''): K8sObject[] {
@@ -18,7 +18,7 @@ function render(extra = ''): K8sObject[] {
 
 describe('k8s/components/alerts: the Grafana dashboard ConfigMap', function () {
   this.timeout(60_000);
-  before(() => requireTool('kubectl', KUBECTL_HINT, ['version', '--client']));
+  before(() => requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']));
 
   it('is in the Deployment\'s namespace (and moves with an overlay\'s), labelled for the sidecar, holding the dashboard', () => {
     for (const [extra, namespace] of [['', undefined], ['namespace: monitoring-test', 'monitoring-test']] as const) {

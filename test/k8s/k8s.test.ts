@@ -22,7 +22,7 @@ import { defaults, type Config } from '../../src/config/schema';
 import { execForm, readDockerfile, render, writeOverlay, type K8sObject } from '../helpers/deploy';
 import { restrictedViolations } from '../helpers/pod-security';
 import { modelFor } from './models';
-import { KUBECTL_HINT, ltsNode, requireTool } from '../helpers/tools';
+import { KUBECTL_HINT, kubectl, ltsNode, requireTool } from '../helpers/tools';
 import { ROOT, freePort, kill, request, startServer, type Running } from '../helpers/server';
 import { makeScratch, removeScratch } from '../../scripts/scratch';
 
@@ -232,7 +232,7 @@ describe('k8s manifests', function () {
   let tmp: string;
 
   before(() => {
-    requireTool('kubectl', KUBECTL_HINT, ['version', '--client']);
+    requireTool(kubectl(), KUBECTL_HINT, ['version', '--client']);
     tmp = makeScratch('heartbeat-k8s-');
     for (const [label, dir] of Object.entries(renders(tmp))) rendered.set(label, analyse(render(dir)));
     assert.deepEqual([...rendered.keys()], LABELS);
@@ -291,8 +291,8 @@ describe('k8s manifests', function () {
     assert.ok(flags.some((f) => f.startsWith('--max-old-space-size=')), `the ENTRYPOINT sets the old space: ${entry.join(' ')}`);
     const out = execFileSync(ltsNode(), [...flags, '-p', 'require("v8").getHeapStatistics().heap_size_limit'], { encoding: 'utf8' });
     const heap = Number(out.trim());
-    assert.equal(r.heartbeat.resources?.limits?.memory, '192Mi');
-    assert.ok(heap <= 96 * MI, `V8 heap limit ${heap / MI} MiB is more than half of 192 MiB`);
+    assert.equal(r.heartbeat.resources?.limits?.memory, '224Mi');
+    assert.ok(heap <= 112 * MI, `V8 heap limit ${heap / MI} MiB is more than half of 224 MiB`);
   });
 
   it('Fluent Bit: one pinned release of the 5.1 line for every shipper, set in one place (k8s/components/fluent-bit-image)', () => {
@@ -435,9 +435,9 @@ describe('k8s manifests', function () {
         assert.equal(r.pod.spec.enableServiceLinks, false);
       });
 
-      it('resources: requests cpu 100m / memory 96Mi, limit memory 192Mi (from the measured peak), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
+      it('resources: requests cpu 100m / memory 112Mi, limit memory 224Mi (from the measured peaks), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
         const r = get(label);
-        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '192Mi' } });
+        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '112Mi' }, limits: { memory: '224Mi' } });
         const res = r.shipper.container.resources;
         assert.ok(res?.limits?.cpu && res.requests?.cpu, 'shipper cpu');
         // Fluent Bit's memory at the worst: ~14 MB steady + storage.max_chunks_up chunks of up to

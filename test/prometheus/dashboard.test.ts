@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Dashboard, Panel, RowPanel } from '@grafana/schema';
 import { alertRules, DEFAULTS, type AlertSettings } from '../../scripts/alerts';
-import { dashboard, type Expect } from '../../scripts/dashboard';
+import { dashboard, WORST, type Expect } from '../../scripts/dashboard';
 import { DASHBOARD_FILE } from '../../scripts/sync-dashboard';
 import { rulesFile } from '../../scripts/sync-alerts';
 import { startMesh, type Mesh } from '../helpers/mesh';
@@ -23,6 +23,8 @@ const NAMESPACE = 'heartbeat';
 const CLUSTER = 'test';
 /** What Grafana would make of $__rate_interval at a 1 s scrape interval, with room. */
 const RATE_INTERVAL = '15s';
+/** $__range: the dashboard showing the last 15 s (the stop, not the start-up's first refusals). */
+const RANGE = '15s';
 
 interface Series { metric: Record<string, string>; values?: [number, string][]; value?: [number, string] }
 interface Query { expr: string; instant?: boolean }
@@ -38,7 +40,8 @@ const expectOf = new Map(dashboard().specs.map((s) => [s.title, s.expect]));
 const regexValue = (values: string[]): string => `(${values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&')).join('|')})`;
 
 function substitute(expr: string, vars: Record<string, string>): string {
-  return expr.replace(/\$(__rate_interval|\w+)/g, (all, name: string) => (name === '__rate_interval' ? RATE_INTERVAL : vars[name] ?? all));
+  return expr.replace(/\$(__rate_interval|__range|\w+)/g, (all, name: string) =>
+    (name === '__rate_interval' ? RATE_INTERVAL : name === '__range' ? RANGE : vars[name] ?? all));
 }
 
 describe('the Grafana dashboard on a real Prometheus scraping a live mesh', function () {
@@ -126,6 +129,13 @@ describe('the Grafana dashboard on a real Prometheus scraping a live mesh', func
     const upload = await panelData(titled('Upload rate per instance'));
     assert.ok(upload.some((s) => Number(s.values?.at(-1)?.[1]) > 0), 'the probes\' uploads are seen');
     assert.deepEqual(await panelData(titled('Failing pairs by outcome')), [], 'no failing pair yet');
+    // the fleet's worst pairs by latency: every pair of every instance, largest p99 first
+    const worst = await panelData(titled(`Worst pairs by latency (top ${WORST})`));
+    assert.deepEqual(worst.map((s) => `${s.metric.instance} ${s.metric.peer}`).sort(),
+      m.metricsPorts.flatMap((port, i) => m.peers.filter((_, j) => j !== i).map((peer) => `127.0.0.1:${port} ${peer}`)).sort());
+    const values = worst.map((s) => Number(s.value?.[1]));
+    assert.deepEqual(values, [...values].sort((a, b) => b - a), 'worst first');
+    assert.ok(values.every((v) => v > 0 && v < 1), values.join(' '));
   });
 
   it('a stopped heartbeat: the failing pairs by outcome show refused, the alerts firing show HeartbeatDown, one instance down', async () => {
@@ -137,6 +147,16 @@ describe('the Grafana dashboard on a real Prometheus scraping a live mesh', func
       return Number(d.find((s) => s.metric.outcome === 'refused')?.values?.at(-1)?.[1]) === 2 ? d : undefined;
     });
     assert.deepEqual(byOutcome.map((s) => s.metric.outcome), ['refused']);
+    // the fleet's worst pairs by outcome: the two probers of the stopped one, refused, worst first
+    const stopped = m.peers[2] as string;
+    const worst = await eventually('the two pairs refused among the worst pairs', 30_000, async () => {
+      const d = await panelData(titled(`Worst pairs by outcome (top ${WORST})`));
+      return d.length === 2 ? d : undefined;
+    });
+    assert.deepEqual(worst.map((s) => [s.metric.instance, s.metric.peer, s.metric.outcome]).sort(),
+      [[`127.0.0.1:${m.metricsPorts[0]}`, stopped, 'refused'], [`127.0.0.1:${m.metricsPorts[1]}`, stopped, 'refused']].sort());
+    const counts = worst.map((s) => Number(s.value?.[1]));
+    assert.ok(counts.every((v) => v > 0) && counts[0]! >= counts[1]!, counts.join(' '));
     const alerts = await eventually('HeartbeatDown in the alerts panel', 60_000, async () => {
       const d = await panelData(titled('Alerts firing'));
       return d.some((s) => s.metric.alertname === 'HeartbeatDown') ? d : undefined;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { escapeText, REQUEST_COLUMNS } from '../../src/log/format';
 import { hostileCorpus, type LogEntry, type Shape } from '../helpers/hostile-corpus';
-import { PatternChecker } from '../helpers/pattern';
+import { PatternChecker } from '../../scripts/pattern-check';
 import { exchange, type Exchange } from '../helpers/raw-http';
 import { kill, request, startServer, waitFor, type Running } from '../helpers/server';
 

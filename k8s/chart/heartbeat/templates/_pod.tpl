@@ -90,13 +90,36 @@ template:
         image: {{ include "heartbeat.image" . }}
         imagePullPolicy: {{ .Values.image.pullPolicy }}
         args: ["--config", "/etc/heartbeat/heartbeat.json"]
-        {{- if or .Values.mesh.enabled .Values.env }}
+        {{- if or .Values.mesh.enabled .Values.env .Values.status.enabled }}
         env:
-          {{- if .Values.mesh.enabled }}
+          {{- if .Values.status.enabled }}
+          # the status page (k8s/components/status/pod.yaml): on, and who this pod is (the downward API)
+          - name: HEARTBEAT_STATUS
+            value: "true"
+          - name: POD_NAME
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.name
           - name: POD_NAMESPACE
             valueFrom:
               fieldRef:
                 fieldPath: metadata.namespace
+          - name: NODE_NAME
+            valueFrom:
+              fieldRef:
+                fieldPath: spec.nodeName
+          - name: POD_IP
+            valueFrom:
+              fieldRef:
+                fieldPath: status.podIP
+          {{- end }}
+          {{- if .Values.mesh.enabled }}
+          {{- if not .Values.status.enabled }}
+          - name: POD_NAMESPACE
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.namespace
+          {{- end }}
           # every ready heartbeat of the mesh, through the headless Service heartbeat-peers
           - name: HEARTBEAT_PROBE_TARGETS
             value: http://heartbeat-peers.$(POD_NAMESPACE).svc.cluster.local:{{ .Values.config.port }}
@@ -110,7 +133,7 @@ template:
           - name: http
             containerPort: {{ .Values.config.port }}
             protocol: TCP
-          {{- if and .Values.config.metrics .Values.config.metricsPort }}
+          {{- if and (or .Values.config.metrics .Values.status.enabled) .Values.config.metricsPort }}
           - name: metrics
             containerPort: {{ .Values.config.metricsPort }}
             protocol: TCP

@@ -6,9 +6,9 @@
  * ring's, in every scrape. (The 40-process mesh in test:root checks the same over fewer scrapes.)
  */
 import assert from 'node:assert/strict';
-import { neighbours } from '../src/probe/neighbours';
-import { scrape } from './helpers/probe';
-import { freePort, kill, request, sleep, startServer, until, type Running } from './helpers/server';
+import { neighbours } from '../../src/probe/neighbours';
+import { scrape } from '../helpers/probe';
+import { freePort, kill, request, sleep, startServer, until, type Running } from '../helpers/server';
 
 const MEMBERS = 5;
 const K = 2;

@@ -2,8 +2,8 @@
  * Checks a streamed heartbeat body without holding it: the prober's own PatternVerifier (src/probe/verify.ts),
  * plus, for a test's failure message, the offset of the first wrong byte.
  */
-import { PATTERN } from '../../src/http/payload';
-import { PatternVerifier } from '../../src/probe/verify';
+import { PATTERN } from '../src/http/payload';
+import { PatternVerifier } from '../src/probe/verify';
 
 export class PatternChecker extends PatternVerifier {
   /** Offset of the first wrong byte, or -1. */

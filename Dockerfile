@@ -40,7 +40,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER 65532:65532
-EXPOSE 8080
+# 8080/udp: the UDP echo responder on the same port number (udpEcho, docs/probe.md)
+EXPOSE 8080 8080/udp
 # Exec form, node directly: heartbeat is PID 1 and gets SIGTERM itself, then drains and exits 0.
 # The memory settings travel with the image, so `docker run` behaves as the pod (figures in docs/memory.md):
 # a 1 MiB semi-space (a 3 MiB young generation; Node sizes it from the machine: 192 MiB on 24 GB on Node 24; -4.5 MiB

@@ -26,6 +26,7 @@ import { FULL_LOAD, memoryPhase, QUICK_LOAD } from './memory';
 import { parseArgs } from './options';
 import type { Phase, PhaseResult } from './phase';
 import { probeCost } from './probe-cost';
+import { udpCost } from './udp-cost';
 import { pinSelf, tasksetWorks } from './procs';
 import { report } from './report';
 import { IMAGE_FLAGS, MAIN, nodeArgv, nodeBin, preflight, SERVER_ENV, startBaseline, startHeartbeat, startLoadWorker, type Server } from './servers';
@@ -38,6 +39,7 @@ import { REFERENCE, SIZES } from './workloads';
  */
 const PHASES: Phase[] = [
   probeCost,
+  udpCost,
 ];
 
 const SERVER_CORE = 0;

@@ -28,6 +28,8 @@ export interface AlertSettings {
   peersMissing: { ago: string; for: string };
   /** HeartbeatPathMtuBlackhole: a pair's path-MTU check found a limit (larger answers stall, smaller cross) this long. */
   pathMtu: { for: string };
+  /** HeartbeatPacketLoss: echo datagrams (probeUdp) to one peer lost in one direction (out, back, unknown) at `ratio` or more of those sent. */
+  packetLoss: { ratio: number; window: string; for: string };
   /** HeartbeatLogsDropped: any log line dropped within `window`. */
   logsDropped: { window: string; for: string };
 }
@@ -43,6 +45,7 @@ export const DEFAULTS: AlertSettings = {
   probeLatency: { seconds: 1, window: '5m', for: '10m' },
   peersMissing: { ago: '1h', for: '15m' },
   pathMtu: { for: '2m' },
+  packetLoss: { ratio: 0.02, window: '5m', for: '5m' },
   logsDropped: { window: '10m', for: '0s' },
 };
 
@@ -208,6 +211,18 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
       },
     },
     {
+      alert: 'HeartbeatPacketLoss',
+      expr: `sum by (${probesBy}, direction) (rate(heartbeat_udp_probe_lost_total{${job}}[${s.packetLoss.window}]))\n` +
+        `/ ignoring (direction) group_left sum by (${probesBy}) (rate(heartbeat_udp_probe_sent_total{${job}}[${s.packetLoss.window}]))\n` +
+        `>= ${s.packetLoss.ratio}`,
+      for: s.packetLoss.for,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'heartbeat {{ $labels.instance }}: packet loss {{ $labels.direction }} to {{ $labels.peer }}',
+        description: `heartbeat {{ $labels.instance }}: {{ $value | humanizePercentage }} of its echo datagrams to peer {{ $labels.peer }} (target {{ $labels.target }}) were lost {{ if eq $labels.direction "out" }}on the way out (the peer never received them){{ else if eq $labels.direction "back" }}on the way back (the peer answered, the answer did not arrive){{ else }}in an unknown direction (the peer's count never came: its UDP echo off, blocked or rate-limiting){{ end }} over ${s.packetLoss.window} (threshold ${s.packetLoss.ratio * 100}%).`,
+      },
+    },
+    {
       alert: 'HeartbeatLogsDropped',
       expr: `increase(heartbeat_log_lines_dropped_total{${job}}[${s.logsDropped.window}]) > 0`,
       for: s.logsDropped.for,
@@ -221,5 +236,5 @@ export function alertRules(s: AlertSettings = DEFAULTS): RuleGroup[] {
   return [{ name: 'heartbeat', rules }];
 }
 
-/** The nine alert names, as the rules define them. */
+/** The ten alert names, as the rules define them. */
 export const ALERTS = alertRules().flatMap((g) => g.rules.map((r) => r.alert));

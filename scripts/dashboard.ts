@@ -174,6 +174,19 @@ function build(): Built {
     [q(`max by (target) (heartbeat_probe_peers{${T}})`, '{{target}}')]);
   y += 16;
 
+  row('Packet loss (UDP, probeUdp)');
+  const sentBy = (by: string): string => `sum by (${by}) (rate(heartbeat_udp_probe_sent_total{${T}}[${RI}]))`;
+  const lostBy = (by: string): string => `sum by (${by}) (rate(heartbeat_udp_probe_lost_total{${T}}[${RI}]))`;
+  table('UDP loss by pair and direction, worst first', 'Share of the echo datagrams (probeUdp) each prober sent to each peer that were lost, per direction: out (never reached the peer, by its own count), back (the peer answered, the answer did not arrive), unknown (the peer\'s count never came). Worst first; HeartbeatPacketLoss pages at 2% either way.',
+    { x: 0, y: 0, w: 14, h: 9 }, 'data', 'percentunit',
+    [q(`sort_desc(\n  ${lostBy('instance, target, peer, direction')}\n/ ignoring (direction) group_left ${sentBy('instance, target, peer')}\n)`)],
+    [{ id: 'organize', options: { excludeByName: { Time: true } } }],
+    [['green', null], ['yellow', 0.005], ['red', 0.02]]);
+  timeseries('UDP loss by direction', 'Echo datagrams lost, as a share of those sent, over every chosen pair, per direction.',
+    { x: 14, y: 0, w: 10, h: 9 }, 'data', 'percentunit',
+    [q(`${lostBy('direction')}\n/ ignoring (direction) group_left ${sentBy('')}`, '{{direction}}')], { min: 0 });
+  y += 9;
+
   row('Target side');
   timeseries('Requests per second by route and status', 'Every request heartbeat answered, per route (heartbeat, upload, health, metrics, other) and status.',
     { x: 0, y: 0, w: 8, h: 8 }, 'data', 'reqps',

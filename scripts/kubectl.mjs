@@ -12,7 +12,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { toolCli } from './tool-cli.mjs';
 import { extractFromLayer, LAYER_PACKAGE, layerRuns } from './lambda-layer.mjs';
-import { writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 
@@ -44,7 +44,7 @@ const kustomizeMajor = (v) => Number(/^v?(\d+)\./.exec(v?.kustomize ?? '')?.[1] 
 function onPath() {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     const bin = path.join(dir, 'kubectl');
-    if (versionOf(bin)) return bin;
+    if (existsSync(bin) && versionOf(bin)) return bin;
   }
   return undefined;
 }

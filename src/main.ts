@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   // Probe mode (off unless probeTargets are set): stopped with the server, aborted at the drain deadline.
   // Its modules are loaded only then.
   const prober = config.probeTargets.length > 0
-    ? (await import('./probe/scheduler')).createProber({ config, logger, version, registry: hb.metrics?.registry, onProbe: hb.status?.book.record })
+    ? (await import('./probe/scheduler')).createProber({ config, logger, version, registry: hb.metrics?.registry, onProbe: hb.status?.book.record, onUdp: hb.status?.udp.record })
     : undefined;
   installLifecycle(prober ? {
     shutdown: async () => { await Promise.all([prober.stop(config.drainTimeout), hb.shutdown()]); },
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
         ...(config.metrics ? { path: config.metricsPath } : {}), ...(config.status ? { status: '/status' } : {}),
       });
     }
+    if (at.udp) logger.info('listening', { listener: 'udp', address: at.udp.address, port: at.udp.port });
     prober?.start();
   } catch (e) {
     if (!(e instanceof ListenError)) throw e;

@@ -46,10 +46,11 @@ describe('alert rules', () => {
     assert.deepEqual(endpoints('podmonitor-collector.yaml'), [['fluent-bit', '/api/v2/metrics/prometheus', `${DEFAULTS.job}-fluent-bit`]]);
   });
 
-  it('the nine alerts, each with a severity, and a summary and description naming the instance', () => {
+  it('the ten alerts, each with a severity, and a summary and description naming the instance', () => {
     assert.deepEqual(ALERTS, [
       'HeartbeatDown', 'HeartbeatNotReady', 'HeartbeatErrorRatioHigh', 'HeartbeatLatencyHigh',
-      'HeartbeatProbeFailing', 'HeartbeatProbeLatencyHigh', 'HeartbeatPeersMissing', 'HeartbeatPathMtuBlackhole', 'HeartbeatLogsDropped',
+      'HeartbeatProbeFailing', 'HeartbeatProbeLatencyHigh', 'HeartbeatPeersMissing', 'HeartbeatPathMtuBlackhole', 'HeartbeatPacketLoss',
+      'HeartbeatLogsDropped',
     ]);
     for (const r of alertRules().flatMap((g) => g.rules)) {
       assert.ok(['warning', 'critical'].includes(r.labels.severity), r.alert);

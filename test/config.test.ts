@@ -328,16 +328,17 @@ describe('configuration', () => {
       assert.equal(await hb.stop(), 0);
     });
 
-    it('logs a listening line for the metrics listener of its own', async () => {
+    it('logs a listening line for the metrics listener of its own (and the UDP echo responder on the heartbeat port number)', async () => {
       const metricsPort = await freePort();
       hb = await startServer(['--metrics', '--metrics-port', String(metricsPort), '--host', '127.0.0.1', '--log-format', 'json']);
       const listening = (): { level: string; details: Record<string, unknown> }[] => hb!.lines
         .map((l) => JSON.parse(l) as { level: string; message: string; details: Record<string, unknown> })
         .filter((l) => l.message === 'listening');
-      await waitFor(() => listening().length === 2, 5000, 'two listening lines');
+      await waitFor(() => listening().length === 3, 5000, 'three listening lines');
       assert.deepEqual(listening().map((l) => l.details), [
         { listener: 'heartbeat', address: '127.0.0.1', port: hb.port, uri: '/heartbeat' },
         { listener: 'metrics', address: '127.0.0.1', port: metricsPort, path: '/metrics' },
+        { listener: 'udp', address: '127.0.0.1', port: hb.port },
       ]);
       assert.equal((JSON.parse(hb.lines[0] as string) as { level: string }).level, 'info', 'no warning when metrics are on');
       assert.equal((await request(metricsPort, 'GET', '/metrics')).status, 200);

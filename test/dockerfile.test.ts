@@ -107,7 +107,8 @@ describe('Dockerfile', () => {
     assert.notEqual(Number(m[1]), 0);
     assert.notEqual(Number(m[2] ?? 1), 0);
 
-    assert.deepEqual(ops(runtime, 'EXPOSE'), [String(defaults().port)]);
+    // the heartbeat port, TCP, and the UDP echo responder on the same number
+    assert.deepEqual(ops(runtime, 'EXPOSE'), [`${defaults().port} ${defaults().port}/udp`]);
 
     const entry = execForm(ops(runtime, 'ENTRYPOINT').at(-1) ?? '');
     assert.ok(entry, 'ENTRYPOINT in exec form (JSON array): no shell between the runtime and node, SIGTERM reaches it');

@@ -34,7 +34,7 @@ const EXAMPLE_UID = '3f1c6b7e-9a2d-4c1b-8e5f-0a9b8c7d6e5f';
 /** Fluent Bit's built-in multiline parsers. */
 const BUILTIN_MULTILINE = ['docker', 'cri', 'go', 'python', 'java', 'ruby'];
 const PLUGINS = { inputs: ['tail'], filters: ['modify', 'parser'], outputs: ['forward', 'stdout'] };
-const HEARTBEAT_PARSERS = ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_tsv_probe', 'heartbeat_json'];
+const HEARTBEAT_PARSERS = ['heartbeat_tsv_request', 'heartbeat_tsv_lifecycle', 'heartbeat_tsv_probe', 'heartbeat_tsv_udp', 'heartbeat_json'];
 
 const file = (name: string): string => path.join(FLUENT_BIT_DIR, name);
 const load = (name: string): Pipeline => readYaml(file(name)) as unknown as Pipeline;
@@ -297,7 +297,7 @@ describe('Fluent Bit pipelines (fluent-bit/sidecar.yaml, collector.yaml, local.y
     it(`turns each line docs/fluent-bit.md shows into the record it shows, through ${name}`, () => {
       const p = load(name);
       const examples = [...docsSection().matchAll(/<!-- fluent-bit-example -->\s*```text\n([^\n]*)\n```\s*```json\n([\s\S]*?)\n```/g)];
-      assert.equal(examples.length, 5, 'docs/fluent-bit.md shows five examples (request, lifecycle, JSON request, probe, not ours)');
+      assert.equal(examples.length, 6, 'docs/fluent-bit.md shows six examples (request, lifecycle, JSON request, probe, udp, not ours)');
       for (const [, fileLine, json] of examples) {
         const read = tailed(name, fileLine as string);
         // the collector knows pod and namespace only from the file's path: it is given no POD_* variables

@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LIFECYCLE_COLUMNS, PROBE_COLUMNS, REQUEST_COLUMNS } from '../src/log/format';
+import { formatUdp, LIFECYCLE_COLUMNS, PROBE_COLUMNS, REQUEST_COLUMNS, UDP_COLUMNS } from '../src/log/format';
 import {
   FLUENT_BIT_DIR, FbFloat, FbInt, type FbMap, type FbValue, criRecord, loadOniguruma, pipelineParsers, plain, readYaml, runFilters, substituteEnv, values,
 } from './helpers/fluentbit';
@@ -153,12 +153,12 @@ describe('Fluent Bit OTLP destination (fluent-bit/*-otlp.yaml, out_opentelemetry
   }
 
   it("the OTLP names replace src/log/format.ts's columns, the body is the kind every line has", () => {
-    const columns = new Set<string>([...REQUEST_COLUMNS, ...LIFECYCLE_COLUMNS, ...PROBE_COLUMNS]);
+    const columns = new Set<string>([...REQUEST_COLUMNS, ...LIFECYCLE_COLUMNS, ...PROBE_COLUMNS, ...UDP_COLUMNS]);
     for (const field of [...Object.keys(SEMCONV), 'path']) {
       assert.ok((REQUEST_COLUMNS as readonly string[]).includes(field), `${field} is a request column`);
     }
     for (const part of Object.keys(URL_PARTS)) assert.ok(!columns.has(part), `${part} clashes with no column`);
-    for (const cols of [REQUEST_COLUMNS, LIFECYCLE_COLUMNS, PROBE_COLUMNS]) assert.ok((cols as readonly string[]).includes('kind'), 'every line has kind');
+    for (const cols of [REQUEST_COLUMNS, LIFECYCLE_COLUMNS, PROBE_COLUMNS, UDP_COLUMNS]) assert.ok((cols as readonly string[]).includes('kind'), 'every line has kind');
     for (const name of [...Object.values(SEMCONV), ...Object.values(URL_PARTS)]) assert.ok(!columns.has(name), `${name} clashes with no column`);
   });
 
@@ -206,5 +206,27 @@ describe('Fluent Bit OTLP destination (fluent-bit/*-otlp.yaml, out_opentelemetry
     const { 'k8s.pod.name': pod, ...rest } = viaCollector.record;
     assert.equal(pod, 'heartbeat-7c9d5b8f4-x2x7q');
     assert.deepEqual(plain(rest), plain(viaSidecar.record));
+  });
+
+  it('a udp line (probeUdp) becomes one OTLP record: body "udp", every other column an attribute of its type (the sidecar)', () => {
+    const line = formatUdp({
+      time: '2026-12-05T03:29:40.142Z', target: 'http://heartbeat-peers:8080', peer: '10.42.3.17:8080', family: 'ipv4', sent: 20, lost_out: 1,
+      lost_back: 2, lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.725, rtt_p99_ms: 2, jitter_ms: 0.313,
+    }, 'tsv');
+    const cri = criRecord(`2026-12-05T03:29:40.142718000Z stdout F ${line}`) as NonNullable<ReturnType<typeof criRecord>>;
+    const env = { POD_NAME: 'heartbeat-7c9d5b8f4-x2x7q', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'n1' };
+    const out = runFilters(load('sidecar-otlp.yaml').pipeline.filters, 'heartbeat', structuredClone(cri), pipelineParsers(path.join(FLUENT_BIT_DIR, 'sidecar-otlp.yaml')), env);
+    assert.ok(out.time);
+    const rec = otlpRecord(out.record, out.time);
+    assert.deepEqual(rec.body, { stringValue: 'udp' });
+    assert.equal(rec.timeUnixNano, String(Date.parse('2026-12-05T03:29:40.142Z')) + '000000', 'the line\'s own time');
+    const attrs = Object.fromEntries((rec.attributes as { key: string; value: unknown }[]).map((a) => [a.key, a.value]));
+    assert.deepEqual(Object.keys(attrs).sort(), [...UDP_COLUMNS.filter((c) => c !== 'kind'), 'stream'].sort());
+    assert.deepEqual(attrs, {
+      time: { stringValue: '2026-12-05T03:29:40.142Z' }, target: { stringValue: 'http://heartbeat-peers:8080' }, peer: { stringValue: '10.42.3.17:8080' },
+      family: { stringValue: 'ipv4' }, sent: { intValue: '20' }, lost_out: { intValue: '1' }, lost_back: { intValue: '2' }, lost_unknown: { intValue: '0' },
+      duplicates: { intValue: '0' }, reordered: { intValue: '1' }, rtt_p50_ms: { doubleValue: 0.725 }, rtt_p99_ms: { doubleValue: 2 }, jitter_ms: { doubleValue: 0.313 },
+      stream: { stringValue: 'stdout' },
+    });
   });
 });

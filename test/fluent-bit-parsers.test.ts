@@ -36,7 +36,7 @@ const REQUEST_TYPES: Record<(typeof REQUEST_COLUMNS)[number], FieldType> = {
 
 const GIB = 1024 * 1024 * 1024;
 const PARSER_FOR = {
-  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', json: 'heartbeat_json',
+  tsvRequest: 'heartbeat_tsv_request', tsvLifecycle: 'heartbeat_tsv_lifecycle', tsvProbe: 'heartbeat_tsv_probe', tsvUdp: 'heartbeat_tsv_udp', json: 'heartbeat_json',
 };
 
 interface Expected {
@@ -356,7 +356,7 @@ describe('Fluent Bit parsers (fluent-bit/parsers.yaml) on real heartbeat output'
         assert.ok((r.duration_ms as FbFloat).value >= 0);
       }
       assert.equal(run.requests.size, expected.filter((e) => run.requests.has(e.path)).length, 'no unexpected request lines');
-      assert.deepEqual(run.lifecycle.map((r) => r.message), ['starting', 'listening', 'shutdown begun', 'shutdown done']);
+      assert.deepEqual(run.lifecycle.map((r) => r.message), ['starting', 'listening', 'listening', 'shutdown begun', 'shutdown done']);
       runs[format] = run;
     });
   }

@@ -150,8 +150,9 @@ describe('logging', () => {
       hb = await startServer();
       await request(hb.port, 'GET', '/heartbeat/17');
       assert.equal(await hb.stop(), 0);
+      // the heartbeat listener, then the UDP echo responder on its port number
       const kinds = hb.lines.map((l) => l.split('\t'));
-      assert.deepEqual(kinds.map((c) => c[3]), ['starting', 'listening', 'shutdown begun', 'shutdown done']);
+      assert.deepEqual(kinds.map((c) => c[3]), ['starting', 'listening', 'listening', 'shutdown begun', 'shutdown done']);
       for (const c of kinds) {
         assert.equal(c.length, LIFECYCLE_COLUMNS.length);
         assert.match(c[0] as string, RFC3339_MS);
@@ -200,7 +201,7 @@ describe('logging', () => {
       assert.equal(line.path, '/heartbeat/33');
       assert.equal(typeof line.duration_ms, 'number');
       const lifecycle = jsonLines(hb).filter((l) => l.kind === 'lifecycle');
-      assert.deepEqual(lifecycle.map((l) => l.message), ['starting', 'listening']);
+      assert.deepEqual(lifecycle.map((l) => l.message), ['starting', 'listening', 'listening']);
       for (const l of lifecycle) assert.deepEqual(Object.keys(l), [...LIFECYCLE_COLUMNS]);
     });
 
@@ -221,8 +222,8 @@ describe('logging', () => {
         const isRequest = (l: string): boolean => (format === 'tsv' ? l.split('\t')[1] === 'request' : l.includes('"kind":"request"'));
         await waitFor(() => hb!.lines.filter(isRequest).length === total, 5000, 'all request lines');
         assert.equal(await hb.stop(), 0);
-        // Exactly: starting, listening, N requests, shutdown begun, shutdown done.
-        assert.equal(hb.lines.length, total + 4, hb.lines.join('\n'));
+        // Exactly: starting, listening (heartbeat, then udp), N requests, shutdown begun, shutdown done.
+        assert.equal(hb.lines.length, total + 5, hb.lines.join('\n'));
         const paths = hb.lines.filter(isRequest).map((l) => (format === 'tsv' ? tsvRecord(l).path : (JSON.parse(l) as { path: string }).path));
         assert.deepEqual(paths, [...hostile.slice(0, 2), '/a\\\\b"c\'d', '/heartbeat/\\xff\\xfe\\\\x0a']);
         for (const l of hb.lines) assert.match(l, /^[\x20-\x7e\t]*$/, 'ASCII only, no stray control characters');

@@ -7,6 +7,7 @@ import { cellsOf, createMeshView, neighbourCells, splitPeer } from '../src/statu
 import { statusPage, STATUS_CSP } from '../src/status/page';
 import { createProbeBook, WINDOW } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
+import { createUdpBook } from '../src/status/udp';
 import { defaults } from '../src/config/schema';
 import type { Identity } from '../src/status/identity';
 
@@ -134,7 +135,7 @@ describe('status: the mesh view', () => {
 
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'] }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     doc.mesh = mesh;
     const html = statusPage(doc);
@@ -155,7 +156,7 @@ describe('status: the mesh view', () => {
     assert.deepEqual(rows.map((r) => [r.wire, r.outcome, r.pathLimit, r.failing]), [[true, 'mtu', 1348, true], [false, 'ok', 0, false]]);
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'], probeSizes: [1400, '1400w'] },
-      ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     const html = statusPage(doc);
     assert.match(html, /<td class="n">1400w<\/td><td class="outcome">mtu \(path limit 1348 B\)<\/td>/);

@@ -14,6 +14,7 @@ import { createMeshView, STATUS_PORT_HEADER } from '../src/status/mesh';
 import { statusPage, verdictOf } from '../src/status/page';
 import { createProbeBook } from '../src/status/probes';
 import { statusDocument } from '../src/status/report';
+import { createUdpBook } from '../src/status/udp';
 
 const me: Identity = { id: '0123456789abcdef', pod: 'hb-a', namespace: 'heartbeat', node: 'node-a', podIP: null, address: '127.0.0.1', port: 8091, statusPort: 9191 };
 const other = (o: Partial<Identity>): Identity => ({ ...me, id: 'fedcba9876543210', pod: 'hb-b', node: 'node-b', port: 8092, statusPort: 9192, ...o });
@@ -112,7 +113,7 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     // the banner names every failing pair of the page, worst first, and every unreadable neighbour
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:1'] }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     doc.mesh = mesh;
     const v = verdictOf(doc);
@@ -131,7 +132,7 @@ describe('status: the mesh view finds and checks each neighbour', () => {
     book.record(line({ peer: '127.0.0.1:8092' }));
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:8092'] }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     const at = new Date().toISOString();
     doc.mesh = {
@@ -167,7 +168,7 @@ describe('docs/status.md', () => {
     book.record(line({ peer: '127.0.0.1:8092', outcome: 'refused' }));
     const doc = statusDocument({
       version: '1', config: { ...defaults(), probeTargets: ['http://127.0.0.1:8092'] }, ready: () => true, requests: () => 0,
-      logLinesDropped: () => 0, book, identity: () => me, startedAt: Date.now(),
+      logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     });
     const at = new Date().toISOString();
     doc.mesh = {

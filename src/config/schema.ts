@@ -85,6 +85,7 @@ convict.addFormats({
   },
   'probe-bytes': integerFormat('probe-bytes', 0, MAX_PAYLOAD, 'bytes'),
   'probe-peers': integerFormat('probe-peers', 1, 4096, 'addresses'),
+  'probe-udp': integerFormat('probe-udp', 0, 1000, 'datagrams'),
   'probe-mtu-probes': integerFormat('probe-mtu-probes', 0, 64, 'probes'),
   'probe-targets': { name: 'probe-targets', coerce: splitList, validate: validateTargets },
   'probe-sizes': { name: 'probe-sizes', coerce: coerceSizes, validate: validateSizes },
@@ -108,12 +109,16 @@ export const schema = {
     format: 'uri-path', default: '/heartbeat', arg: 'uri', env: `${ENV_PREFIX}URI`,
   },
   port: {
-    doc: 'TCP port to listen on.',
+    doc: 'TCP port to listen on; the UDP echo responder (--udp-echo) answers on the same port number.',
     format: 'tcp-port', default: 8080, arg: 'port', env: `${ENV_PREFIX}PORT`,
   },
   host: {
     doc: 'IP address or host name to listen on; empty means every address (IPv6 and IPv4 where the host has them).',
     format: 'listen-host', default: '', arg: 'host', env: `${ENV_PREFIX}HOST`,
+  },
+  udpEcho: {
+    doc: 'Answer heartbeat echo datagrams (UDP, on the --port number and --host address) so peers can measure loss by direction (--probe-udp); rate-limited to 200 answers/s per source address and 10000/s in all (docs/probe.md).',
+    format: 'switch', default: true, arg: 'udp-echo', env: `${ENV_PREFIX}UDP_ECHO`,
   },
   min: {
     doc: 'Smallest payload size in bytes a request may ask for (>= 1, <= max).',
@@ -187,6 +192,10 @@ export const schema = {
     doc: "Bytes POSTed to each peer every round (0 = no upload probe, at most 1 GiB); the peer's X-Received-Bytes must match.",
     format: 'probe-bytes', default: 0, arg: 'probe-upload', env: `${ENV_PREFIX}PROBE_UPLOAD`,
   },
+  probeUdp: {
+    doc: 'Echo datagrams (UDP, to the peer\'s port number) sent to each peer every round, spaced across the first half of the interval, for loss by direction, duplicates, reordering, RTT and jitter (0 = off, at most 1000; docs/probe.md).',
+    format: 'probe-udp', default: 0, arg: 'probe-udp', env: `${ENV_PREFIX}PROBE_UDP`,
+  },
   probeTimeout: {
     doc: 'Milliseconds one probe may take, connect to last byte.',
     format: 'positive-milliseconds', default: 5000, arg: 'probe-timeout', env: `${ENV_PREFIX}PROBE_TIMEOUT`,
@@ -220,6 +229,7 @@ export interface Config {
   uri: string;
   port: number;
   host: string;
+  udpEcho: boolean;
   min: number;
   max: number;
   uploadLimit: number;
@@ -238,6 +248,7 @@ export interface Config {
   probeInterval: number;
   probeSizes: Array<number | string>;
   probeUpload: number;
+  probeUdp: number;
   probeTimeout: number;
   probeMaxPeers: number;
   probeMtuProbes: number;

@@ -2,13 +2,15 @@
 import type { AddressInfo, Server } from 'node:net';
 
 /** Which of heartbeat's listeners: the heartbeat port, or metrics on a port of their own. */
-export type Listener = 'heartbeat' | 'metrics';
+export type Listener = 'heartbeat' | 'metrics' | 'udp';
 
 /** Where each listener ended up. */
 export interface Listening {
   heartbeat: AddressInfo;
   /** Only when metrics have a port of their own. */
   metrics?: AddressInfo;
+  /** The UDP echo responder (src/udp/responder.ts), unless udpEcho is off. */
+  udp?: { address: string; port: number };
 }
 
 /** What a listen error code means to an operator. */
@@ -21,6 +23,9 @@ const REASONS: Record<string, string> = {
   EAFNOSUPPORT: 'this host has no network of that address family',
 };
 
+/** The setting that names each listener's port. */
+const FLAGS: Record<Listener, string> = { heartbeat: '--port', metrics: '--metrics-port', udp: 'UDP echo on the --port number; --udp-echo=false turns it off' };
+
 export class ListenError extends Error {
   constructor(
     readonly listener: Listener,
@@ -30,7 +35,7 @@ export class ListenError extends Error {
   ) {
     const where = `${host.includes(':') ? `[${host}]` : host || '*'}:${port}`;
     const reason = REASONS[code];
-    super(`cannot listen on ${where} (${listener === 'metrics' ? '--metrics-port' : '--port'}): ${code}${reason ? ` (${reason})` : ''}`);
+    super(`cannot listen on ${listener === 'udp' ? 'UDP ' : ''}${where} (${FLAGS[listener]}): ${code}${reason ? ` (${reason})` : ''}`);
   }
 }
 

@@ -21,6 +21,8 @@ import { metricsServer } from './metrics-port';
 import { HEALTH_PATHS } from './paths';
 import { pathOf, sendText } from './respond';
 import { createStatus, type Status } from './status-routes';
+import { createUdpResponder } from '../udp/responder';
+import { registerEchoMetrics } from '../udp/metrics';
 import { createObserver } from './observe';
 
 export interface HeartbeatServer {
@@ -41,6 +43,9 @@ export function createServer(config: Config, logger: AppLogger, version: string)
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
     : undefined;
   const metricsHere = metrics && config.metricsPort === 0 ? config.metricsPath : undefined;
+  // The UDP echo responder on the heartbeat's port number (src/udp/), with its counters in the metrics.
+  const udp = config.udpEcho ? createUdpResponder(config.port, config.host) : undefined;
+  if (udp && metrics) registerEchoMetrics(metrics.registry, udp.stats);
   // Requests answered on the heartbeat port (the status page shows them): one plain number.
   let served = 0;
   const status = config.status
@@ -136,7 +141,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       const metricsAt = side ? await listenOn(side, config.metricsPort, config.host, 'metrics') : undefined;
       const heartbeatAt = await listenOn(server, config.port, config.host, 'heartbeat');
       status?.bound(heartbeatAt.address, heartbeatAt.port);
-      return { heartbeat: heartbeatAt, metrics: metricsAt };
+      return { heartbeat: heartbeatAt, metrics: metricsAt, udp: await udp?.listen() };
     },
 
     shutdown(): Promise<void> {
@@ -149,7 +154,7 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       };
       return server.drain(config.drainTimeout, (connections) => {
         logger.warn('drain timeout reached; closing remaining connections', { drainTimeout: config.drainTimeout, connections });
-      }).then(closeSide);
+      }).then(closeSide).then(() => udp?.close());
     },
   };
 }

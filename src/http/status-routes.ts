@@ -13,6 +13,7 @@ import { cellsDocument, createMeshView, STATUS_PORT_HEADER, type MeshView } from
 import { statusPage, STATUS_CSP } from '../status/page';
 import { createProbeBook, type ProbeBook } from '../status/probes';
 import { statusDocument, type StatusSources } from '../status/report';
+import { createUdpBook, type UdpBook } from '../status/udp';
 import { READ_ONLY_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, pathOf, sendText } from './respond';
 
@@ -21,6 +22,8 @@ export const STATUS_PATHS = ['/status', '/status.json'] as const;
 export interface Status {
   /** Fed by probe mode: one call per probe line (src/probe/round.ts). */
   readonly book: ProbeBook;
+  /** Fed by probe mode with probeUdp: one call per udp line (src/probe/udp-round.ts). */
+  readonly udp: UdpBook;
   /** Answers the request when it is for a status path; false otherwise (the caller goes on). */
   readonly serve: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** On the heartbeat port when the status is on the metrics port: 404 naming that port (STATUS_PORT_HEADER). */
@@ -30,7 +33,7 @@ export interface Status {
 }
 
 /** What the status reads from the rest of heartbeat; the probe book and the start time are its own. */
-export type StatusOptions = Omit<StatusSources, 'book' | 'startedAt' | 'identity'>;
+export type StatusOptions = Omit<StatusSources, 'book' | 'udp' | 'startedAt' | 'identity'>;
 
 /** Rows the probe book keeps at most: K neighbours × (sizes + the upload), twice over for a changing set. */
 const bookRows = (c: Config): number => 2 * c.probeMaxPeers * (c.probeSizes.length + (c.probeUpload > 0 ? 1 : 0));
@@ -38,13 +41,15 @@ const bookRows = (c: Config): number => 2 * c.probeMaxPeers * (c.probeSizes.leng
 export function createStatus(o: StatusOptions): Status {
   const { config } = o;
   const book = createProbeBook(config.probeInterval, bookRows(config));
+  // one row per neighbour, twice over for a changing set
+  const udp = createUdpBook(config.probeInterval, 2 * config.probeMaxPeers);
   const identity: Identity = {
     id: newInstanceId(), ...podMetadata(), address: config.host, port: config.port,
     statusPort: config.metricsPort !== 0 ? config.metricsPort : config.port,
   };
   const sources: StatusSources = {
     version: o.version, config, ready: o.ready, requests: o.requests, logLinesDropped: o.logLinesDropped,
-    book, identity: () => identity, startedAt: Date.now(),
+    book, udp, identity: () => identity, startedAt: Date.now(),
   };
   const mesh: MeshView = createMeshView({ book, identity: () => identity, userAgent: `heartbeat-status/${o.version}` });
   const pointer = `not found: the status page is served on port ${identity.statusPort} (the metrics port)\n`;
@@ -70,6 +75,7 @@ export function createStatus(o: StatusOptions): Status {
 
   return {
     book,
+    udp,
     bound(address: string, port: number): void {
       identity.address = address;
       if (identity.statusPort === identity.port) identity.statusPort = port;

@@ -5,7 +5,7 @@
  *
  * Every line starts with `time` then `kind`, so a parser tells request lines
  * (`kind` = request) from lifecycle lines (`kind` = lifecycle) and probe lines
- * (`kind` = probe) in both formats.
+ * (`kind` = probe) and UDP probe lines (`kind` = udp) in both formats.
  */
 
 export const REQUEST_COLUMNS = [
@@ -74,6 +74,27 @@ export const PROBE_COLUMNS = [
   'path_limit', // bytes: the largest whole answer that crossed to this peer in its last path-MTU check (src/probe/mtu.ts); 0 when no limit holds
 ] as const;
 
+/**
+ * Probe mode, UDP (probeUdp > 0): one line per peer and round of echo datagrams (src/probe/udp-round.ts).
+ * Loss by direction is attributed with the peer's count of the datagrams it received (docs/probe.md).
+ */
+export const UDP_COLUMNS = [
+  'time', // RFC 3339 UTC with milliseconds, when the round's count came back (or was given up)
+  'kind', // always "udp"
+  'target', // the target as configured (operator text, escaped)
+  'peer', // the address probed, address:port ([v6]:port)
+  'family', // ipv4 | ipv6
+  'sent', // echo datagrams sent this round
+  'lost_out', // never reached the peer (the peer's count says so)
+  'lost_back', // the peer counted them, their answer did not come back before the round's count did
+  'lost_unknown', // unanswered, and the peer's count never came: direction unknown
+  'duplicates', // answers beyond the first for one sequence number
+  'reordered', // answers arriving after an answer to a later sequence number
+  'rtt_p50_ms', // round trip, median of the answered (0 when none)
+  'rtt_p99_ms', // round trip, 99th percentile (nearest rank) of the answered (0 when none)
+  'jitter_ms', // RFC 3550 interarrival jitter of the answers (0 with fewer than two)
+] as const;
+
 export type LogFormat = 'tsv' | 'json';
 export type Level = 'info' | 'warn' | 'error';
 
@@ -111,6 +132,22 @@ export interface ProbeRecord {
   request_id: string;
   wire: boolean;
   path_limit: number;
+}
+
+export interface UdpRecord {
+  time: string;
+  target: string;
+  peer: string;
+  family: 'ipv4' | 'ipv6';
+  sent: number;
+  lost_out: number;
+  lost_back: number;
+  lost_unknown: number;
+  duplicates: number;
+  reordered: number;
+  rtt_p50_ms: number;
+  rtt_p99_ms: number;
+  jitter_ms: number;
 }
 
 export interface LifecycleRecord {
@@ -255,4 +292,16 @@ export function formatProbe(r: ProbeRecord, format: LogFormat): string {
     `"size":${r.size},"status":${r.status},"outcome":"${r.outcome}","dns_ms":${jsonFloat(r.dns_ms)},` +
     `"connect_ms":${jsonFloat(r.connect_ms)},"tls_ms":${jsonFloat(r.tls_ms)},"ttfb_ms":${jsonFloat(r.ttfb_ms)},"total_ms":${jsonFloat(r.total_ms)},` +
     `"bytes":${r.bytes},"request_id":${jsonQuote(escapeText(r.request_id))},"wire":${r.wire},"path_limit":${r.path_limit}}`;
+}
+
+export function formatUdp(r: UdpRecord, format: LogFormat): string {
+  const target = escapeText(r.target);
+  const peer = escapeText(r.peer);
+  if (format === 'tsv') {
+    return `${r.time}\tudp\t${target}\t${peer}\t${r.family}\t${r.sent}\t${r.lost_out}\t${r.lost_back}\t${r.lost_unknown}\t${r.duplicates}\t` +
+      `${r.reordered}\t${r.rtt_p50_ms}\t${r.rtt_p99_ms}\t${r.jitter_ms}`;
+  }
+  return `{"time":"${r.time}","kind":"udp","target":${jsonQuote(target)},"peer":${jsonQuote(peer)},"family":"${r.family}",` +
+    `"sent":${r.sent},"lost_out":${r.lost_out},"lost_back":${r.lost_back},"lost_unknown":${r.lost_unknown},"duplicates":${r.duplicates},` +
+    `"reordered":${r.reordered},"rtt_p50_ms":${jsonFloat(r.rtt_p50_ms)},"rtt_p99_ms":${jsonFloat(r.rtt_p99_ms)},"jitter_ms":${jsonFloat(r.jitter_ms)}}`;
 }

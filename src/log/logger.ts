@@ -11,7 +11,7 @@
 import winston from 'winston';
 import Transport from 'winston-transport';
 import {
-  formatLifecycle, formatProbe, formatRequest, isoNow, type Level, type LogFormat, type ProbeRecord, type RequestRecord,
+  formatLifecycle, formatProbe, formatRequest, formatUdp, isoNow, type Level, type LogFormat, type ProbeRecord, type RequestRecord, type UdpRecord,
 } from './format';
 
 const MESSAGE = Symbol.for('message');
@@ -150,6 +150,8 @@ export interface AppLogger {
   request(record: RequestRecord): void;
   /** A probe line (probe mode): always written, whatever --log says. */
   probe(record: ProbeRecord): void;
+  /** A UDP probe line (probe mode with probeUdp): always written, whatever --log says. */
+  udp(record: UdpRecord): void;
   info(message: string, details?: Record<string, unknown>): void;
   warn(message: string, details?: Record<string, unknown>): void;
   error(message: string, details?: Record<string, unknown>): void;
@@ -194,6 +196,9 @@ export function createLogger(opts: LoggerOptions): AppLogger {
     },
     probe(record: ProbeRecord): void {
       transport.line(formatProbe(record, opts.format));
+    },
+    udp(record: UdpRecord): void {
+      transport.line(formatUdp(record, opts.format));
     },
     info: lifecycle('info'),
     warn: lifecycle('warn'),

@@ -17,6 +17,7 @@ import { neighbours } from './neighbours';
 import { resolveTarget, type Lookup, type Peer } from './resolve';
 import { probeSize, sizeText, type Target } from './settings';
 import { targetTls } from './tls';
+import type { UdpProber } from './udp-round';
 import type tls from 'node:tls';
 
 /** Peers probed at the same time at most. */
@@ -44,6 +45,8 @@ export interface RoundOptions {
   mtu?: MtuChecker;
   /** Hears every probe line (the status page, src/status/probes.ts). */
   onProbe?: (line: ProbeRecord) => void;
+  /** probeUdp > 0: the UDP echo round (src/probe/udp-round.ts), to the same neighbours, alongside the TCP probes. */
+  udp?: UdpProber;
 }
 
 export interface Rounds {
@@ -183,18 +186,22 @@ export function createRounds(o: RoundOptions): Rounds {
       o.pool?.retain(keep);
       o.mtu?.retain(keep);
       o.metrics?.begin(keep);
+      const udp = o.udp?.run(chosen.map((p) => ({ target: p.target.name, address: p.address, port: p.target.port, label: p.label })));
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < chosen.length && !stopped) await probePeer(chosen[next++] as Peer);
       };
       await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, chosen.length) }, worker));
+      await udp;
       o.metrics?.endRound(keep, unresolved);
     },
     stop(): void {
       stopped = true;
+      o.udp?.stop();
     },
     abortRunning(): void {
       for (const r of running) r.abort();
+      o.udp?.abort();
       o.mtu?.abortRunning();
     },
   };

@@ -20,6 +20,9 @@ import { ownAddresses, plainAddress, systemLookup, type Lookup } from './resolve
 import { createRounds } from './round';
 import { parseTarget } from './settings';
 import { probeContext } from './tls';
+import { createUdpMetrics } from './udp-metrics';
+import { createUdpProber } from './udp-round';
+import type { UdpRecord } from '../log/format';
 
 export const JITTER = 0.1;
 
@@ -38,7 +41,14 @@ export interface ProberOptions {
   lookup?: Lookup;
   /** Hears every probe line (the status page's probe book, with --status). */
   onProbe?: (line: ProbeRecord) => void;
+  /** Hears every udp line (the status page's probe book, with --status). */
+  onUdp?: (line: UdpRecord) => void;
 }
+
+/** Echo datagrams are spread over this share of the interval, leaving the rest for their answers and the count. */
+export const UDP_SPAN = 0.5;
+/** Each echo datagram waits at most this long for its answer (and at most probeTimeout). */
+export const UDP_WAIT_MS = 1000;
 
 /** The prober for these settings, or undefined when probeTargets is empty (probing off). */
 export function createProber(o: ProberOptions): Prober | undefined {
@@ -54,7 +64,19 @@ export function createProber(o: ProberOptions): Prober | undefined {
     : undefined;
   // every probe line: the phase histogram (with --metrics) and the status page (with --status)
   const hear = [o.registry ? createPhaseMetrics(o.registry).record : undefined, o.onProbe].filter((f) => f !== undefined);
+  // probeUdp: echo datagrams to the same neighbours each round (src/probe/udp-round.ts)
+  const udp = config.probeUdp > 0
+    ? createUdpProber({
+      datagrams: config.probeUdp,
+      spanMs: config.probeInterval * UDP_SPAN,
+      waitMs: Math.min(config.probeTimeout, UDP_WAIT_MS),
+      logger: o.logger,
+      metrics: o.registry ? createUdpMetrics(o.registry) : undefined,
+      onUdp: o.onUdp,
+    })
+    : undefined;
   const rounds = createRounds({
+    udp,
     targets,
     sizes: config.probeSizes,
     upload: config.probeUpload,
@@ -102,7 +124,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
       t0 = Date.now();
       o.logger.info('probing', {
         targets: config.probeTargets, interval, sizes: config.probeSizes, upload: config.probeUpload,
-        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes,
+        timeout: config.probeTimeout, maxPeers: config.probeMaxPeers, connection: config.probeConnection, mtuProbes: config.probeMtuProbes, udp: config.probeUdp,
         ...(https ? { tlsCa: config.probeTlsCa, tlsInsecure: config.probeTlsInsecure } : {}),
       });
       if (config.probeTlsInsecure) {
@@ -122,6 +144,7 @@ export function createProber(o: ProberOptions): Prober | undefined {
         clearTimeout(deadline);
       }
       pool?.closeAll();
+      udp?.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import { describe, hostPort, ownAddress, type Identity } from './identity';
 import type { Mesh, MeshRow } from './mesh';
 import type { ProbeRow } from './probes';
 import type { StatusDocument } from './report';
+import type { UdpRow } from './udp';
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111;background:#fff}
@@ -133,6 +134,25 @@ function probeTable(rows: ProbeRow[], window: number, names: Map<string, string>
     'ttfb (request written to first byte) and transfer in the last probe.</p>';
 }
 
+const pct = (v: number): string => (v === 0 ? '0' : v < 0.1 ? v.toFixed(3) : v.toFixed(1));
+
+function udpTable(rows: UdpRow[], window: number): string {
+  if (rows.length === 0) return '<p class="note">No UDP round has ended yet.</p>';
+  const head = ['target', 'peer', 'family', 'sent', 'loss out %', 'loss back %', 'unknown %', 'p50 ms', 'p99 ms', 'jitter ms', 'when']
+    .map((h) => `<th>${h}</th>`).join('');
+  const body = rows.map((r) => {
+    const cls = r.lossOutPct + r.lossBackPct + r.lossUnknownPct > 0 ? ' class="failing"' : '';
+    return `<tr${cls} data-peer="${escapeHtml(r.peer)}"><td>${escapeHtml(r.target)}</td><td>${escapeHtml(r.peer)}</td><td>${escapeHtml(r.family)}</td>` +
+      `<td class="n">${r.sent}</td><td class="n out">${pct(r.lossOutPct)}</td><td class="n back">${pct(r.lossBackPct)}</td>` +
+      `<td class="n">${pct(r.lossUnknownPct)}</td><td class="n">${ms(r.rttP50Ms)}</td><td class="n">${ms(r.rttP99Ms)}</td>` +
+      `<td class="n">${ms(r.jitterMs)}</td><td>${age(r.ageSeconds)} ago</td></tr>`;
+  }).join('\n');
+  return `<table id="udp"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
+    `<p class="note">Echo datagrams (probeUdp) over each neighbour's last ${window} rounds, worst loss first. Out: never reached the peer ` +
+    '(by its own count); back: the peer answered, the answer did not come; unknown: the peer\'s count never came. ' +
+    'RTTs and jitter (RFC 3550) are the last round\'s.</p>';
+}
+
 const secondsBetween = (later: string, earlier: string): number => Math.max(0, (Date.parse(later) - Date.parse(earlier)) / 1000);
 
 function proberLabel(r: MeshRow, d: StatusDocument, names: Map<string, string>): string {
@@ -247,6 +267,7 @@ export function statusPage(d: StatusDocument): string {
     'The same data: <a href="status.json?mesh=1">status.json</a>.</p>\n' +
     `${banner(d)}\n<h2>This instance</h2>\n${instanceSection(d)}\n` +
     `<h2>Probes (${d.probes.length} rows)</h2>\n${probeTable(d.probes, d.window.probes, names)}\n` +
+    (d.instance.settings.probeUdp > 0 ? `<h2>UDP loss by direction (${d.udp.length} neighbours)</h2>\n${udpTable(d.udp, d.window.probes)}\n` : '') +
     (d.mesh ? `<h2>Mesh</h2>\n${meshTable(d, d.mesh, names)}\n` : '') +
     '</body></html>\n';
 }

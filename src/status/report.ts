@@ -9,6 +9,7 @@ import type { Config } from '../config/schema';
 import type { ProbeBook, ProbeRow } from './probes';
 import { WINDOW } from './probes';
 import type { Mesh } from './mesh';
+import type { UdpBook, UdpRow } from './udp';
 import type { Identity } from './identity';
 
 export interface Instance {
@@ -35,6 +36,8 @@ export interface Instance {
     /** K: neighbours probed per round at most. */
     probeMaxPeers: number;
     probeConnection: string;
+    /** Echo datagrams per neighbour and round (0: the UDP probe is off). */
+    probeUdp: number;
   };
 }
 
@@ -48,6 +51,8 @@ export interface StatusDocument {
   /** What p50/p99 are over: the last `probes` probes of each row, ok ones only. */
   window: { probes: number };
   probes: ProbeRow[];
+  /** UDP loss by direction (probeUdp): one row per neighbour, sums over its last `window.probes` rounds, worst first. */
+  udp: UdpRow[];
   /** Only with ?mesh=1 (and on /status): the neighbours' views. */
   mesh?: Mesh;
 }
@@ -60,6 +65,8 @@ export interface StatusSources {
   requests: () => number;
   logLinesDropped: () => number;
   book: ProbeBook;
+  /** The udp lines' view (probeUdp). */
+  udp: UdpBook;
   /** This instance (its listener known once it listens). */
   identity: () => Identity;
   /** Date.now() at start. */
@@ -91,9 +98,11 @@ export function statusDocument(s: StatusSources, now = Date.now()): StatusDocume
         probeTimeout: c.probeTimeout,
         probeMaxPeers: c.probeMaxPeers,
         probeConnection: c.probeConnection,
+        probeUdp: c.probeUdp,
       },
     },
     window: { probes: WINDOW },
     probes: s.book.rows(now),
+    udp: s.udp.rows(now),
   };
 }

@@ -229,9 +229,27 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     const env = ds.spec.template.spec.containers.find((c) => c.name === 'heartbeat')?.env ?? [];
     assert.deepEqual(env.slice(0, 2).map((e) => e.name), ['POD_NAMESPACE', 'HEARTBEAT_PROBE_TARGETS'], 'POD_NAMESPACE before the target that refers to it');
     assert.equal(env[1]?.value, 'http://heartbeat-peers.$(POD_NAMESPACE).svc.cluster.local:8181');
-    const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat-peers') as unknown as { spec: { clusterIP: string; ports: { port: number }[] } };
+    const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat-peers') as unknown as { spec: { clusterIP: string; ports: { port: number; protocol: string }[] } };
     assert.equal(peers.spec.clusterIP, 'None');
     assert.equal(peers.spec.ports[0]?.port, 8181);
+    assert.deepEqual(peers.spec.ports.map((p) => [p.port, p.protocol]), [[8181, 'TCP'], [8181, 'UDP']], 'http and the UDP echo, one port number');
+    assert.equal(env.find((e) => e.name === 'HEARTBEAT_PROBE_UDP')?.value, '20', 'the mesh measures loss by direction');
+  });
+
+  it('config.udpEcho: a UDP containerPort and Service port on the http port number, unless it is false', () => {
+    const ports = (objects: K8sObject[]): string[] => {
+      const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat') as unknown as { spec: { ports: { port: number; protocol: string; nodePort?: number }[] } };
+      const c = (workload(objects) as unknown as { spec: { template: { spec: { containers: { name: string; ports: { containerPort: number; protocol: string }[] }[] } } } })
+        .spec.template.spec.containers.find((x) => x.name === 'heartbeat');
+      return [...svc.spec.ports.map((p) => `service ${p.protocol}/${p.port}${p.nodePort ? ` node ${p.nodePort}` : ''}`),
+        ...(c?.ports ?? []).map((p) => `container ${p.protocol}/${p.containerPort}`)];
+    };
+    assert.deepEqual(ports(template([], ['image.repository=r.example/hb'])),
+      ['service TCP/80', 'service UDP/80', 'container TCP/8080', 'container UDP/8080', 'container TCP/9090']);
+    assert.deepEqual(ports(template(['values-edge.yaml'], ['image.repository=r.example/hb'])),
+      ['service TCP/80 node 31080', 'service UDP/80 node 31080', 'container TCP/8080', 'container UDP/8080', 'container TCP/9090']);
+    assert.deepEqual(ports(template([], ['image.repository=r.example/hb', 'config.udpEcho=false'])),
+      ['service TCP/80', 'container TCP/8080', 'container TCP/9090']);
   });
 
   it('status.enabled: the page on with the pod\'s identity, Service heartbeat-status (port status), the mesh view\'s NetworkPolicy; NOTES give the port-forward line; off by default', () => {
@@ -246,7 +264,7 @@ describe('helm chart (k8s/chart/heartbeat)', function () {
     assert.equal(c?.ports.find((p) => p.name === 'metrics')?.containerPort, 9090);
     const np = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'heartbeat-status') as unknown as { spec: { egress: { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: string | number }[] }[] } };
     assert.deepEqual(np.spec.egress[0]?.to, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'heartbeat' } } }]);
-    assert.deepEqual(np.spec.egress[0]?.ports.map((p) => p.port), ['http', 'metrics']);
+    assert.deepEqual(np.spec.egress[0]?.ports.map((p) => p.port), ['http', 'udp-echo', 'metrics']);
     // the page needs its port even with metrics off
     const noMetrics = template(['values-status.yaml'], ['image.repository=r.example/hb', 'config.metrics=false']);
     const dep = workload(noMetrics) as unknown as typeof ds;

@@ -640,6 +640,12 @@ describe('k8s manifests', function () {
         const r = get(label);
         const port = r.service.spec?.ports?.find((p) => containerPort(r.heartbeat, p.targetPort as number | string) === defaults().port);
         assert.ok(port, 'a Service port targets heartbeat');
+        // the UDP echo responder: the same port number, in the pod and in the Service (a prober's datagrams go to the HTTP port number)
+        const udp = r.service.spec?.ports?.find((p) => p.protocol === 'UDP');
+        assert.deepEqual([udp?.port, udp?.nodePort], [port.port, port.nodePort], 'UDP on the Service\'s http port (and nodePort)');
+        const udpContainer = r.heartbeat.ports?.find((p) => p.name === udp?.targetPort);
+        assert.deepEqual([udpContainer?.protocol, udpContainer?.containerPort], ['UDP', defaults().port]);
+        assert.equal(podConfig(r, path.join(tmp, `${label}-udp-config`)).udpEcho, true, 'the responder is on in the pod');
         assert.deepEqual(r.service.spec?.selector, r.workload.spec.selector.matchLabels);
         if (isEdge(label)) {
           assert.equal(r.service.spec?.type, 'NodePort');
@@ -668,7 +674,9 @@ describe('k8s manifests', function () {
         assert.equal(peers.spec?.publishNotReadyAddresses, false, 'ready pods only');
         assert.deepEqual(peers.spec?.selector, r.workload.spec.selector.matchLabels);
         assert.ok(Object.entries(peers.spec?.selector ?? {}).every(([k, v]) => r.workload.spec.template.metadata.labels[k] === v));
-        assert.deepEqual(peers.spec?.ports?.map((p) => [p.port, containerPort(r.heartbeat, p.targetPort as number | string)]), [[8080, 8080]]);
+        assert.deepEqual(peers.spec?.ports?.map((p) => [p.protocol, p.port, containerPort(r.heartbeat, p.targetPort as number | string)]),
+          [['TCP', 8080, 8080], ['UDP', 8080, 8080]], 'http, and the UDP echo the probers\' datagrams go to');
+        assert.equal(environment(r, r.pod, r.heartbeat).get('HEARTBEAT_PROBE_UDP'), '20', 'the mesh measures loss by direction');
         assert.equal(r.pod.spec.hostNetwork, undefined, 'pod network (docs/kubernetes.md: hostNetwork and what it implies)');
       });
 

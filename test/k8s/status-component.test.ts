@@ -70,7 +70,7 @@ describe('k8s/components/status', function () {
       assert.equal(hb.ports?.find((p) => p.name === 'metrics')?.containerPort, config.metricsPort);
       // the heartbeat Service (the edge's NodePort) is unchanged: the page is not on any node's port
       const main = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'heartbeat') as Service;
-      assert.deepEqual(main.spec.ports.map((p) => p.name), ['http']);
+      assert.deepEqual(main.spec.ports.map((p) => p.name), ['http', 'udp-echo']);
 
       // the mesh view: heartbeat pods to heartbeat pods on the ports probed and served, and DNS; nothing else
       const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'heartbeat-status') as Policy;
@@ -82,7 +82,8 @@ describe('k8s/components/status', function () {
       assert.equal(peers?.to[0]?.namespaceSelector, undefined, 'only this namespace');
       assert.ok(matches(peers?.to[0]?.podSelector?.matchLabels ?? { none: 'x' }, w.spec.template.metadata.labels), 'only heartbeat pods');
       const named = new Set((hb.ports ?? []).map((p) => p.name));
-      assert.deepEqual(peers?.ports.map((p) => [p.protocol, p.port]), [['TCP', 'http'], ['TCP', 'metrics']]);
+      // http (probed, and where the status answers), the UDP echo (probeUdp's datagrams), metrics (the status)
+      assert.deepEqual(peers?.ports.map((p) => [p.protocol, p.port]), [['TCP', 'http'], ['UDP', 'udp-echo'], ['TCP', 'metrics']]);
       for (const p of peers?.ports ?? []) assert.ok(named.has(String(p.port)), `the container names port ${p.port}`);
       assert.deepEqual(dns?.ports.map((p) => p.port), [53, 53]);
       assert.equal(np.spec.egress.length, 2);

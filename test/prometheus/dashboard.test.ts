@@ -66,7 +66,7 @@ describe('the Grafana dashboard on a real Prometheus scraping a live mesh', func
 
   before(async () => {
     requirePrometheusTool('prometheus');
-    mesh = await startMesh({ size: 3, intervalMs: 1000, metricsPort: true, flags: ['--probe-upload', '4096'] });
+    mesh = await startMesh({ size: 3, intervalMs: 1000, metricsPort: true, flags: ['--probe-upload', '4096', '--probe-udp', '5'] });
     const targets = mesh.metricsPorts.map((p) => `"127.0.0.1:${p}"`).join(', ');
     prom = await startPrometheus([
       'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',

@@ -2,7 +2,8 @@
  * A real Prometheus (Debian's binary, its own temporary config and storage, a free loopback port)
  * scraping two running heartbeats every second, one probing the other: the queries docs/metrics.md
  * shows answer what they say, the rules load and evaluate without errors, and stopping a heartbeat
- * makes HeartbeatDown go pending, then firing, and HeartbeatProbeFailing fire for the probes of it.
+ * makes HeartbeatDown go pending, then firing, HeartbeatProbeFailing fire for the probes of it, and
+ * HeartbeatPacketLoss for its echo datagrams (every one lost, direction unknown: no count came back).
  * The rules are the shipped ones with test-only short `for:` and windows (scripts/alerts.ts settings).
  */
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ const FAST: AlertSettings = {
   ...DEFAULTS,
   down: { for: '5s' },
   probeFailing: { ...DEFAULTS.probeFailing, window: '15s', for: '2s' },
+  packetLoss: { ...DEFAULTS.packetLoss, window: '15s', for: '2s' },
 };
 
 /** The ```promql blocks of docs/metrics.md: `# title` then the query, up to a blank line or the next title. */
@@ -66,7 +68,7 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     peer = `127.0.0.1:${b.port}`;
     target = `http://${peer}`;
     a = await startServer(['--host', '127.0.0.1', '--metrics', '--metrics-port', String(metricsPort.a),
-      '--probe-targets', target, '--probe-interval', '1000', '--probe-timeout', '500']);
+      '--probe-targets', target, '--probe-interval', '1000', '--probe-timeout', '500', '--probe-udp', '5']);
     instance = { a: `127.0.0.1:${metricsPort.a}`, b: `127.0.0.1:${metricsPort.b}` };
     prom = await startPrometheus([
       'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
@@ -96,14 +98,14 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     await prom?.stop();
   });
 
-  it('scrapes both, and /metrics with probe series passes promtool check metrics', async () => {
+  it('scrapes both, and /metrics with probe series (TCP and UDP) passes promtool check metrics', async () => {
     await eventually('both targets up', 30_000, async () => {
       const up = await query(prom!.port, `up{job="${DEFAULTS.job}"} == 1`);
       return up.length === 2 ? up : undefined;
     });
     const text = await eventually('probe series on the prober', 30_000, async () => {
       const t = (await request(metricsPort.a, 'GET', '/metrics')).body.toString();
-      return t.includes(`heartbeat_probes_total{target="${target}",peer="${peer}"`) ? t : undefined;
+      return t.includes(`heartbeat_probes_total{target="${target}",peer="${peer}"`) && t.includes(`heartbeat_udp_probe_sent_total{target="${target}",peer="${peer}"}`) ? t : undefined;
     });
     const r = promtool(['check', 'metrics'], { input: text });
     assert.equal(r.status, 0, r.output);
@@ -137,9 +139,10 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     assert.deepEqual(ratio.map((s) => [s.metric.instance, Number(s.value[1])]).sort(), [[instance.a, 0], [instance.b, 0]].sort());
 
     // Probe success rate per target, and the worst peers: the one peer, every probe ok.
-    const success = await nonEmpty('probeSuccess', (r) => r.length > 0);
+    // (finite: a rate over a counter scraped once is 0/0 until its second sample)
+    const success = await nonEmpty('probeSuccess', (r) => r.length > 0 && r.every((x) => Number.isFinite(Number(x.value[1]))));
     assert.deepEqual(success.map((s) => [s.metric.target, Number(s.value[1])]), [[target, 1]]);
-    const worst = await nonEmpty('worstPeers', (r) => r.length > 0);
+    const worst = await nonEmpty('worstPeers', (r) => r.length > 0 && r.every((x) => Number.isFinite(Number(x.value[1]))));
     assert.deepEqual(worst.map((s) => [s.metric.instance, s.metric.target, s.metric.peer, Number(s.value[1])]), [[instance.a, target, peer, 1]]);
   });
 
@@ -154,7 +157,7 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     assert.deepEqual(await alerts(prom!.port), []);
   });
 
-  it('a stopped heartbeat: HeartbeatDown pending, then firing; HeartbeatProbeFailing for the probes of it', async () => {
+  it('a stopped heartbeat: HeartbeatDown pending, then firing; HeartbeatProbeFailing for the probes of it, HeartbeatPacketLoss for its datagrams', async () => {
     traffic = false;
     await trafficDone;
     assert.equal(await b!.stop(), 0);
@@ -172,6 +175,11 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
       (await alerts(prom!.port)).find((x) => x.labels.alertname === 'HeartbeatProbeFailing' && x.state === 'firing'));
     assert.deepEqual([failing.labels.instance, failing.labels.target, failing.labels.peer], [instance.a, target, peer]);
     assert.match(failing.annotations.description ?? '', new RegExp(`^heartbeat ${instance.a}: .*% of its probes of peer ${peer} \\(target ${target}\\) failed`));
+    // its UDP echo is gone with it: every datagram lost, and no count to say which way
+    const loss = await eventually('HeartbeatPacketLoss firing', 60_000, async () =>
+      (await alerts(prom!.port)).find((x) => x.labels.alertname === 'HeartbeatPacketLoss' && x.state === 'firing'));
+    assert.deepEqual([loss.labels.instance, loss.labels.target, loss.labels.peer, loss.labels.direction, loss.labels.severity], [instance.a, target, peer, 'unknown', 'warning']);
+    assert.match(loss.annotations.description ?? '', new RegExp(`^heartbeat ${instance.a}: [0-9.]+% of its echo datagrams to peer ${peer} \\(target ${target.replace(/\./g, '\\.')}\\) were lost in an unknown direction`));
     // The heartbeat still running is not down.
     assert.ok(!(await alerts(prom!.port)).some((x) => x.labels.alertname === 'HeartbeatDown' && x.labels.instance === instance.a));
   });

@@ -133,6 +133,11 @@ template:
           - name: http
             containerPort: {{ .Values.config.port }}
             protocol: TCP
+          {{- if ne (toString .Values.config.udpEcho) "false" }}
+          - name: udp-echo
+            containerPort: {{ .Values.config.port }}
+            protocol: UDP
+          {{- end }}
           {{- if and (or .Values.config.metrics .Values.status.enabled) .Values.config.metricsPort }}
           - name: metrics
             containerPort: {{ .Values.config.metricsPort }}

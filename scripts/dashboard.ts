@@ -202,7 +202,7 @@ function build(): Built {
   y += 9;
 
   row('Target side');
-  timeseries('Requests per second by route and status', 'Every request heartbeat answered, per route (heartbeat, upload, probe, metrics, other) and status.',
+  timeseries('Requests per second by route and status', 'Every request heartbeat answered, per route (heartbeat, upload, health, metrics, other) and status.',
     { x: 0, y: 0, w: 8, h: 8 }, 'data', 'reqps',
     [q(`sum by (route, status) (rate(heartbeat_http_requests_total{${HB}}[${RI}]))`, '{{route}} {{status}}')]);
   timeseries('Errors: 5xx and aborted transfers', 'Per instance: answers with a 5xx, and responses the client went away from before the end, per second.',

@@ -152,7 +152,7 @@ describe('configuration', () => {
       ['flag without its value', ['--port'], {}, [/--port needs a value/]],
       ['headers timeout above request timeout', ['--headers-timeout', '20000', '--request-timeout', '10000'], {},
         [/headersTimeout = 20000 \(flag --headers-timeout\)/, /requestTimeout = 10000/, /must be <= requestTimeout/]],
-      ['a uri over a probe path', ['--uri', '/healthz'], {}, [/uri = "\/healthz"/, /clashes with a probe path/]],
+      ['a uri over a health path', ['--uri', '/healthz'], {}, [/uri = "\/healthz"/, /clashes with a health path/]],
       ['probe targets that name no target (",")', ['--probe-targets', ','], {}, [/probeTargets = "," \(flag --probe-targets\): names no target/, /leave probeTargets out to turn probing off/]],
       ['probe targets that name no target ("")', [], { HEARTBEAT_PROBE_TARGETS: '' }, [/probeTargets = "" \(env HEARTBEAT_PROBE_TARGETS\): names no target/]],
       ['probe targets " , " as a flag', ['--probe-targets= , '], {}, [/probeTargets = " , " \(flag --probe-targets\): names no target/]],

@@ -136,6 +136,36 @@ describe('wire-exact answers: GET {uri}/{size}?wire', () => {
     assert.match(counted, /^HTTP\/1\.1 400 [^]*from 215 to /);
   });
 
+  it('POST with Expect: 100-continue: the interim `100 Continue` counts, the whole stream is exactly size bytes', async () => {
+    for (const [n, up] of [[400, 5], [1400, 1000], [239, 0]] as const) {
+      // Everything the server sends on the connection: the interim answer, then the final one.
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        let sent = false;
+        sock.on('data', (c: Buffer) => {
+          chunks.push(c);
+          // The body only once the server said to go on, as a client honouring the expectation does.
+          if (!sent && Buffer.concat(chunks).includes('HTTP/1.1 100 Continue\r\n\r\n')) {
+            sent = true;
+            sock.write(Buffer.alloc(up, 'x'));
+          }
+        });
+        sock.on('error', reject);
+        sock.on('end', () => { sock.end(); resolve(Buffer.concat(chunks)); });
+        sock.write(`POST /heartbeat/${n}?wire HTTP/1.1\r\nHost: x\r\nContent-Length: ${up}\r\nExpect: 100-continue\r\n\r\n`);
+      });
+      const text = got.toString('latin1');
+      assert.ok(text.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n'), text.slice(0, 120));
+      assert.equal(got.length, n, `POST ${n}?wire with Expect: 100-continue after ${up} bytes: ${got.length} on the wire`);
+      assert.ok(text.includes(`X-Received-Bytes: ${up}\r\n`), text.slice(0, 400));
+    }
+    // The smallest such exchange is the POST minimum plus the 25 bytes of the interim answer; below it, 400
+    // at once (no `100 Continue`: the body is not wanted).
+    const small = await rawText(port, 'POST /heartbeat/238?wire HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+    assert.match(small, /^HTTP\/1\.1 400 [^]*from 239 to /);
+  });
+
   it('--min bounds the whole response too', async () => {
     const m = await startServer(['--host', '127.0.0.1', '--min', '600']);
     try {

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import convict from 'convict';
-import { PROBE_PATHS } from '../http/paths';
+import { HEALTH_PATHS } from '../http/paths';
 import { CONFIG_FILE, KEYS, schema, type Config, type Key } from './schema';
 import { didYouMean } from './suggest';
 
@@ -175,8 +175,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       `invalid setting headersTimeout = ${config.headersTimeout} (${sources.headersTimeout}) with requestTimeout = ${config.requestTimeout} (${sources.requestTimeout}): headersTimeout must be <= requestTimeout`,
     );
   }
-  if (PROBE_PATHS.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
-    throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a probe path (${PROBE_PATHS.join(', ')})`);
+  if (HEALTH_PATHS.some((p) => p === config.uri || p.startsWith(`${config.uri}/`))) {
+    throw new ConfigError(`invalid setting uri = ${JSON.stringify(config.uri)} (${sources.uri}): clashes with a health path (${HEALTH_PATHS.join(', ')})`);
   }
   checkProbeSettings(config, sources);
   if (config.metrics) {
@@ -184,8 +184,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     if (config.metricsPort === config.port) {
       throw new ConfigError(`invalid setting metricsPort = ${config.metricsPort} (${sources.metricsPort}): must differ from port (0 serves metrics on the heartbeat port)`);
     }
-    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', ...PROBE_PATHS].includes(p))) {
-      throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a probe path`);
+    if (config.metricsPort === 0 && (p === config.uri || p.startsWith(`${config.uri}/`) || ['/', ...HEALTH_PATHS].includes(p))) {
+      throw new ConfigError(`invalid setting metricsPath = ${JSON.stringify(p)} (${sources.metricsPath}): clashes with the heartbeat uri or a health path`);
     }
   }
   return { kind: 'run', config, sources, warnings: warnings(config, sources) };

@@ -7,10 +7,11 @@
 import { STATUS_CODES } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AppLogger } from '../log/logger';
-import { serveMetrics, type Metrics } from '../metrics';
-import { PROBE_METHODS } from './paths';
+import type { Metrics } from '../metrics/registry';
+import { serveMetrics } from './metrics-endpoint';
+import { READ_ONLY_METHODS } from './paths';
 import { methodNotAllowed, sendText } from './respond';
-import type { Status } from './status';
+import type { Status } from './status-routes';
 
 /** A "%" not followed by two hex digits. */
 const MALFORMED_PERCENT = /%(?![0-9A-Fa-f]{2})/;
@@ -47,7 +48,7 @@ export function createApp(opts: AppOptions): express.Express {
   // As the Go server: the root sends you to a small heartbeat.
   app.route('/')
     .get((_req, res) => sendText(res, 301, `moved to ${opts.uri}/17\n`, { Location: `${opts.uri}/17` }))
-    .all((_req, res) => methodNotAllowed(res, PROBE_METHODS));
+    .all((_req, res) => methodNotAllowed(res, READ_ONLY_METHODS));
 
   app.use((_req, res) => sendText(res, 404, 'not found\n'));
 

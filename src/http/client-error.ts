@@ -1,22 +1,28 @@
 /**
  * Requests Node's HTTP parser rejects (bad method token, bytes HTTP forbids, oversized headers,
- * a malformed chunked body, the headers or request timeout): answered with our common headers,
- * and logged as request lines so they are not invisible. Each exchange is reported once, its own:
+ * a malformed chunked body, the headers or request timeout): answered with our common headers.
+ * What was answered is returned, for the observer to record (src/http/observe.ts): each exchange once, its own:
  *
  * - an error in the body of a request already handed to a handler (a malformed chunk, the request
  *   timeout mid-upload) belongs to that request: its own response answers it (an answer already
  *   complete is delivered, then the connection closed; one under way is cut, logged as aborted);
  * - any other error is a request of its own, after the last one handed over: it is answered once every
- *   response before it has been written (pipelining), and logged with the method and target of its
- *   start line (src/http/request-head.ts keeps it when the head spans reads), `-` for what was not sent.
+ *   response before it has been written (pipelining), and described with the method and target of its
+ *   start line only where that line is certain, `-` otherwise.
+ *
+ * Certain means: the bytes the parser failed in (the error's `rawPacket`, public API of 'clientError')
+ * are everything the connection has read, so they begin with its first request's start line; the
+ * requests handed over before this one (pipelined in that same read) are walked over head by head as
+ * the parser framed them (a head ends at its empty line; a body is its `Content-Length`), and the walk
+ * is given up (`-`) at anything it cannot frame as certainly (a chunked body, two lengths). Node
+ * documents rawPacket as the current buffer chunk, which may begin anywhere in a request (mid-head after
+ * a read that ended mid-line, mid-body): in any later read nothing proves where a start line is, so a
+ * header is never taken for one.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { connectionOf } from './connection-state';
-import { isoNow, roundMs } from '../log/format';
-import { rejectExchange, type ExchangeResult } from './observe';
-import { headBegan, keptHead } from './request-head';
-import { performance } from 'node:perf_hooks';
+import type { RawAnswer } from './observe';
 import { rawAnswer, sendText } from './respond';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -28,76 +34,101 @@ const STATUS_BY_CODE: Record<string, number> = {
 /** How much of a rejected request's start line is read for its method and target. */
 const START_LINE_LIMIT = 4096;
 
-const HEAD_END = Buffer.from('\r\n\r\n');
-
 const bodyOf = (status: number): string => `${(STATUS_CODES[status] ?? 'bad request').toLowerCase()}\n`;
 
+const UNKNOWN = { method: '-', url: '-', proto: '' };
+
 /**
- * The method and target of the rejected request, from the bytes of the read in which the parser
- * failed (`raw`, failing at `at`). The request began after the last head that ended in this read
- * (and the body that head declared, `previousLength`); or, when `beganHere` (nothing was read between
- * the last request and this read, or `raw` begins with the earlier reads src/http/request-head.ts kept),
- * at the start of `raw`. Otherwise: `-`, never a header taken for a target.
+ * The method and target of the start line at the beginning of `raw` (after the empty lines a request
+ * may begin with), the parser having failed at `at`. An error in the start line itself (a bad method
+ * or target): as far as the parser read it. Past it (in a header): it must be a whole start line.
  */
-function startLine(raw: unknown, at: unknown, previousLength: number, beganHere: boolean): { method: string; url: string; proto: string } {
-  const none = { method: '-', url: '-', proto: '' };
-  if (!Buffer.isBuffer(raw)) return none;
-  const errorAt = typeof at === 'number' && at >= 0 && at <= raw.length ? at : raw.length;
-  const headEnd = errorAt >= HEAD_END.length ? raw.lastIndexOf(HEAD_END, errorAt - HEAD_END.length) : -1;
+export function startLine(raw: Buffer, at: number): { method: string; url: string; proto: string } {
   let from = 0;
-  if (headEnd >= 0) {
-    from = headEnd + HEAD_END.length;
-    if (previousLength > 0 && from + previousLength <= errorAt) from += previousLength;
-  } else if (!beganHere) {
-    return none;
-  }
-  while (raw[from] === 13 || raw[from] === 10) from++; // empty lines before a request are allowed
+  while (raw[from] === 13 || raw[from] === 10) from++;
   let eol = raw.indexOf(10, from);
   if (eol < 0 || eol - from > START_LINE_LIMIT) eol = Math.min(raw.length, from + START_LINE_LIMIT);
   const line = raw.toString('latin1', from, eol).replace(/\r$/, '');
-  // The error in the start line itself (a bad method or target): as far as the parser read it.
-  // Past it (in a header): the line must be a whole start line.
-  const m = errorAt <= eol
+  const m = at <= eol
     ? /^([^ \r\n:]{1,32})(?: ([^ \r\n]+))?(?=[ \r\n]|$)/.exec(line)
     : /^([^ \r\n:]{1,32}) ([^ \r\n]+) (HTTP\/1\.[01])$/.exec(line);
   // The version only from a whole start line (proto); the headers of a refused request are never read.
-  return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : none;
+  return m ? { method: m[1] as string, url: m[2] ?? '-', proto: m[3] ?? '' } : UNKNOWN;
 }
+
+/**
+ * Where the request after the first `count` requests of `raw` begins, `raw` being everything the
+ * connection has read: each head up to its empty line, then its `Content-Length` body. -1 when that is
+ * not certain: a chunked body, more than one length, or a request not wholly before `errorAt`.
+ */
+export function afterRequests(raw: Buffer, count: number, errorAt: number): number {
+  let pos = 0;
+  for (let n = 0; n < count; n++) {
+    while (raw[pos] === 13 || raw[pos] === 10) pos++; // empty lines before a request are allowed
+    let length = 0;
+    let lengths = 0;
+    let line = pos;
+    for (let first = true; ; first = false) {
+      const eol = raw.indexOf(10, line);
+      if (eol < 0 || eol >= errorAt) return -1;
+      const end = eol > line && raw[eol - 1] === 13 ? eol - 1 : eol;
+      if (end === line) {
+        pos = eol + 1; // the empty line: the head ends
+        break;
+      }
+      const colon = first ? -1 : raw.indexOf(58, line);
+      if (colon > line && colon < end) {
+        const name = raw.toString('latin1', line, colon).toLowerCase();
+        if (name === 'transfer-encoding') return -1;
+        if (name === 'content-length') {
+          const value = raw.toString('latin1', colon + 1, end).trim();
+          if (!/^\d{1,15}$/.test(value)) return -1;
+          length = Number(value);
+          lengths++;
+        }
+      }
+      line = eol + 1;
+    }
+    if (lengths > 1) return -1;
+    pos += length;
+    if (pos > errorAt) return -1;
+  }
+  return pos;
+}
+
+/** What a parser error was answered with: a request of its own (raw), or the body of one being answered. */
+export type ClientErrorAnswer = { readonly raw: RawAnswer } | { readonly body: ServerResponse; readonly status: number };
 
 export function handleClientError(
   err: NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown },
   socket: Socket,
-  log?: (r: ExchangeResult) => void,
-): void {
+): ClientErrorAnswer | undefined {
   // A client that reset, vanished or closed mid-request (HPE_INVALID_EOF_STATE), or a socket
   // error that is not about the request's bytes: nobody to answer, no request to log.
   const code = err.code ?? '';
   const parseError = code.startsWith('HPE_') && code !== 'HPE_INVALID_EOF_STATE';
   if (!(parseError || code === 'ERR_HTTP_REQUEST_TIMEOUT') || !socket.writable) {
     socket.destroy();
-    return;
+    return undefined;
   }
   // Already answering an earlier error on this connection: the parser reports every later read too.
   const conn = connectionOf(socket);
-  if (conn.rejected) return;
+  if (!conn.reject()) return undefined;
   const status = STATUS_BY_CODE[code] ?? 400;
   const last = conn.last;
 
   if (last && !last.req.complete) {
     // In the body of the request being received: its exchange reports it, with this status.
-    conn.rejected = true;
     if (last.headersSent) {
       // Its answer is complete: deliver it, then close. Under way: cut it (logged as aborted).
       if (last.writableEnded) socket.destroySoon();
       else socket.destroy();
-      return;
+      return undefined;
     }
-    rejectExchange(last, status);
     sendText(last, status, bodyOf(status), { Connection: 'close' });
-    return;
+    return { body: last, status };
   }
 
-  conn.rejected = true;
   const answer = (): void => {
     socket.end(rawAnswer(status, bodyOf(status)));
     socket.destroySoon();
@@ -108,24 +139,19 @@ export function handleClientError(
     last.once('finish', answer);
     socket.once('close', () => last.off('finish', answer));
   }
-  if (!log) return;
-  const declared = Number(last?.req.headers['content-length'] ?? 0);
-  const raw = err.rawPacket;
-  const previousLength = Number.isSafeInteger(declared) ? declared : 0;
-  // Its head began in an earlier read (src/http/request-head.ts kept it), or in this one.
-  const kept = keptHead(socket);
-  const { method, url, proto } = kept
-    ? startLine(Buffer.isBuffer(raw) ? Buffer.concat([kept, raw]) : kept,
-      kept.length + (typeof err.bytesParsed === 'number' ? err.bytesParsed : Buffer.isBuffer(raw) ? raw.length : 0), previousLength, true)
-    // The start of this read is a request's start only when it is the connection's first read: a read
-    // that handed over a request may also have carried the start of the next head (pipelined, then split).
-    : startLine(raw, err.bytesParsed, previousLength, Buffer.isBuffer(raw) && socket.bytesRead === raw.length);
-  // From when the request began (src/http/request-head.ts saw its first read) to its answer.
-  const began = headBegan(socket);
-  log({
-    time: isoNow(), method, path: url, forwarded_for: '', user_agent: '', request_id: '', proto,
-    route: 'other', client: socket.remoteAddress ?? '', status,
-    duration_ms: began === undefined ? 0 : roundMs(performance.now() - began),
-    bytes_in: 0, bytes_out: Buffer.byteLength(bodyOf(status)), declared: 0, aborted: false,
-  });
+  const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
+  // The failing read is all the connection has read: it begins with the connection's first start line.
+  const whole = raw !== undefined && socket.bytesRead === raw.length;
+  const parsed = err.bytesParsed;
+  const at = typeof parsed === 'number' && parsed >= 0 && parsed <= (raw?.length ?? 0) ? parsed : raw?.length ?? 0;
+  const from = whole ? afterRequests(raw, conn.requests, at) : -1;
+  const { method, url, proto } = raw && from >= 0 ? startLine(raw.subarray(from), at - from) : UNKNOWN;
+  return {
+    raw: {
+      socket, status, method, path: url, proto, bytesOut: Buffer.byteLength(bodyOf(status)),
+      // The connection's first request began after the accept: its duration counts from there (an upper
+      // bound), as does one pipelined with it in the first read. A later one's beginning is not known.
+      began: last === undefined || from >= 0 ? conn.acceptedTime : undefined,
+    },
+  };
 }

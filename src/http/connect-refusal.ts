@@ -1,13 +1,11 @@
 /**
- * CONNECT is not a method heartbeat serves: 405 with the common headers, logged like any request. Without a listener
- * Node would just drop the socket.
+ * CONNECT is not a method heartbeat serves: 405 with the common headers, closed. Without a listener
+ * Node would just drop the socket. What was answered is returned, for the observer to record.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { requestContext } from './context/headers';
-import { isoNow, roundMs } from '../log/format';
-import type { ExchangeListener } from './observe';
+import type { RawAnswer } from './observe';
 import { HEARTBEAT_METHODS } from './paths';
 import { rawAnswer } from './respond';
 
@@ -22,18 +20,15 @@ const CONNECT_LINGER_MS = 2000;
  * removed: a client that resets it must not become an uncaught ECONNRESET that ends the
  * process, and one that never closes (or whose reset we never read) must not hold the socket.
  */
-export function refuseConnect(req: IncomingMessage, socket: Socket, report?: ExchangeListener): void {
-  const start = performance.now();
+export function refuseConnect(req: IncomingMessage, socket: Socket): RawAnswer {
+  const began = performance.now();
   const linger = setTimeout(() => socket.destroy(), CONNECT_LINGER_MS);
   socket.on('close', () => clearTimeout(linger));
   socket.on('error', () => socket.destroy());
   socket.resume(); // read and discard, so the client's close or reset is seen
   socket.end(ANSWER);
-  if (!report) return;
-  const c = requestContext(req); // a rare request: read whether it is logged or only counted
-  report({
-    time: isoNow(), route: 'other', method: req.method ?? 'CONNECT', path: req.url ?? '', client: socket.remoteAddress ?? '',
-    status: 405, duration_ms: roundMs(performance.now() - start), bytes_in: 0, bytes_out: Buffer.byteLength(BODY), declared: 0,
-    aborted: false, forwarded_for: c.forwardedFor, user_agent: c.userAgent, request_id: c.requestId, proto: c.proto,
-  });
+  return {
+    socket, req, status: 405, method: req.method ?? 'CONNECT', path: req.url ?? '', proto: '',
+    bytesOut: Buffer.byteLength(BODY), began,
+  };
 }

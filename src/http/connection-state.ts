@@ -1,53 +1,40 @@
 /**
- * One connection's state: what the drain, the parser-error handler, the request logger and the
- * metrics need to know about a connection, in one small object per connection (made on its first
- * use, kept on the socket under one symbol).
+ * One connection's state, owned here: every other module reads it or asks for a change through the
+ * methods below, none writes a field. One small object per connection, made on its first use and kept
+ * on the socket under one symbol. It holds what the drain, the parser-error handler and the observer
+ * need to know about a connection:
  *
  * - the responses handed to a handler whose bytes are not all written yet, oldest first: HTTP
  *   answers in order, so the oldest is the one Node is writing now, and the others wait behind it
  *   (pipelining). The drain asks whether that one has ended while its bytes are still queued;
  * - the last response handed to a handler: the parser-error handler asks whether an error belongs to
- *   that request (its body) or to a request after it;
- * - the exchanges being observed and not reported yet (src/http/observe.ts), reported when the
- *   connection closes;
+ *   that request (its body) or to a request after it, and how many requests came before it;
  * - whether a parser error has been answered (src/http/client-error.ts);
- * - the start of a head still arriving and the time of the latest read (src/http/request-head.ts).
+ * - the exchanges being observed and not reported yet (src/http/observe.ts), each ended when the
+ *   connection closes;
+ * - when it was accepted (with request logging: a rejected first request's duration).
  *
  * A request costs a push and a shift on a short array (one entry unless the client pipelines).
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 const STATE = Symbol('heartbeat.connection');
 
-/** The reads kept of a head still arriving (src/http/request-head.ts). */
-export interface KeptHead {
-  parts: Buffer[];
-  length: number;
-  /** The response of the request handed over before the head began. */
-  before: ServerResponse | undefined;
-  /** performance.now() of the read it began in. */
-  began: number;
-  /** It began at a request boundary, so its first bytes are a start line. */
-  fromStart: boolean;
+/** What the observer tracks per connection: ended once, at the latest when the connection closes. */
+export interface Tracked {
+  end(): void;
 }
 
 export class ConnectionState {
   /** Responses handed to a handler and not all written, oldest first. */
   private readonly unwritten: ServerResponse[] = [];
-  /** The last response handed to a handler on this connection. */
-  last: ServerResponse | undefined = undefined;
-  /** Requests handed to a handler on this connection. */
-  requests = 0;
-  /** Exchanges observed and not reported yet (src/http/observe.ts); made on the first. */
-  exchanges: Set<unknown> | undefined = undefined;
-  /** A parser error has been answered on this connection: later errors of the same bytes are not. */
-  rejected = false;
-  /** performance.now() of the accept and of the latest read (src/http/request-head.ts, with --log). */
-  accepted: number | undefined = undefined;
-  read: number | undefined = undefined;
-  /** The start of a head still arriving (src/http/request-head.ts). */
-  head: KeptHead | undefined = undefined;
+  private lastResponse: ServerResponse | undefined = undefined;
+  private handed = 0;
+  private rejectedOnce = false;
+  private open: Set<Tracked> | undefined = undefined;
+  private acceptedAt: number | undefined = undefined;
 
   constructor(readonly socket: Socket) {}
 
@@ -55,8 +42,55 @@ export class ConnectionState {
   handedOver(res: ServerResponse): void {
     this.prune();
     this.unwritten.push(res);
-    this.last = res;
-    this.requests++;
+    this.lastResponse = res;
+    this.handed++;
+  }
+
+  /** The last response handed to a handler on this connection. */
+  get last(): ServerResponse | undefined {
+    return this.lastResponse;
+  }
+
+  /** Requests handed to a handler on this connection. */
+  get requests(): number {
+    return this.handed;
+  }
+
+  /** Notes that a parser error is answered on this connection: false when one already was (later errors of the same bytes). */
+  reject(): boolean {
+    if (this.rejectedOnce) return false;
+    this.rejectedOnce = true;
+    return true;
+  }
+
+  /** Notes the accept time (request logging on): a rejected first request's duration counts from it. */
+  accepted(): void {
+    this.acceptedAt = performance.now();
+  }
+
+  /** performance.now() of the accept, when noted. */
+  get acceptedTime(): number | undefined {
+    return this.acceptedAt;
+  }
+
+  /**
+   * Tracks an observed exchange until `untrack`; when the connection closes first, each one still
+   * tracked is ended there (Node 20 never emits 'close' for a response queued behind an unfinished one
+   * when the client goes away, so waiting for the response alone would lose it).
+   */
+  track(t: Tracked): void {
+    let open = this.open;
+    if (!open) {
+      const set = (open = this.open = new Set<Tracked>());
+      this.socket.once('close', () => {
+        for (const x of set) x.end();
+      });
+    }
+    open.add(t);
+  }
+
+  untrack(t: Tracked): void {
+    this.open?.delete(t);
   }
 
   /** The response Node is writing now: the oldest whose bytes are not all written. */
@@ -67,7 +101,7 @@ export class ConnectionState {
 
   /**
    * True while the response being written has ended (`res.end()` called) but its bytes are not all
-   * written: Node's closeIdleConnections() would take the connection as idle, and cut that response
+   * written: Node's idle-connection closing would take the connection as idle, and cut that response
    * and every response queued behind it.
    */
   flushing(): boolean {
@@ -77,7 +111,7 @@ export class ConnectionState {
 
   /** Accepted and nothing read yet: no request is on its way, unless its bytes are in flight. */
   get fresh(): boolean {
-    return this.requests === 0 && this.socket.bytesRead === 0 && !this.socket.destroyed;
+    return this.handed === 0 && this.socket.bytesRead === 0 && !this.socket.destroyed;
   }
 
   private prune(): void {

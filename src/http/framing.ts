@@ -8,9 +8,11 @@
  *   and close). Node's parser refuses it on a POST but, on a GET or HEAD, takes the rest of the
  *   connection as the body: a request pipelined behind it would never be answered.
  *
- * Read from `rawHeaders` (the array Node already built), so a request pays no headers object.
+ * Read from `rawHeaders` (the array Node already built), so a request pays no headers object, and
+ * the names compared in place (src/http/header-name.ts), so no lower-cased copy either.
  */
 import type { IncomingMessage } from 'node:http';
+import { isName } from './header-name';
 
 const NO_HOST = 'HTTP/1.1 requests need a Host header\n';
 const BAD_CODING = 'only Transfer-Encoding: chunked is supported\n';
@@ -22,8 +24,8 @@ export function refusedFraming(req: IncomingMessage): string | undefined {
   let coding: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === 4 && name.toLowerCase() === 'host') host = true;
-    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') coding = raw[i + 1];
+    if (isName(name, 'host')) host = true;
+    else if (isName(name, 'transfer-encoding')) coding = raw[i + 1];
   }
   if (!host && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return NO_HOST;
   if (coding !== undefined && !lastCodingIsChunked(coding)) return BAD_CODING;

@@ -5,12 +5,12 @@
  * `?wire` sizes the whole response instead of the body (src/http/wire.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { declareBody, type Exchange } from './observe';
 import { buildPayload, parseSize } from './payload';
 import { uploaded } from './reclaim';
+import { isName } from './header-name';
 import { HEARTBEAT_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, sendText, TEXT_PLAIN } from './respond';
-import { fitWire, receivedBytes, wantsWire, wireHeaders, wireMinimum, wireRangeMessage, type WireFit } from './wire';
+import { CONTINUE_BYTES, fitWire, receivedBytes, wantsWire, wireHeaders, wireMinimum, wireRangeMessage, type WireFit } from './wire';
 
 export interface HeartbeatOptions {
   uri: string;
@@ -29,7 +29,7 @@ export interface Heartbeat {
    * Answers the request. `expectsContinue`: the client sent `Expect: 100-continue` and waits
    * for `100 Continue` before sending its body; it gets one only for an upload that will be read.
    */
-  handle(req: IncomingMessage, res: ServerResponse, x?: Exchange, expectsContinue?: boolean): void;
+  handle(req: IncomingMessage, res: ServerResponse, expectsContinue?: boolean): void;
 }
 
 const SIZE_INVALID = -1;
@@ -45,6 +45,9 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
   const wireMinUpload = Math.max(min, wireMinimum(receivedBytes(0)));
   const wireMessage = wireRangeMessage(wireMin, max);
   const wireUploadMessage = wireRangeMessage(wireMinUpload, max);
+  // an upload that waits for `100 Continue`: the interim answer is part of the wire size (docs/mtu.md)
+  const wireMinContinued = Math.max(min, wireMinimum(receivedBytes(0) + CONTINUE_BYTES));
+  const wireContinuedMessage = wireRangeMessage(wireMinContinued, max);
 
   /** The size the request asks for, or one of the negative codes above. */
   function sizeOf(url: string): number {
@@ -70,29 +73,48 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
 
   const tooLarge = `upload is larger than the limit of ${uploadLimit} bytes\n`;
 
-  function respond(req: IncomingMessage, res: ServerResponse, wanted: number, x?: Exchange, received?: number, wire?: boolean, close?: boolean): void {
+  // The last plain answer's size, headers and body (respond(), below); read-only once made.
+  let lastSize = -1;
+  let lastHeaders: Readonly<Record<string, string | number>> = {};
+  let lastBody: Buffer = payload;
+
+  /** `interim`: bytes already sent before this answer (`100 Continue`), counted in a wire-exact size. */
+  function respond(req: IncomingMessage, res: ServerResponse, wanted: number, received?: number, wire?: boolean, close?: boolean, interim = 0): void {
     let size = wanted;
     let headers: Record<string, string | number>;
     if (wire) {
       // a wire-exact answer always carries Connection: close (src/http/wire.ts)
-      const fit: WireFit | undefined = fitWire(wanted, received === undefined ? 0 : receivedBytes(received));
+      const extra = (received === undefined ? 0 : receivedBytes(received)) + interim;
+      const fit: WireFit | undefined = fitWire(wanted, extra);
       // only an upload whose count has more digits than the minimum assumed can fall short here
-      if (!fit) return sendText(res, 400, wireRangeMessage(Math.max(min, wireMinimum(receivedBytes(received ?? 0))), max));
+      if (!fit) return sendText(res, 400, wireRangeMessage(Math.max(min, wireMinimum(receivedBytes(received ?? 0) + interim)), max));
       size = fit.body;
       headers = wireHeaders(fit, received);
+    } else if (received === undefined && !close) {
+      // The common answer: the headers and body of the last size asked for are kept (one of each), so a
+      // client asking the same size again and again costs no new headers object and no new slice.
+      if (size !== lastSize) {
+        lastSize = size;
+        lastHeaders = { 'Content-Type': TEXT_PLAIN, 'Content-Length': size, ...COMMON_HEADERS };
+        lastBody = size < payload.length ? payload.subarray(0, size) : payload;
+      }
+      res.writeHead(200, lastHeaders);
+      if (req.method === 'HEAD') res.end();
+      else if (size <= payload.length) res.end(lastBody);
+      else stream(res, size);
+      return;
     } else {
       headers = { 'Content-Type': TEXT_PLAIN, 'Content-Length': size, ...COMMON_HEADERS };
       if (received !== undefined) headers[RECEIVED_HEADER] = received;
       if (close) headers.Connection = 'close';
     }
-    declareBody(res, size);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') {
       res.end();
     } else if (size <= payload.length) {
       res.end(size === payload.length ? payload : payload.subarray(0, size));
     } else {
-      stream(res, size, x);
+      stream(res, size);
     }
   }
 
@@ -101,7 +123,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
    * 'drain' whenever the socket says it is full. A client that goes away
    * closes the response; the pending 'drain' never comes and the work stops.
    */
-  function stream(res: ServerResponse, size: number, x?: Exchange): void {
+  function stream(res: ServerResponse, size: number): void {
     let remaining = size;
     const pump = (): void => {
       while (remaining > 0 && !res.destroyed) {
@@ -112,10 +134,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
           res.end(chunk);
           return;
         }
-        const more = x
-          ? res.write(chunk, (err) => { if (!err) x.bytesOut += n; })
-          : res.write(chunk);
-        if (!more) {
+        if (!res.write(chunk)) {
           res.once('drain', pump);
           return;
         }
@@ -124,14 +143,14 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     pump();
   }
 
-  function upload(req: IncomingMessage, res: ServerResponse, size: number, x?: Exchange, expectsContinue?: boolean, wire?: boolean): void {
+  function upload(req: IncomingMessage, res: ServerResponse, size: number, expectsContinue?: boolean, wire?: boolean): void {
     if (expectsContinue) res.writeContinue();
+    const interim = expectsContinue ? CONTINUE_BYTES : 0;
     let received = 0;
     let refused = false;
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
       uploaded(chunk.length);
-      if (x) x.bytesIn = received;
       if (received > uploadLimit && !refused && !res.headersSent) {
         refused = true;
         req.off('data', onData);
@@ -142,7 +161,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     req.on('data', onData);
     // Not when already answered: the parser rejected the body (a bad chunk, the request timeout).
     req.on('end', () => {
-      if (!refused && !res.headersSent) respond(req, res, size, x, received, wire);
+      if (!refused && !res.headersSent) respond(req, res, size, received, wire, false, interim);
     });
     // A client that goes away mid-upload: nothing to answer, nothing to log here.
     req.on('error', () => undefined);
@@ -156,8 +175,8 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
-      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-      if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) !== 0) return true;
+      if (isName(name, 'transfer-encoding')) return true;
+      if (isName(name, 'content-length') && Number(raw[i + 1]) !== 0) return true;
     }
     return false;
   }
@@ -175,7 +194,7 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       return c === 47 /* / */ || c === 63 /* ? */;
     },
 
-    handle(req: IncomingMessage, res: ServerResponse, x?: Exchange, expectsContinue?: boolean): void {
+    handle(req: IncomingMessage, res: ServerResponse, expectsContinue?: boolean): void {
       const method = req.method;
       const url = req.url as string;
       if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
@@ -188,18 +207,20 @@ export function createHeartbeat(opts: HeartbeatOptions, payload: Buffer = buildP
       if (size === SIZE_MALFORMED) return sendText(res, 400, 'malformed percent-encoding in the request path\n');
       const wire = wantsWire(url, url.indexOf('?', uriLen));
       if (wire) {
-        const floor = method === 'POST' ? wireMinUpload : wireMin;
-        if (size < floor || size > max) return sendText(res, 400, method === 'POST' ? wireUploadMessage : wireMessage);
+        const floor = method !== 'POST' ? wireMin : expectsContinue ? wireMinContinued : wireMinUpload;
+        if (size < floor || size > max) {
+          return sendText(res, 400, method !== 'POST' ? wireMessage : expectsContinue ? wireContinuedMessage : wireUploadMessage);
+        }
       } else if (size < min || size > max) return sendText(res, 400, rangeMessage);
       if (method !== 'POST') {
-        if (!hasBody(req)) return respond(req, res, size, x, undefined, wire);
+        if (!hasBody(req)) return respond(req, res, size, undefined, wire);
         // A GET/HEAD with a body: never read (it is not an upload), so the answer closes the connection;
         // over the upload limit it is refused like an upload.
         if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
-        return respond(req, res, size, x, undefined, wire, true);
+        return respond(req, res, size, undefined, wire, true);
       }
       if (declaredTooLarge(req)) return sendText(res, 413, tooLarge, { Connection: 'close' });
-      upload(req, res, size, x, expectsContinue, wire);
+      upload(req, res, size, expectsContinue, wire);
     },
   };
 }

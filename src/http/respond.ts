@@ -1,6 +1,5 @@
 /** The headers every heartbeat response carries, and the short plain-text replies built on them. */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { declareBody } from './observe';
 
 export const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
@@ -37,7 +36,6 @@ export function sendText(
     return;
   }
   const headers = textHeaders(body, extra);
-  declareBody(res, headers['Content-Length'] as number);
   if (bodyUnread(res.req)) headers.Connection = 'close';
   res.writeHead(status, headers);
   res.end(body);

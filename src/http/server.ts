@@ -16,15 +16,14 @@ import { createHeartbeat } from './heartbeat';
 import { listenOn, type Listening } from './listen';
 import type { AppLogger } from '../log/logger';
 import { DrainingServer } from './drain';
-import { createMetrics, metricsServer, type Metrics } from '../metrics';
-import { PROBE_PATHS } from './paths';
-import { keepRequestHeads } from './request-head';
+import { createMetrics, type Metrics } from '../metrics/registry';
+import { metricsServer } from './metrics-port';
+import { HEALTH_PATHS } from './paths';
 import { pathOf, sendText } from './respond';
-import { keepTickShape } from './tick-shape';
-import { createStatus, type Status } from './status';
+import { createStatus, type Status } from './status-routes';
 import { createUdpResponder } from '../udp/responder';
 import { registerEchoMetrics } from '../udp/metrics';
-import { observe, type Exchange, type ExchangeListener, type ExchangeResult, type Route } from './observe';
+import { createObserver } from './observe';
 
 export interface HeartbeatServer {
   readonly server: http.Server;
@@ -39,8 +38,6 @@ export interface HeartbeatServer {
 }
 
 export function createServer(config: Config, logger: AppLogger, version: string): HeartbeatServer {
-  // nextTick stays fast after an idle spell (src/http/tick-shape.ts).
-  keepTickShape();
   const heartbeat = createHeartbeat(config);
   const metrics = config.metrics
     ? createMetrics(version, { ready: () => state.ready, logLinesDropped: () => logger.droppedLines })
@@ -57,53 +54,50 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   // Ready until the drain begins: /readyz reads it.
   const state = { get ready() { return !server.draining; } };
   // Express serves what is neither the heartbeat nor a health endpoint: loaded on the first such request
-  // (11.5 MiB of idle RSS on Node 26 that the kubelet's probes and the heartbeat never need; docs/memory.md).
+  // (11.5 MiB of idle RSS on Node 26 that the kubelet's checks and the heartbeat never need; docs/memory.md).
   let app: Promise<ReturnType<typeof createApp>> | undefined;
   const loadApp = (): Promise<ReturnType<typeof createApp>> => (app ??= import('./app').then((m) =>
     m.createApp({ uri: config.uri, logger, metrics: metricsHere ? metrics : undefined, metricsPath: config.metricsPath,
     status: status && (config.metricsPort === 0 ? status : status.elsewhere) })));
 
-  // The exchange's result is the request log's record (src/http/observe.ts): handed over as it is.
-  const logRequest = (r: ExchangeResult): void => logger.request(r);
-  // Who wants to hear about each exchange; with nobody, requests are not observed at all.
-  const log = logger.requests ? [logRequest] : [];
-  const onExchange = fanOut([...log, ...(metrics ? [metrics.end] : [])]);
-  const onRejected = fanOut([...log, ...(metrics ? [metrics.rejected] : [])]);
-
-  /** The route label of a request that is not the heartbeat's. */
-  const routeOf = (url: string): Route => {
-    const path = pathOf(url);
-    if ((PROBE_PATHS as readonly string[]).includes(path)) return 'probe';
-    return path === metricsHere ? 'metrics' : 'other';
-  };
+  // Observation (src/http/observe.ts): the request log and the metrics hear of every exchange; with
+  // neither, requests are not watched at all.
+  const observer = createObserver({ log: logger.requests ? (r) => logger.request(r) : undefined, metrics });
 
   /**
-   * Every request comes here. `expect`: the request carried `Expect: 100-continue`
-   * ('continue': only an upload that will be read gets `100 Continue`; everything else
-   * gets its final answer at once) or another expectation we do not support ('other': 417).
+   * Every request comes here: the route table, observation around the handler. `expect`: the request
+   * carried `Expect: 100-continue` ('continue': only an upload that will be read gets `100 Continue`;
+   * everything else gets its final answer at once) or another expectation we do not support ('other': 417).
    */
   const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, expect?: 'continue' | 'other'): void => {
     const raw = req.url as string;
     const url = raw.charCodeAt(0) === 47 /* / */ ? raw : originForm(raw);
-    const isHeartbeat = heartbeat.matches(url);
-    let x: Exchange | undefined;
     served++;
     connectionOf(req.socket).handedOver(res);
-    if (onExchange) {
-      x = observe(req, res, isHeartbeat ? (req.method === 'POST' ? 'upload' : 'heartbeat') : routeOf(url), onExchange, logger.requests);
-      metrics?.begin();
+    if (heartbeat.matches(url)) {
+      // Watched with the target as sent (logged so); handled with its path.
+      observer?.watch(req, res, req.method === 'POST' ? 'upload' : 'heartbeat');
+      if (url !== raw) req.url = url;
+      if (!refuse(req, res, expect)) heartbeat.handle(req, res, expect === 'continue');
+      return;
     }
+    const path = pathOf(url);
+    const health = (HEALTH_PATHS as readonly string[]).includes(path);
+    observer?.watch(req, res, health ? 'health' : path === metricsHere ? 'metrics' : 'other');
     if (url !== raw) req.url = url;
+    if (refuse(req, res, expect)) return;
+    if (health) answerHealth(req, res, path, state, version);
+    else void loadApp().then((serve) => { serve(req, res); });
+  };
+
+  /** Answers what no route takes (src/http/framing.ts, an unsupported expectation); true when it did. */
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, expect: 'continue' | 'other' | undefined): boolean => {
     if (server.draining) res.setHeader('Connection', 'close');
     const refused = refusedFraming(req);
     if (refused) sendText(res, 400, refused, { Connection: 'close' });
     else if (expect === 'other') sendText(res, 417, 'only Expect: 100-continue is supported\n');
-    else if (isHeartbeat) heartbeat.handle(req, res, x, expect === 'continue');
-    else {
-      const path = pathOf(url);
-      if ((PROBE_PATHS as readonly string[]).includes(path)) answerHealth(req, res, path, state, version);
-      else void loadApp().then((serve) => { serve(req, res); });
-    }
+    else return false;
+    return true;
   };
 
   const serverOptions: http.ServerOptions = {
@@ -120,10 +114,18 @@ export function createServer(config: Config, logger: AppLogger, version: string)
   // Through dispatch like any request, so it is observed (logged) whatever the answer.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'continue'));
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => dispatch(req, res, 'other'));
-  // A rejected request's line needs its start line, even when its head came in several reads.
-  if (logger.requests) server.on('connection', keepRequestHeads);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(err, socket, onRejected));
-  server.on('connect', (req: http.IncomingMessage, socket: Socket) => refuseConnect(req, socket, onRejected));
+  // A rejected first request's duration counts from the accept.
+  if (logger.requests) server.on('connection', (socket: Socket) => connectionOf(socket).accepted());
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const answered = handleClientError(err, socket);
+    if (!answered || !observer) return;
+    if ('raw' in answered) observer.answeredRaw(answered.raw);
+    else observer.rejectedBody(answered.body, answered.status);
+  });
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+    const answered = refuseConnect(req, socket);
+    observer?.answeredRaw(answered);
+  });
 
   // Metrics (and the status page) on a port of their own, when asked: only their paths are served there.
   const side = (metrics || status) && config.metricsPort !== 0
@@ -155,10 +157,6 @@ export function createServer(config: Config, logger: AppLogger, version: string)
       }).then(closeSide).then(() => udp?.close());
     },
   };
-}
-
-function fanOut(listeners: ExchangeListener[]): ExchangeListener | undefined {
-  return listeners.length <= 1 ? listeners[0] : (r) => { for (const l of listeners) l(r); };
 }
 
 /**

@@ -59,6 +59,12 @@ export const WIRE_FIXED_BYTES = STATUS_LINE.length +
   Object.entries(WIRE_HEADERS).reduce((n, [k, v]) => n + lineBytes(k, v), 0) +
   DATE_LINE_BYTES + LENGTH_NAME.length + 2 + CRLF + CRLF;
 
+/**
+ * The interim answer an upload sent with `Expect: 100-continue` gets before its body: `HTTP/1.1 100
+ * Continue` and a blank line, as Node writes it (writeContinue()). It is part of the wire-exact size.
+ */
+export const CONTINUE_BYTES = 'HTTP/1.1 100 Continue\r\n\r\n'.length;
+
 /** The extra head bytes of an upload's answer: `X-Received-Bytes: {n}`. */
 export function receivedBytes(received: number): number {
   return lineBytes(RECEIVED_NAME, String(received));

@@ -191,7 +191,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
     request(record: RequestRecord): void {
       // The hot path: formatted here and handed straight to the transport. Going through
       // winston's Logger stream as well costs ~0.8 µs a line, a tenth of a 1 KiB request; so
-      // would an info object keyed by winston's MESSAGE symbol (see src/http/tick-shape.ts).
+      // would an info object keyed by winston's MESSAGE symbol (a symbol-keyed literal per line).
       transport.line(formatRequest(record, opts.format));
     },
     probe(record: ProbeRecord): void {

@@ -16,10 +16,11 @@ export type ChunkedState =
   | 'bad' // not the chunked coding
   | 'stopped'; // the data callback returned false
 
-const enum Phase { Size, Data, DataEnd, Trailer, Done }
+/** The part of the chunked body being read (a probe's phases are src/status/probes.ts' `Phase`). */
+const enum Part { Size, Data, DataEnd, Trailer, Done }
 
 export class ChunkedDecoder {
-  private phase = Phase.Size;
+  private part = Part.Size;
   private remaining = 0;
   private line = '';
   private trailerBytes = 0;
@@ -30,16 +31,16 @@ export class ChunkedDecoder {
   push(chunk: Buffer, data: (piece: Buffer) => boolean): ChunkedState {
     let i = 0;
     while (i < chunk.length) {
-      switch (this.phase) {
-        case Phase.Data: {
+      switch (this.part) {
+        case Part.Data: {
           const n = Math.min(this.remaining, chunk.length - i);
           if (!data(chunk.subarray(i, i + n))) return 'stopped';
           this.remaining -= n;
           i += n;
-          if (this.remaining === 0) this.phase = Phase.DataEnd;
+          if (this.remaining === 0) this.part = Part.DataEnd;
           break;
         }
-        case Phase.Done:
+        case Part.Done:
           this.extra += chunk.length - i;
           return 'done';
         default: {
@@ -47,7 +48,7 @@ export class ChunkedDecoder {
           const lf = chunk.indexOf(0x0a, i);
           const end = lf < 0 ? chunk.length : lf + 1;
           this.line += chunk.toString('latin1', i, end);
-          if (this.phase === Phase.Trailer && (this.trailerBytes += end - i) > MAX_TRAILERS) return 'bad';
+          if (this.part === Part.Trailer && (this.trailerBytes += end - i) > MAX_TRAILERS) return 'bad';
           i = end;
           // the limit holds for the line as a whole (CRLF included), however its bytes were cut into reads
           if (this.line.length > MAX_LINE) return 'bad';
@@ -64,18 +65,18 @@ export class ChunkedDecoder {
         }
       }
     }
-    return this.phase === Phase.Done ? 'done' : 'more';
+    return this.part === Part.Done ? 'done' : 'more';
   }
 
   private endLine(text: string): ChunkedState {
-    if (this.phase === Phase.DataEnd) {
+    if (this.part === Part.DataEnd) {
       if (text !== '') return 'bad';
-      this.phase = Phase.Size;
+      this.part = Part.Size;
       return 'more';
     }
-    if (this.phase === Phase.Trailer) {
+    if (this.part === Part.Trailer) {
       if (text === '') {
-        this.phase = Phase.Done;
+        this.part = Part.Done;
         return 'done';
       }
       return text.indexOf(':') > 0 ? 'more' : 'bad';
@@ -84,10 +85,10 @@ export class ChunkedDecoder {
     const m = /^([0-9A-Fa-f]{1,15})[ \t]*(;.*)?$/.exec(text);
     if (!m) return 'bad';
     const size = parseInt(m[1] as string, 16);
-    if (size === 0) this.phase = Phase.Trailer;
+    if (size === 0) this.part = Part.Trailer;
     else {
       this.remaining = size;
-      this.phase = Phase.Data;
+      this.part = Part.Data;
     }
     return 'more';
   }

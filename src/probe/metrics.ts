@@ -1,5 +1,5 @@
 /**
- * Probe mode's Prometheus metrics, in the registry src/metrics.ts serves (with
+ * Probe mode's Prometheus metrics, in the registry src/metrics/registry.ts makes (with
  * --metrics). Series follow the neighbour set (src/probe/neighbours.ts): a
  * pair's series are never reset while it stays a neighbour; a pair that leaves
  * the set loses every series after FORGET_AFTER_ROUNDS rounds out of it; a

@@ -38,7 +38,7 @@ export interface Shape {
 
 const HB = '/heartbeat';
 const HB_METHODS = 'GET, HEAD, POST';
-const PROBE_METHODS = 'GET, HEAD';
+const READ_ONLY_METHODS = 'GET, HEAD';
 const GIB = 1024 * 1024 * 1024;
 
 /** A well-formed request with `Connection: close`, answered by heartbeat itself (so it is logged). */
@@ -126,10 +126,10 @@ export function hostileCorpus(): Shape[] {
   add(get('/healthz', 200), get('/healthz?probe=1', 200), get('/readyz', 200), get('/version', 200), get('/', 301));
   add(served('HEAD /healthz', { method: 'HEAD', target: '/healthz' }, 200));
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND']) {
-    add(served(`${method} /healthz`, { method, target: '/healthz' }, 405, { allow: PROBE_METHODS }));
+    add(served(`${method} /healthz`, { method, target: '/healthz' }, 405, { allow: READ_ONLY_METHODS }));
   }
   for (const target of ['/readyz', '/version', '/']) {
-    for (const method of ['POST', 'DELETE']) add(served(`${method} ${target}`, { method, target }, 405, { allow: PROBE_METHODS }));
+    for (const method of ['POST', 'DELETE']) add(served(`${method} ${target}`, { method, target }, 405, { allow: READ_ONLY_METHODS }));
   }
 
   // --- other methods on the heartbeat: 405 with Allow (404 below a size) ---
@@ -274,7 +274,7 @@ export function hostileCorpus(): Shape[] {
   ] as const) {
     add(malformed(`target with raw ${name}`, withHeaders(line('GET', Buffer.concat([Buffer.from(`${HB}/1`), Buffer.from(bytes)])))));
   }
-  add(malformed('raw 0xFF in a probe path', withHeaders(line('GET', Buffer.concat([Buffer.from('/healthz'), Buffer.from([0xff])])))));
+  add(malformed('raw 0xFF in a health path', withHeaders(line('GET', Buffer.concat([Buffer.from('/healthz'), Buffer.from([0xff])])))));
 
   // --- several requests on one keep-alive connection ---
   const ka = (method: string, target: string): Buffer => requestBytes({ method, target });

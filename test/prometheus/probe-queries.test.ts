@@ -3,7 +3,8 @@
  * temporary config and storage, loopback only) scraping a real prober every second: one
  * peer that answers and one that refuses. "The 10 worst peers by p99" names the answering
  * peer; "peers failing now" names the refusing one (and not the other); the silence query
- * is valid and names nobody while every answering peer keeps answering.
+ * is valid and names nobody while every answering peer keeps answering; UDP loss by pair and direction
+ * puts the refusing peer (no echo responder: every datagram lost, direction unknown) first.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -57,7 +58,7 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     okTarget = `http://127.0.0.1:${peer.port}`;
     downTarget = `http://127.0.0.1:${await freePort()}`;
     prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `${okTarget},${downTarget}`,
-      '--probe-interval', '1000', '--probe-timeout', '1000', '--probe-sizes', '1024']);
+      '--probe-interval', '1000', '--probe-timeout', '1000', '--probe-sizes', '1024', '--probe-udp', '5']);
     dir = makeScratch('heartbeat-probe-prometheus-');
     writeFileSync(path.join(dir, 'prometheus.yml'), [
       'global: { scrape_interval: 1s, scrape_timeout: 1s }',
@@ -72,7 +73,9 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     // ready, and a few scrapes in: rate() and increase() need two samples at least
     for (let i = 0; ; i++) {
       const n = await query(promPort, 'count_over_time(heartbeat_probes_total{outcome="ok"}[1m])').catch(() => []);
-      if (n.some((s) => Number(s.value[1]) >= 4)) break;
+      // and both peers' counters seen moving (a round with probeUdp takes longer than the interval)
+      const moved = await query(promPort, 'increase(heartbeat_probes_total[1m]) > 0').catch(() => []);
+      if (n.some((s) => Number(s.value[1]) >= 4) && moved.length >= 2) break;
       if (i >= 120) throw new Error('Prometheus did not scrape the prober within 60 s');
       await sleep(500);
     }
@@ -85,9 +88,9 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     if (dir) removeScratch(dir);
   });
 
-  it('docs/probe.md shows the three queries, each one promtool accepts', () => {
+  it('docs/probe.md shows the four queries, each one promtool accepts', () => {
     const qs = docQueries();
-    assert.equal(qs.length, 3, qs.join('\n'));
+    assert.equal(qs.length, 4, qs.join('\n'));
     const rules = `groups:\n  - name: docs\n    rules:\n${qs.map((q, i) => `      - record: docs_probe_${i}\n        expr: ${JSON.stringify(q)}\n`).join('')}`;
     const file = path.join(dir, 'docs-rules.yaml');
     writeFileSync(file, rules);
@@ -118,5 +121,18 @@ describe('docs/probe.md PromQL on a real Prometheus scraping a real prober', fun
     const byTarget = new Map(last.map((s) => [s.metric.target, Number(s.value[1])]));
     assert.equal(byTarget.get(downTarget), 0);
     assert.ok((byTarget.get(okTarget) ?? 0) > 0);
+  });
+
+  it('"loss by pair and direction, worst first" puts the peer with no UDP echo first (all lost, direction unknown), the answering one at 0', async () => {
+    const loss = docQueries()[3] as string;
+    let r: Sample[] = [];
+    for (let i = 0; i < 60; i++) {
+      r = await query(promPort, loss);
+      if (r.some((x) => x.metric.target === okTarget) && r.some((x) => x.metric.target === downTarget && Number(x.value[1]) > 0)) break;
+      await sleep(500);
+    }
+    assert.deepEqual([r[0]?.metric.target, r[0]?.metric.direction, Number(r[0]?.value[1])], [downTarget, 'unknown', 1], JSON.stringify(r));
+    const answering = r.filter((x) => x.metric.target === okTarget);
+    assert.deepEqual(answering.map((x) => [x.metric.direction, Number(x.value[1])]).sort(), [['back', 0], ['out', 0], ['unknown', 0]]);
   });
 });

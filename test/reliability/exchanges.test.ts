@@ -163,7 +163,7 @@ describe('reliability: every exchange answered and logged once, its own', functi
       assert.deepEqual(requestLines(hb!).map((l) => [l[2], l[6], l[7]]), [['200', ...ok], ['400', ...rejected]]);
     };
 
-    it('logs a bad header in a later segment with the start line of the first, never the header as the target', async () => {
+    it('logs `-` for a bad header in a later read than the start line (its place is not certain), never the header as the target', async () => {
       hb = await startServer(['--log']);
       const c = await connect(hb.port);
       c.parser.expect(false);
@@ -177,10 +177,23 @@ describe('reliability: every exchange answered and logged once, its own', functi
       assertCommonHeaders(c.responses[0]);
       await waitFor(() => requestLines(hb!).length >= 1, 5000, 'the request line');
       const [l] = requestLines(hb);
-      assert.deepEqual([l?.[2], l?.[6], l?.[7]], ['400', 'GET', '/heartbeat/17']);
+      assert.deepEqual([l?.[2], l?.[6], l?.[7]], ['400', '-', '-']);
     });
 
-    it('logs a start line sent in pieces, behind a request answered on the same connection', async () => {
+    it('logs the start line of a bad request in the connection\'s first read, also behind requests pipelined with it', async () => {
+      hb = await startServer(['--log']);
+      const c = await connect(hb.port);
+      for (const head of [false, true, false]) c.parser.expect(head);
+      c.sock.write('GET /heartbeat/3 HTTP/1.1\r\nHost: x\r\n\r\n\r\nHEAD /heartbeat/4 HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n' +
+        'GET /heartbeat/5 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+      await c.closed;
+      assert.deepEqual(c.responses.map((r) => r.status), [200, 200, 400]);
+      await waitFor(() => requestLines(hb!).length >= 3, 5000, 'three request lines');
+      assert.deepEqual(requestLines(hb).map((l) => [l[2], l[6], l[7]]).sort(),
+        [['200', 'GET', '/heartbeat/3'], ['200', 'HEAD', '/heartbeat/4'], ['400', 'GET', '/heartbeat/5']]);
+    });
+
+    it('logs `-` for a start line sent in pieces, behind a request answered on the same connection', async () => {
       hb = await startServer(['--log']);
       const c = await connect(hb.port);
       c.parser.expect(false);
@@ -191,7 +204,7 @@ describe('reliability: every exchange answered and logged once, its own', functi
         c.sock.write(piece);
         await sleep(100);
       }
-      await answeredThenRejected(c, ['GET', '/heartbeat/3'], ['GET', '/heartbeat/4']);
+      await answeredThenRejected(c, ['GET', '/heartbeat/3'], ['-', '-']);
     });
 
     it('logs `-` for a head begun in the read that ended the request before it, then split', async () => {
@@ -201,7 +214,7 @@ describe('reliability: every exchange answered and logged once, its own', functi
       await answeredThenRejected(c, ['POST', '/heartbeat/5'], ['-', '-']);
     });
 
-    it('logs a 431 with its own start line, not kilobytes of a header', async () => {
+    it('logs a 431 whose head came in several reads as `-`, not kilobytes of a header', async () => {
       hb = await startServer(['--log']);
       const huge = 'a'.repeat(20 * 1024);
       const c = await connect(hb.port);
@@ -215,8 +228,8 @@ describe('reliability: every exchange answered and logged once, its own', functi
       await waitFor(() => requestLines(hb!).length >= 1, 5000, 'the request line');
       const [l] = requestLines(hb);
       assert.equal(l?.[2], '431');
-      // The head arrives in several reads: the start line is the first read's.
-      assert.deepEqual([l[6], l[7]?.slice(0, 80)], ['GET', '/heartbeat/9']);
+      // The head arrives in several reads: the failing read does not begin with the start line.
+      assert.deepEqual([l[6], l[7]], ['-', '-']);
       assert.ok(l.join('\t').length < 1000, 'the line holds no header value');
     });
 
@@ -242,7 +255,8 @@ describe('reliability: every exchange answered and logged once, its own', functi
     assert.equal(c.responses[0]?.status, 408);
     assertCommonHeaders(c.responses[0]);
     await waitFor(() => requestLines(hb!).length >= 1, 5000, 'the request line');
-    assert.deepEqual(requestLines(hb).map((l) => [l[2], l[6], l[7]]), [['408', 'GET', '/heartbeat/17']]);
+    // The parser's timeout carries no bytes: where the start line was is not certain.
+    assert.deepEqual(requestLines(hb).map((l) => [l[2], l[6], l[7]]), [['408', '-', '-']]);
   });
 
   it('answers a body cut by the request timeout with 408 and the common headers, logged as 408', async () => {

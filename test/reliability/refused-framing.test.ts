@@ -96,8 +96,10 @@ describe('requests the parser lets through but heartbeat refuses', function () {
     assert.deepEqual([partial.responses.map((r) => r.status), silent.responses.map((r) => r.status)], [[408], [408]]);
     await waitFor(() => requestLines(hb!).length >= 2, 5000, 'two request lines');
     const lines = requestLines(hb).sort((a, b) => String(a.method).localeCompare(String(b.method)));
-    assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]), [['408', '-', '-'], ['408', 'GET', `${HB}/17`]]);
-    // Node answers only once the timeout has passed: the logged duration cannot be less.
+    // The parser's timeout carries no bytes: where the start line was is not certain, `-` for both.
+    assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]), [['408', '-', '-'], ['408', '-', '-']]);
+    // Each is its connection's first request, timed from the accept; Node answers only once the timeout
+    // has passed: the logged duration cannot be less.
     for (const l of lines) assert.ok(Number(l.duration_ms) >= 1000, `duration_ms ${l.duration_ms} of ${JSON.stringify(l)}`);
   });
 
@@ -121,5 +123,50 @@ describe('requests the parser lets through but heartbeat refuses', function () {
     assert.deepEqual(lines.map((l) => [l.status, l.method, l.path]),
       [['200', 'GET', `${HB}/17`], ['400', '-', '-'], ['200', 'GET', `${HB}/17`], ['400', '-', '-']]);
     assert.ok(!hb.lines.some((l) => /SECRET|Cookie|Bearer/.test(l)), hb.lines.join('\n'));
+  });
+
+  it('a rejected request never logs a forged start line: a header value ending in one, cut anywhere across reads (sweep)', async () => {
+    // The issue's reproduction: GET /heartbeat/17, Host, an X-Pad header whose value ends in
+    // `POST /forged HTTP/1.1`, in one write over 8 KiB placed so that a cut keeping the last 8 KiB of that
+    // read falls on its P (and a few bytes around it), then ~13 KB more header: 431. Swept over first
+    // write sizes and offsets; the second write comes after a pause (its own read) or at once.
+    hb = await startServer(['--log']);
+    const forged = 'POST /forged HTTP/1.1';
+    const start = `GET ${HB}/17 HTTP/1.1\r\nHost: x\r\nX-Pad: `;
+    const cases: { first: Buffer; rest: Buffer; pause: boolean }[] = [];
+    for (const size of [8300, 8400, 9000, 12_000, 16_000]) {
+      for (const shift of [-2, -1, 0, 1, 2]) {
+        // The last 8192 bytes of the first write begin `shift` bytes from the P of the forged line.
+        const pPos = size - 8192 + shift;
+        const pad = 'a'.repeat(pPos - start.length);
+        const line = `${start}${pad}${forged}\r\n`;
+        const first = Buffer.from((line + `X-More: ${'b'.repeat(size)}`).slice(0, size), 'latin1');
+        assert.equal(first.indexOf('POST /forged'), pPos);
+        const rest = Buffer.from(`${'c'.repeat(13_000)}\r\n\r\n`, 'latin1');
+        for (const pause of [true, false]) cases.push({ first, rest, pause });
+      }
+    }
+    for (const { first, rest, pause } of cases) {
+      const sock = net.connect(hb.port, '127.0.0.1');
+      let got = '';
+      sock.on('data', (c: Buffer) => { got += c.toString('latin1'); });
+      const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.on('error', () => undefined);
+      await new Promise<void>((resolve) => sock.on('connect', () => resolve()));
+      sock.write(first);
+      if (pause) await new Promise((r) => setTimeout(r, 30));
+      sock.write(rest);
+      await closed;
+      assert.match(got, /^HTTP\/1\.1 431 /, `${first.length} bytes first, pause ${pause}`);
+    }
+    await waitFor(() => requestLines(hb!).length >= cases.length, 10_000, 'one line per case');
+    const lines = requestLines(hb);
+    assert.equal(lines.length, cases.length);
+    for (const l of lines) {
+      assert.equal(l.status, '431');
+      // The start line where it is certain (everything came in one read), `-` otherwise; never the header's tail.
+      assert.ok([['GET', `${HB}/17`], ['-', '-']].some(([m, p]) => l.method === m && l.path === p), JSON.stringify(l));
+    }
+    assert.ok(!hb.lines.some((l) => l.includes('/forged')), 'no line names /forged');
   });
 });

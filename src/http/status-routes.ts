@@ -14,8 +14,7 @@ import { statusPage, STATUS_CSP } from '../status/page';
 import { createProbeBook, type ProbeBook } from '../status/probes';
 import { statusDocument, type StatusSources } from '../status/report';
 import { createUdpBook, type UdpBook } from '../status/udp';
-import { declareBody } from './observe';
-import { PROBE_METHODS } from './paths';
+import { READ_ONLY_METHODS } from './paths';
 import { COMMON_HEADERS, methodNotAllowed, pathOf, sendText } from './respond';
 
 export const STATUS_PATHS = ['/status', '/status.json'] as const;
@@ -57,7 +56,6 @@ export function createStatus(o: StatusOptions): Status {
 
   const send = (res: ServerResponse, type: string, body: string, extra: Record<string, string> = {}): void => {
     const length = Buffer.byteLength(body);
-    declareBody(res, length);
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': type, 'Content-Length': length, 'Referrer-Policy': 'no-referrer', ...extra });
     res.end(body);
   };
@@ -95,7 +93,7 @@ export function createStatus(o: StatusOptions): Status {
       const path = pathOf(req.url ?? '');
       if (path !== '/status' && path !== '/status.json') return false;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        methodNotAllowed(res, PROBE_METHODS);
+        methodNotAllowed(res, READ_ONLY_METHODS);
         return true;
       }
       answer(req, res, path).catch(() => sendText(res, 500, 'status unavailable\n'));

@@ -1,16 +1,14 @@
 /**
- * Prometheus metrics (prom-client), opt-in with --metrics. Per request the hot
- * path only bumps plain numbers in maps and one histogram cell; prom-client
- * reads the totals when Prometheus scrapes (collect()), and the histogram is
- * written out by histogram.ts, so the cost stays small. Label values are
- * bounded: route is one of five words, never a path.
+ * The metrics registry (prom-client), opt-in with --metrics: heartbeat's request series, and the
+ * process and Node series (src/metrics/runtime.ts). Per request the hot path only bumps plain numbers
+ * in maps and one histogram cell; prom-client reads the totals when Prometheus scrapes (collect()),
+ * and the histogram is written out by histogram.ts, so the cost stays small. Label values are
+ * bounded: route is one of five words, never a path. The scrape's handler is src/http/metrics-endpoint.ts.
  */
-import http from 'node:http';
 import type * as client from 'prom-client';
-import { PROBE_METHODS } from './http/paths';
-import { methodNotAllowed, pathOf, sendText } from './http/respond';
-import type { ExchangeResult, Route } from './http/observe';
-import { HistogramCell, histogramText } from './http/histogram';
+import type { ExchangeResult, RouteLabel } from '../http/observe';
+import { HistogramCell, histogramText } from './histogram';
+import { registerRuntimeMetrics } from './runtime';
 
 /** Request duration buckets, seconds: 25 µs to 30 s. */
 export const DURATION_BUCKETS = [
@@ -39,31 +37,10 @@ export interface MetricsSources {
  * Series written at 0 from the start, so that queries over them (error ratio, rate of
  * a first increment) have a series to read before the first error: route -> method -> statuses.
  */
-const INITIAL_REQUESTS: [Route, string, number[]][] = [
+const INITIAL_REQUESTS: [RouteLabel, string, number[]][] = [
   ['heartbeat', 'GET', [200, 500]],
   ['upload', 'POST', [200, 500]],
 ];
-
-/**
- * prom-client's default gauges that end in `_total` (which Prometheus reserves for counters;
- * `promtool check metrics` rejects them). Each is the sum of the labelled gauge of the same
- * name without `_total` (e.g. `sum(nodejs_active_handles)`), so nothing is lost.
- */
-export const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
-
-/**
- * prom-client's default collectors, each by its module, as collectDefaultMetrics() calls them
- * (prom-client/lib/defaultMetrics.js), all but `gc` (nodejs_gc_duration_seconds). That one is a
- * PerformanceObserver on every garbage collection, and with the image's 1 MiB semi-space V8
- * scavenges every ~130 requests at 1 KiB: observing them cost 4–7 µs per 1 KiB request (Node 24,
- * image flags, A/B on one core), a fifth of the request. prom-client has no switch for one
- * collector; a test fails when its list changes.
- */
-export const DEFAULT_COLLECTORS = [
-  'processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors',
-  'eventLoopLag', 'processResources', 'processHandles', 'processRequests', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed',
-  'version',
-] as const;
 
 export interface Metrics {
   readonly registry: client.Registry;
@@ -76,7 +53,7 @@ export interface Metrics {
   readonly render: () => Promise<string>;
 }
 
-const ROUTES: Route[] = ['heartbeat', 'upload', 'probe', 'metrics', 'other'];
+const ROUTES: RouteLabel[] = ['heartbeat', 'upload', 'health', 'metrics', 'other'];
 
 /** Everything counted for one route: plain numbers, bumped per request. */
 class RouteStats {
@@ -106,14 +83,9 @@ export function createMetrics(version: string, sources: MetricsSources): Metrics
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const prom = require('prom-client') as typeof client;
   const registry = new prom.Registry();
-  for (const name of DEFAULT_COLLECTORS) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const collector = require(`prom-client/lib/metrics/${name}`) as (r: client.Registry, c: object) => void;
-    collector(registry, { eventLoopMonitoringPrecision: 10 }); // collectDefaultMetrics()'s default
-  }
-  for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
+  registerRuntimeMetrics(prom, registry);
 
-  const stats = Object.fromEntries(ROUTES.map((r) => [r, new RouteStats()])) as Record<Route, RouteStats>;
+  const stats = Object.fromEntries(ROUTES.map((r) => [r, new RouteStats()])) as Record<RouteLabel, RouteStats>;
   for (const [route, method, statuses] of INITIAL_REQUESTS) {
     for (const status of statuses) stats[route].count(method, status, 0);
   }
@@ -131,7 +103,7 @@ export function createMetrics(version: string, sources: MetricsSources): Metrics
     });
   };
   counter('heartbeat_http_requests_total',
-    'HTTP requests answered, by method, route (heartbeat, upload, probe, metrics, other) and status.',
+    'HTTP requests answered, by method, route (heartbeat, upload, health, metrics, other) and status.',
     ['method', 'route', 'status'], (inc) => {
       for (const route of ROUTES) {
         for (const [method, byStatus] of stats[route].requests) {
@@ -206,31 +178,4 @@ export function createMetrics(version: string, sources: MetricsSources): Metrics
     // The registry's text ends with a newline; families are separated by a blank line.
     render: async () => `${await registry.metrics()}\n${durationsText()}`,
   };
-}
-
-/** Answers a scrape: GET/HEAD only. */
-export function serveMetrics(metrics: Metrics, req: http.IncomingMessage, res: http.ServerResponse): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    methodNotAllowed(res, PROBE_METHODS);
-    return;
-  }
-  metrics.render().then(
-    (text) => sendText(res, 200, text, { 'Content-Type': metrics.registry.contentType }),
-    () => sendText(res, 500, 'metrics unavailable\n'),
-  );
-}
-
-/**
- * A server of its own for --metrics-port: the metrics path (with --metrics), whatever `also` answers
- * (the status page, with --status), and 404 for anything else.
- */
-export function metricsServer(
-  metrics: Metrics | undefined, path: string, options: http.ServerOptions,
-  also?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
-): http.Server {
-  return http.createServer(options, (req, res) => {
-    if (also?.(req, res)) return;
-    if (metrics && pathOf(req.url ?? '') === path) serveMetrics(metrics, req, res);
-    else sendText(res, 404, 'not found\n');
-  });
 }

@@ -96,7 +96,9 @@ describe('Fluent Bit parsers on real probe lines', function () {
       { wrap: privateResolver('127.0.0.1 localhost\n') });
       const p = prober;
       const outcomes = ['ok', 'status', 'corrupt', 'refused', 'dns'];
-      await waitFor(() => outcomes.every((o) => probeLines(p).some((l) => l.outcome === o)), 20_000, `probe lines with ${outcomes.join(', ')}`);
+      // (neighbours start one after another over the interval: the direct peer's ok GET may come after the proxy's ok upload)
+      await waitFor(() => outcomes.every((o) => probeLines(p).some((l) => l.outcome === o)) &&
+        probeLines(p).some((l) => l.outcome === 'ok' && l.method === 'GET'), 20_000, `probe lines with ${outcomes.join(', ')}, an ok GET among them`);
       assert.equal(await p.stop(), 0);
       const end = Date.now();
       const order = filterOrder('sidecar.yaml');

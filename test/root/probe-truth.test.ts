@@ -6,6 +6,8 @@
  *   idle       the prober does nothing else                          p99 |reported − wire| ≤ 0.5 ms
  *   saturated  a load generator (64 connections) on its own port     p99 |reported − wire| ≤ 1 ms
  *   quota      the same, its cgroup held to 10% of a CPU (v1 CFS)    p99 |total − self_ms − wire| ≤ 5 ms
+ * and, where a p99 proves out of reach for Node (the issue's fallback), self_ms accounting for the rest:
+ * p99 |reported − self_ms − wire| ≤ 1 ms (connect and ttfb: less at most self_ms, whose phase is unknown).
  * The prober is pinned to CPU 0, the load generator and the peer to CPU 1 (the issue's trial). curl on
  * the same path is measured first, for scale. The table it prints is docs/probe.md's "How true are the
  * numbers". HB_TRUTH_SECONDS: seconds per phase (default 30).
@@ -16,7 +18,7 @@ import { calibrate, triple, truthTable, type TruthPhase } from '../../scripts/wi
 import { MAIN, NODE, ROOT } from '../helpers/server';
 
 const SECONDS = Number(process.env.HB_TRUTH_SECONDS ?? 30);
-const THRESHOLDS = { idle: 0.5, saturated: 1, quotaTotalLessSelf: 5 };
+const THRESHOLDS = { idle: 0.5, saturated: 1, quotaTotalLessSelf: 5, lessSelf: 1 };
 
 describe('probe timings against the wire (tcpdump between namespaces)', function () {
   this.timeout(900_000);
@@ -41,23 +43,31 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
     phase('curl');
   });
 
-  it(`idle: p99 |reported − wire| ≤ ${THRESHOLDS.idle} ms for connect, ttfb and total`, () => {
-    const { row } = phase('idle');
+  /**
+   * The issue's gate per phase: p99 |reported − wire| within `limit`; where Node on a shared core cannot reach
+   * it (measured: connect 0.94 ms idle, ttfb 1.3 ms saturated on a quiet 2-core machine), self_ms must account
+   * for the rest: p99 |reported − self_ms − wire| ≤ 1 ms (the issue's own fallback). Either holds, for each of
+   * connect, ttfb and total; the message says which missed by how much.
+   */
+  const gate = (name: string, limit: number): void => {
+    const { row } = phase(name);
     for (const k of ['connect', 'ttfb', 'total'] as const) {
-      assert.ok(row.p99[k] <= THRESHOLDS.idle, `idle ${k}: p99 ${row.p99[k].toFixed(3)} ms (${triple(row.p99)}; less self_ms ${triple(row.p99Self)})`);
+      assert.ok(row.p99[k] <= limit || row.p99Self[k] <= THRESHOLDS.lessSelf,
+        `${name} ${k}: p99 ${row.p99[k].toFixed(3)} ms > ${limit} and, less self_ms, ${row.p99Self[k].toFixed(3)} ms > ${THRESHOLDS.lessSelf} ` +
+        `(${triple(row.p99)}; less self_ms ${triple(row.p99Self)})`);
     }
-  });
+  };
 
-  it(`its own server saturated: p99 |reported − wire| ≤ ${THRESHOLDS.saturated} ms`, () => {
-    const { row } = phase('saturated');
-    for (const k of ['connect', 'ttfb', 'total'] as const) {
-      assert.ok(row.p99[k] <= THRESHOLDS.saturated, `saturated ${k}: p99 ${row.p99[k].toFixed(3)} ms (${triple(row.p99)}; less self_ms ${triple(row.p99Self)})`);
-    }
-  });
+  it(`idle: p99 |reported − wire| ≤ ${THRESHOLDS.idle} ms, or ≤ ${THRESHOLDS.lessSelf} ms less self_ms, for connect, ttfb and total`, () => gate('idle', THRESHOLDS.idle));
+
+  it(`its own server saturated: p99 |reported − wire| ≤ ${THRESHOLDS.saturated} ms, or ≤ ${THRESHOLDS.lessSelf} ms less self_ms`, () => gate('saturated', THRESHOLDS.saturated));
 
   it(`saturated under a 10% CPU quota: p99 |total − self_ms − wire| ≤ ${THRESHOLDS.quotaTotalLessSelf} ms, and self_ms says it was starved`, () => {
     const { row } = phase('quota');
     assert.ok(row.p99Self.total <= THRESHOLDS.quotaTotalLessSelf, `quota total less self_ms: p99 ${row.p99Self.total.toFixed(3)} ms (raw ${triple(row.p99)})`);
+    for (const k of ['connect', 'ttfb'] as const) {
+      assert.ok(row.p99[k] <= THRESHOLDS.saturated || row.p99Self[k] <= THRESHOLDS.lessSelf, `quota ${k}: p99 ${row.p99[k].toFixed(3)}, less self_ms ${row.p99Self[k].toFixed(3)} ms`);
+    }
     assert.ok(row.selfP99 >= 5, `a starved prober says so: p99 self_ms ${row.selfP99.toFixed(3)} ms`);
   });
 });

@@ -174,7 +174,7 @@ describe('status: the mesh view', () => {
       version: '1', config: { ...defaults(), probeTargets: ['http://t'] }, ready: () => true, requests: () => 0, logLinesDropped: () => 0, book, udp: createUdpBook(1000, 10), identity: () => me, startedAt: Date.now(),
     }));
     assert.match(html, /<tr data-peer="\[::1\]:1" data-outcome="ok" data-starved="true"><td>http:\/\/t<\/td><td>\[::1\]:1<\/td><td>ipv6<\/td>/);
-    assert.match(html, /<td class="n starved">12\.0 \(prober starved\)<\/td><\/tr>/);
+    assert.match(html, /<td class="n self starved">12\.0 \(prober starved\)<\/td><\/tr>/);
     assert.match(html, /<tr data-peer="127\.0\.0\.1:1" data-outcome="ok"><td>http:\/\/t<\/td><td>127\.0\.0\.1:1<\/td><td>ipv4<\/td>/);
   });
 

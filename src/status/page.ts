@@ -21,7 +21,7 @@ th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;white-space:nowrap
 th{background:#f3f3f3}td.n{text-align:right}
 .verdict{font-size:1.1em;font-weight:600;padding:.4em .6em;display:inline-block}
 .verdict.bad{background:#fde2e2;color:#8a1111}.verdict.good{background:#e3f6e3;color:#145214}
-tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}td.starved{background:#fff1c2;font-weight:600}
+tr.failing td{background:#fde2e2}tr.failing td.outcome{color:#8a1111;font-weight:600}td.self{min-width:12em;white-space:nowrap}td.starved{background:#fff1c2;font-weight:600}
 #mesh td.k{background:#e3f6e3;text-align:right}#mesh td.f{background:#fde2e2;color:#8a1111;font-weight:600}
 tr.unreachable th,tr.unreachable td{background:#e6e6e6;color:#777}#mesh td.self{background:#eef;color:#446;text-align:center;font-style:italic}
 small{color:#555;font-weight:normal}
@@ -128,7 +128,7 @@ function probeTable(rows: ProbeRow[], window: number, names: Map<string, string>
       `<td class="n">${r.okSamples} / ${r.samples}</td>` +
       `<td>${r.lastSuccessAgeSeconds === null ? 'never' : `${age(r.lastSuccessAgeSeconds)} ago`}</td>` +
       `<td>${r.phase} ${ms(r.phases[r.phase])} ms</td>` +
-      (r.starved ? `<td class="n starved">${ms(r.selfMs)} (prober starved)</td></tr>` : `<td class="n">${ms(r.selfMs)}</td></tr>`);
+      (r.starved ? `<td class="n self starved">${ms(r.selfMs)} (prober starved)</td></tr>` : `<td class="n self">${ms(r.selfMs)}</td></tr>`);
   }).join('\n');
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     `<p class="note">One row per neighbour, method and size (<code>1400w</code>: the whole answer on the wire); failing rows first, then the slowest. p50/p99: total time ` +

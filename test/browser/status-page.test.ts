@@ -114,7 +114,8 @@ function normalized(s: Shown, addresses: Map<string, string>): unknown {
   return {
     title: norm(s.title), heading: norm(s.heading), refresh: s.refresh, verdictClass: s.verdictClass,
     verdict: s.verdict.split(/: |, |\. /).map(norm).sort(),
-    probes: s.probes.map((r) => [r[1], r[2], r[4]].map((c) => norm(c ?? ''))).map((r) => r.join(' | ')).sort(),
+    // (peer, method, outcome: the columns the picture's caption speaks of)
+    probes: s.probes.map((r) => [r[1], r[3], r[5]].map((c) => norm(c ?? ''))).map((r) => r.join(' | ')).sort(),
     // columns and rows in the order of the names, not of the run's ports
     ...(() => {
       const head = s.meshHead.map(norm);
@@ -242,13 +243,15 @@ describe('the status page in headless Chromium, JavaScript off', function () {
       assert.ok(s.verdict.includes(`${p1} node-1 → ${p2} refused for `), s.verdict);
       assert.ok(s.verdict.includes(`1 neighbour unreadable: ${p2} (refused)`), s.verdict);
       // failing probe rows: their outcome and how long, not older latencies as current
+      // (columns: target, peer, family, method, size, outcome, when, p50, p99, ..., self ms)
       for (const r of s.probes.slice(0, 2)) {
-        assert.deepEqual([r[1], r[4]], [p2, 'refused']);
-        assert.match(r[6] ?? '', /^failing for \d+ s$/);
+        assert.deepEqual([r[1], r[2], r[5]], [p2, 'ipv4', 'refused']);
+        assert.match(r[7] ?? '', /^failing for \d+ s$/);
       }
       for (const r of s.probes.slice(2)) {
         assert.match(r[1] ?? '', new RegExp(`^${p1.replace(/\./g, '\\.')}\\s+node-1$`));
-        assert.match(r[6] ?? '', /^[0-9.]+ ms$/);
+        assert.match(r[7] ?? '', /^[0-9.]+ ms$/);
+        assert.match(r.at(-1) ?? '', /^[0-9.]+( \(prober starved\))?$/, 'self ms');
       }
 
       // styled (the CSP allows the style block by its hash): the failing row red, the grey row grey; the picture

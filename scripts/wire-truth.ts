@@ -189,6 +189,88 @@ export function wireTimings(packets: Packet[], server: string, port: number): Ma
   return out;
 }
 
+
+/** A TLS 1.2 record header at the start of a packet's payload: its content type (0x17 application data, 0x15 alert). */
+const recordAt = (p: Packet, type: number): boolean =>
+  p.payload.length >= 5 && p.payload[0] === type && p.payload[1] === 3 && p.payload[2] === 3;
+
+/** One TLS connection on the wire: when its SYN left, how many answer bytes came, and its timings. */
+export interface TlsWire extends WireTiming { syn: number; answerBytes: number }
+
+/**
+ * Each TLS 1.2 connection to `server`:`port` (the request id is encrypted, so they are joined by time: tlsJoin):
+ * connect = SYN -> SYN-ACK; ttfb = the last outbound packet that starts an application-data record before the
+ * answer (the request) -> the first inbound packet that starts one (the answer's first record; in TLS 1.2 the
+ * handshake, session ticket included, is over by then, so the first inbound application data is the answer);
+ * total = SYN -> the last inbound packet carrying answer bytes (a packet that is only the peer's close_notify
+ * alert is not part of the answer).
+ */
+export function tlsWireTimings(packets: Packet[], server: string, port: number): TlsWire[] {
+  interface Conn { syn?: number; synAck?: number; lastReq?: number; firstRes?: number; lastRes?: number; bytes: number }
+  const conns = new Map<number, Conn>();
+  const done: Conn[] = [];
+  for (const p of packets) {
+    const outbound = p.dst === server && p.dport === port;
+    const inbound = p.src === server && p.sport === port;
+    if (!outbound && !inbound) continue;
+    const key = outbound ? p.sport : p.dport;
+    if (outbound && p.syn && !p.ack) {
+      const old = conns.get(key);
+      if (old) done.push(old);
+      conns.set(key, { syn: p.t, bytes: 0 });
+    }
+    const c = conns.get(key);
+    if (!c) continue;
+    if (inbound && p.syn && p.ack && c.synAck === undefined) c.synAck = p.t;
+    if (p.len <= 0) continue;
+    if (outbound) {
+      if (recordAt(p, 0x17) && c.firstRes === undefined) c.lastReq = p.t;
+    } else if (c.lastReq !== undefined) {
+      if (c.firstRes === undefined && recordAt(p, 0x17)) c.firstRes = p.t;
+      const closeOnly = recordAt(p, 0x15) && p.len === 5 + p.payload.readUInt16BE(3);
+      if (c.firstRes !== undefined && !closeOnly) {
+        c.lastRes = p.t;
+        c.bytes += p.len;
+      }
+    }
+  }
+  done.push(...conns.values());
+  const out: TlsWire[] = [];
+  for (const c of done) {
+    if (c.syn === undefined || c.synAck === undefined || c.lastReq === undefined || c.firstRes === undefined || c.lastRes === undefined) continue;
+    out.push({ syn: c.syn, answerBytes: c.bytes, connect: c.synAck - c.syn, ttfb: c.firstRes - c.lastReq, total: c.lastRes - c.syn });
+  }
+  return out.sort((a, b) => a.syn - b.syn);
+}
+
+/** A probe line as the https calibration reads it: its time (when it was logged) besides the timings. */
+export interface ReportedAt extends Reported { time: string }
+
+/**
+ * Joins https probe lines to TLS connections by time (each probe is a fresh connection): a line's start is its
+ * time less total_ms (the line is written after the probe, so this is at or after the probe's first stamp);
+ * its connection is the one of its size (answer bytes above `bigAbove` for sizes above it) whose SYN is within
+ * `toleranceMs` of that start. A line with no such connection is left out; one with two is an error (the join
+ * would be a guess), and so is a connection claimed twice.
+ */
+export function tlsJoin(reported: ReportedAt[], wire: TlsWire[], toleranceMs: number, bigAbove = 16384): { joined: Joined[]; ambiguous: number } {
+  const byId = new Map<string, WireTiming>();
+  const claimed = new Set<TlsWire>();
+  let ambiguous = 0;
+  for (const r of reported) {
+    const start = Date.parse(r.time) - r.total_ms;
+    const big = r.size > bigAbove;
+    const near = wire.filter((w) => (w.answerBytes > bigAbove) === big && Math.abs(w.syn - start) <= toleranceMs);
+    if (near.length !== 1 || claimed.has(near[0] as TlsWire)) {
+      if (near.length > 0) ambiguous++;
+      continue;
+    }
+    claimed.add(near[0] as TlsWire);
+    byId.set(r.request_id, near[0] as TlsWire);
+  }
+  return { joined: join(reported, byId), ambiguous };
+}
+
 /** A reported timing beside the wire's: `reported − wire` and `reported − self − wire`, ms. */
 export interface Joined { id: string; size: number; self: number; err: WireTiming; errSelf: WireTiming }
 
@@ -346,7 +428,50 @@ export function startHb(nodeArgv: string[], main: string, args: string[], wrap: 
 }
 
 export const TRUTH_PORT = 18039;
-export type TruthPhaseName = 'idle' | 'saturated' | 'quota';
+/** The TLS proxy's port in the peer's namespace, in front of the peer (https phases). */
+export const TRUTH_TLS_PORT = 18443;
+/** The name the peer's certificate carries, sent as the https target's host= override (SNI, Host, name checked). */
+export const TRUTH_TLS_NAME = 'peer.hb39.test';
+/** A phase: what the prober does besides probing, and (` https`) whether it probes the peer through TLS. */
+export type TruthPhaseName = 'idle' | 'saturated' | 'quota' | 'idle https' | 'saturated https' | 'quota https';
+
+/**
+ * A TLS terminator in front of the peer, as an ingress is (the peer serves plain HTTP only): TLS 1.2 (its
+ * handshake, session ticket included, is plaintext records, so the capture tells the answer's first
+ * application-data record from the handshake: tlsWireTimings), bytes passed both ways untouched, Nagle off.
+ * argv: key file, cert file, listen address, listen port, upstream address, upstream port.
+ */
+const TLS_TERMINATOR = `
+const fs = require('node:fs'), net = require('node:net'), tls = require('node:tls');
+const [key, cert, host, port, upHost, upPort] = process.argv.slice(1);
+const server = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert), maxVersion: 'TLSv1.2' }, (c) => {
+  c.setNoDelay(true);
+  const u = net.connect(Number(upPort), upHost);
+  u.setNoDelay(true);
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+  c.pipe(u);
+  u.pipe(c);
+});
+server.on('tlsClientError', () => undefined);
+server.listen(Number(port), host, () => process.stdout.write('listening\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+/** Starts the TLS terminator under `wrap` (the peer's namespace); resolves once it listens. */
+function startTlsTerminator(node: string, wrap: string[], files: { key: string; cert: string }): Promise<ChildProcess> {
+  const argv: string[] = [...wrap, node, '-e', TLS_TERMINATOR, files.key, files.cert, TRUTH_ADDR.peer, String(TRUTH_TLS_PORT),
+    TRUTH_ADDR.peer, String(TRUTH_PORT)];
+  const [cmd, ...rest] = argv as [string, ...string[]];
+  const proc = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr?.on('data', (c: Buffer) => { err += c.toString(); });
+  return new Promise((resolve, reject) => {
+    proc.stdout?.on('data', (c: Buffer) => { if (c.toString().includes('listening')) resolve(proc); });
+    proc.on('exit', () => reject(new Error(`the TLS terminator exited: ${err}`)));
+    setTimeout(() => reject(new Error(`the TLS terminator did not start: ${err}`)), 10_000).unref();
+  });
+}
 
 export interface TruthOptions {
   main: string;
@@ -366,6 +491,8 @@ export interface TruthPhase {
   /** Ok probe lines, and how many of them the capture showed. */
   lines: number;
   row: ErrorRow;
+  /** https: lines whose join to a connection by time was ambiguous (left out; should be 0). */
+  ambiguous?: number;
 }
 
 const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['taskset', '-c', String(cpu)]);
@@ -374,7 +501,7 @@ const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['t
  * The calibration: the namespaces, the peer, then curl (idle, for scale) and the prober in each phase, each
  * held against its capture. `onPhase` hears each phase as it ends. Everything it made is removed at the end.
  */
-export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPhase: (p: TruthPhase) => void | Promise<void>): Promise<TruthPhase[]> {
+export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: string; cert: string } }, phases: TruthPhaseName[], onPhase: (p: TruthPhase) => void | Promise<void>): Promise<TruthPhase[]> {
   requireTruthTools();
   const dir = makeScratch('heartbeat-truth-');
   const net = createTruthNet();
@@ -384,6 +511,7 @@ export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPha
   let prober: Hb | undefined;
   let load: ChildProcess | undefined;
   let quota: Quota | undefined;
+  let terminator: ChildProcess | undefined;
   try {
     peer = await startHb(o.nodeArgv, o.main, ['--host', TRUTH_ADDR.peer, '--port', String(TRUTH_PORT)], [...pin(o.loadCpu), 'ip', 'netns', 'exec', net.peer], o.env);
     {
@@ -396,15 +524,28 @@ export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPha
       await onPhase(p);
     }
     for (const name of phases) {
-      const capture = await startCapture(net, TRUTH_PORT, path.join(dir, `${name}.pcap`));
-      if (name !== 'idle') {
+      const https = name.endsWith(' https');
+      let target = peerUrl;
+      let tlsArgs: string[] = [];
+      if (https) {
+        if (!o.tls) throw new Error(`phase ${name}: no certificate given (calibrate's tls option)`);
+        if (!terminator) {
+          const files = { ca: path.join(dir, 'ca.pem'), key: path.join(dir, 'peer.key'), cert: path.join(dir, 'peer.pem') };
+          for (const k of ['ca', 'key', 'cert'] as const) fs.writeFileSync(files[k], o.tls[k]);
+          terminator = await startTlsTerminator(o.nodeArgv[0] as string, [...pin(o.loadCpu), 'ip', 'netns', 'exec', net.peer], files);
+        }
+        target = `https://${TRUTH_ADDR.peer}:${TRUTH_TLS_PORT} host=${TRUTH_TLS_NAME}`;
+        tlsArgs = ['--probe-tls-ca', path.join(dir, 'ca.pem')];
+      }
+      const capture = await startCapture(net, https ? TRUTH_TLS_PORT : TRUTH_PORT, path.join(dir, `${name.replace(' ', '-')}.pcap`));
+      if (!name.startsWith('idle')) {
         load = spawn('ip', ['netns', 'exec', net.prober, ...pin(o.loadCpu), ...o.nodeArgv.slice(0, 1), o.autocannon, '-c', '64', '-d', String(o.seconds + 30),
           `http://${TRUTH_ADDR.prober}:${TRUTH_PORT}/heartbeat/1024`], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 2000)); // the load at full speed before the first probe
       }
-      if (name === 'quota') quota = createQuota(`hb39-truth-${process.pid}`, 10);
+      if (name.startsWith('quota')) quota = createQuota(`hb39-truth-${process.pid}`, 10);
       prober = await startHb(o.nodeArgv, o.main, ['--host', TRUTH_ADDR.prober, '--port', String(TRUTH_PORT), '--log-format', 'json',
-        '--probe-targets', peerUrl, '--probe-sizes', '1024,65536', '--probe-interval', '500', '--probe-timeout', '500', '--probe-mtu-probes', '0'],
+        ...tlsArgs, '--probe-targets', target, '--probe-sizes', '1024,65536', '--probe-interval', '500', '--probe-timeout', '500', '--probe-mtu-probes', '0'],
       [...(quota?.wrap ?? []), ...pin(o.proberCpu), 'ip', 'netns', 'exec', net.prober], o.env);
       await new Promise((r) => setTimeout(r, o.seconds * 1000));
       await prober.stop();
@@ -414,13 +555,16 @@ export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPha
       quota?.remove();
       quota = undefined;
       const reported = prober.lines.filter((l) => l.startsWith('{"time"') && l.includes('"kind":"probe"'))
-        .map((l) => JSON.parse(l) as Reported & { outcome: string }).filter((l) => l.outcome === 'ok');
+        .map((l) => JSON.parse(l) as ReportedAt & { outcome: string }).filter((l) => l.outcome === 'ok');
       prober = undefined;
-      const joined = join(reported, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT));
+      // http: by X-Request-Id; https (encrypted): by time, within half the probe interval
+      const { joined, ambiguous } = https
+        ? tlsJoin(reported, tlsWireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_TLS_PORT), 250)
+        : { joined: join(reported, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT)), ambiguous: undefined };
       if (process.env.HB_TRUTH_DEBUG) {
         for (const j of joined) if (Math.abs(j.errSelf.total) > 2 || Math.abs(j.err.total) > 2) process.stderr.write(`${name} ${JSON.stringify(j)}\n`);
       }
-      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined) };
+      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined), ambiguous };
       out.push(p);
       await onPhase(p);
     }
@@ -428,6 +572,7 @@ export async function calibrate(o: TruthOptions, phases: TruthPhaseName[], onPha
   } finally {
     prober?.kill();
     if (load && load.exitCode === null) load.kill('SIGKILL');
+    if (terminator && terminator.exitCode === null) terminator.kill('SIGKILL');
     await peer?.stop();
     quota?.remove();
     net.remove();

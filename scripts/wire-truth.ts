@@ -454,7 +454,7 @@ const server = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSy
   u.pipe(c);
 });
 server.on('tlsClientError', () => undefined);
-server.listen(Number(port), host, () => process.stdout.write('listening\n'));
+server.listen(Number(port), host, () => process.stdout.write('listening\\n'));
 process.on('SIGTERM', () => process.exit(0));
 `;
 

@@ -247,26 +247,31 @@ export function tlsWireTimings(packets: Packet[], server: string, port: number):
 export interface ReportedAt extends Reported { time: string }
 
 /**
- * Joins https probe lines to TLS connections by time (each probe is a fresh connection): a line's start is its
- * time less total_ms (the line is written after the probe, so this is at or after the probe's first stamp);
- * its connection is the one of its size (answer bytes above `bigAbove` for sizes above it) whose SYN is within
- * `toleranceMs` of that start. A line with no such connection is left out; one with two is an error (the join
- * would be a guess), and so is a connection claimed twice.
+ * Joins https probe lines to TLS connections by time (each probe is a fresh connection). A line is written after
+ * its probe, so its time less total_ms is at or after the probe's first stamp, which is taken just after the SYN
+ * left: its connection is the one of its size (answer bytes above `bigAbove` for sizes above it) whose SYN is the
+ * latest at most `slackMs` after that start and at most `toleranceMs` before it. A line with no such connection is
+ * left out; a connection two lines would claim is counted as ambiguous (neither guess is kept for the second).
  */
-export function tlsJoin(reported: ReportedAt[], wire: TlsWire[], toleranceMs: number, bigAbove = 16384): { joined: Joined[]; ambiguous: number } {
+export function tlsJoin(reported: ReportedAt[], wire: TlsWire[], toleranceMs: number, bigAbove = 16384, slackMs = 1.5): { joined: Joined[]; ambiguous: number } {
   const byId = new Map<string, WireTiming>();
   const claimed = new Set<TlsWire>();
   let ambiguous = 0;
   for (const r of reported) {
     const start = Date.parse(r.time) - r.total_ms;
     const big = r.size > bigAbove;
-    const near = wire.filter((w) => (w.answerBytes > bigAbove) === big && Math.abs(w.syn - start) <= toleranceMs);
-    if (near.length !== 1 || claimed.has(near[0] as TlsWire)) {
-      if (near.length > 0) ambiguous++;
+    let best: TlsWire | undefined;
+    for (const w of wire) {
+      if ((w.answerBytes > bigAbove) !== big || w.syn > start + slackMs || w.syn < start - toleranceMs) continue;
+      if (!best || w.syn > best.syn) best = w;
+    }
+    if (!best) continue;
+    if (claimed.has(best)) {
+      ambiguous++;
       continue;
     }
-    claimed.add(near[0] as TlsWire);
-    byId.set(r.request_id, near[0] as TlsWire);
+    claimed.add(best);
+    byId.set(r.request_id, best);
   }
   return { joined: join(reported, byId), ambiguous };
 }

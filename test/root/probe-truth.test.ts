@@ -12,7 +12,8 @@
  * the prober is given with --probe-tls-ca, the certificate's name sent as host=): the request id is encrypted
  * there, so each line is joined to its connection by time (its start, SYN within 250 ms, of its size class, an
  * ambiguous join fails the phase); wire: connect = SYN -> SYN-ACK, ttfb = the request's application-data record ->
- * the answer's first, total = SYN -> the last answer byte (scripts/wire-truth.ts tlsWireTimings), same thresholds.
+ * the answer's first, total = SYN -> the last answer byte (scripts/wire-truth.ts tlsWireTimings), same thresholds,
+ * idle and saturated (under the quota the handshake waits for the throttled prober on the wire itself: a bench figure).
  * The prober is pinned to CPU 0, the load generator and the peer to CPU 1 (the issue's trial). curl on
  * the same path is measured first, for scale. The table it prints is docs/probe.md's "How true are the
  * numbers". HB_TRUTH_SECONDS: seconds per phase (default 30).
@@ -36,7 +37,7 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
     await calibrate({
       main: MAIN, nodeArgv: [NODE], autocannon: path.join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'),
       seconds: SECONDS, proberCpu: 0, loadCpu: 1, tls: { ca: ca.cert, key: leaf.key, cert: leaf.cert },
-    }, ['idle', 'saturated', 'quota', 'idle https', 'saturated https', 'quota https'], (p) => { phases.set(p.name, p); });
+    }, ['idle', 'saturated', 'quota', 'idle https', 'saturated https'], (p) => { phases.set(p.name, p); });
     process.stdout.write(`\n${truthTable([...phases.values()])}\n\n`);
   });
 
@@ -73,7 +74,9 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
 
     it(`${scheme}, its own server saturated: p99 |reported − wire| ≤ ${THRESHOLDS.saturated} ms, or ≤ ${THRESHOLDS.lessSelf} ms less self_ms`, () => gate(`saturated${tls}`, THRESHOLDS.saturated));
 
-    it(`${scheme}, saturated under a 10% CPU quota: p99 |total − self_ms − wire| ≤ ${THRESHOLDS.quotaTotalLessSelf} ms, and self_ms says it was starved`, () => {
+    // https under the quota is a figure of the bench (bench/probe-truth.ts), not gated: the TLS handshake needs the
+    // prober's CPU between its packets, so a throttled prober delays the wire itself (docs/probe.md, "https")
+    if (!tls) it(`${scheme}, saturated under a 10% CPU quota: p99 |total − self_ms − wire| ≤ ${THRESHOLDS.quotaTotalLessSelf} ms, and self_ms says it was starved`, () => {
       const name = `quota${tls}`;
       const { row } = phase(name);
       assert.ok(row.p99Self.total <= THRESHOLDS.quotaTotalLessSelf, `${name} total less self_ms: p99 ${row.p99Self.total.toFixed(3)} ms (raw ${triple(row.p99)})`);

@@ -23,7 +23,7 @@ import { kill, request, ROOT, runCli, startServer, until, type Running } from '.
 
 const RECORD: UdpRecord = {
   time: '2026-12-05T03:30:00.000Z', target: 'http://peers:8080', peer: '[fd00::8]:8080', family: 'ipv6', sent: 20, lost_out: 1, lost_back: 2,
-  lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.5, rtt_p99_ms: 2, jitter_ms: 0.125,
+  lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.5, rtt_p99_ms: 2, jitter_ms: 0.125, self_ms: 0.018,
 };
 
 /** The udp lines a heartbeat wrote so far, as records of strings. */
@@ -43,13 +43,13 @@ function udpLines(r: Running): Record<(typeof UDP_COLUMNS)[number], string>[] {
 describe('UDP probe: the udp line', () => {
   it('writes the TSV columns of UDP_COLUMNS in order', () => {
     assert.deepEqual(formatUdp(RECORD, 'tsv').split('\t'),
-      ['2026-12-05T03:30:00.000Z', 'udp', 'http://peers:8080', '[fd00::8]:8080', 'ipv6', '20', '1', '2', '0', '0', '1', '0.5', '2', '0.125']);
+      ['2026-12-05T03:30:00.000Z', 'udp', 'http://peers:8080', '[fd00::8]:8080', 'ipv6', '20', '1', '2', '0', '0', '1', '0.5', '2', '0.125', '0.018']);
   });
 
   it('writes JSON with the same names in the same order, times always floats', () => {
     const line = formatUdp(RECORD, 'json');
     assert.deepEqual(Object.keys(JSON.parse(line) as object), [...UDP_COLUMNS]);
-    assert.match(line, /"rtt_p50_ms":0\.5,"rtt_p99_ms":2\.0,"jitter_ms":0\.125\}$/);
+    assert.match(line, /"rtt_p50_ms":0\.5,"rtt_p99_ms":2\.0,"jitter_ms":0\.125,"self_ms":0\.018\}$/);
   });
 
   it('escapes the target so it never adds a line or a column', () => {
@@ -113,6 +113,8 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
       assert.deepEqual([l.sent, l.lost_out, l.lost_back, l.lost_unknown, l.duplicates, l.reordered], ['12', '0', '0', '0', '0', '0']);
       assert.ok(Number(l.rtt_p50_ms) > 0 && Number(l.rtt_p99_ms) >= Number(l.rtt_p50_ms), JSON.stringify(l));
       assert.ok(Number(l.jitter_ms) >= 0);
+      // the probing thread's self-check over the round's answers: a lateness in ms, never negative
+      assert.ok(Number(l.self_ms) >= 0 && Number(l.self_ms) <= 1000, JSON.stringify(l));
     }
     const m = scrape((await request(p.port, 'GET', '/metrics')).body.toString());
     const labels = `target="http://127.0.0.1:${peer.port}",peer="127.0.0.1:${peer.port}"`;
@@ -156,7 +158,8 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
     prober = await startServer(probeArgs(peer.port, 5));
     const p = prober;
     const [l] = await until('a udp line', 20_000, () => Promise.resolve(udpLines(p).length >= 1 ? udpLines(p) : undefined));
-    assert.deepEqual([l?.sent, l?.lost_out, l?.lost_back, l?.lost_unknown, l?.rtt_p50_ms, l?.jitter_ms], ['5', '0', '0', '5', '0', '0']);
+    // no answer was stamped: nothing of the prober's own delay is in the line
+    assert.deepEqual([l?.sent, l?.lost_out, l?.lost_back, l?.lost_unknown, l?.rtt_p50_ms, l?.jitter_ms, l?.self_ms], ['5', '0', '0', '5', '0', '0', '0']);
   });
 
   it('answers from another address or with another probe id are not taken for the peer\'s', async () => {

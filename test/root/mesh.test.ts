@@ -66,7 +66,7 @@ describe('probe mode: a mesh of 40 heartbeats (K = 8)', function () {
       if (!alive(i)) return;
       const body = await metricsOf(address(i));
       for (const [k, v] of scrape(body)) {
-        const match = /^heartbeat_probes_total\{target="[^"]*",peer="([^"]*)",method="GET",size="1024",outcome="([a-z_]+)"\}$/.exec(k);
+        const match = /^heartbeat_probes_total\{target="[^"]*",peer="([^"]*)",family="ipv[46]",method="GET",size="1024",outcome="([a-z_]+)"\}$/.exec(k);
         if (match) out.set(`${labels[i]}\t${match[1]}\t${match[2]}`, v);
       }
     }));

@@ -3,6 +3,8 @@
  * bench/run.ts's PHASES. It starts what it measures (on the servers' Node, with the image's flags),
  * stops it, and gives back its figures (a key of the results JSON), its tables and its targets.
  */
+import path from 'node:path';
+import { freePort } from '../scripts/free-port';
 import type { NodeBin } from './memory';
 import type { Target } from './stats';
 
@@ -47,4 +49,19 @@ export interface PhaseResult {
 export interface Phase {
   name: string;
   run(ctx: PhaseContext): Promise<PhaseResult>;
+}
+
+/** What a fleet-scale phase (probe-cost, udp-cost) needs of the context: also what it gets when run alone. */
+export type FleetOptions = Pick<PhaseContext, 'quick' | 'main' | 'nodeArgv' | 'env' | 'serverCore' | 'peerCore' | 'freePort' | 'progress'>;
+
+/** Runs such a phase's measurement alone (`node build/bench/X.js [--quick]`): this Node, unpinned; its row as JSON on stdout. */
+export function standalone<T>(measure: (o: FleetOptions) => Promise<T>): void {
+  void measure({
+    quick: process.argv.includes('--quick'),
+    main: path.join(__dirname, '..', '..', 'dist', 'main.js'),
+    nodeArgv: [process.execPath],
+    env: process.env,
+    freePort,
+    progress: (s) => process.stderr.write(`${s}\n`),
+  }).then((row) => process.stdout.write(`${JSON.stringify(row, null, 2)}\n`));
 }

@@ -8,11 +8,10 @@
  *
  *   node build/bench/probe-cost.js [--quick]     (npm run bench runs it as one phase)
  */
-import http from 'node:http';
 import path from 'node:path';
-import { freePort } from '../scripts/free-port';
 import { procMemory } from './memory';
-import type { Phase } from './phase';
+import { standalone, type FleetOptions, type Phase } from './phase';
+import { metricsText } from './scrape';
 import { pinned, startServer, type ServerProc } from './procs';
 import { markdownTable, mib, pct } from './table';
 
@@ -37,42 +36,22 @@ export interface ProbeCostRow {
   reference: { hwm: number; anon: number; rss: number };
 }
 
-export interface ProbeCostOptions {
-  quick: boolean;
-  /** The heartbeat entry (dist/main.js) and the Node argv before it. */
-  main: string;
-  nodeArgv: string[];
-  env?: NodeJS.ProcessEnv;
-  serverCore?: number;
-  peerCore?: number;
-  freePort(): Promise<number>;
-  progress(s: string): void;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The prober's probe counters from its /metrics: all of them, and those whose outcome is not ok. */
-function outcomes(port: number): Promise<{ probes: number; notOk: number }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => {
-        let probes = 0;
-        let notOk = 0;
-        for (const m of text.matchAll(/^heartbeat_probes_total\{[^}]*outcome="([a-z_]+)"\} ([0-9.e+]+)$/gm)) {
-          probes += Number(m[2]);
-          if (m[1] !== 'ok') notOk += Number(m[2]);
-        }
-        resolve({ probes, notOk });
-      });
-      res.on('error', reject);
-    }).on('error', reject);
-  });
+async function outcomes(port: number): Promise<{ probes: number; notOk: number }> {
+  const text = await metricsText(port);
+  let probes = 0;
+  let notOk = 0;
+  for (const m of text.matchAll(/^heartbeat_probes_total\{[^}]*outcome="([a-z_]+)"\} ([0-9.e+]+)$/gm)) {
+    probes += Number(m[2]);
+    if (m[1] !== 'ok') notOk += Number(m[2]);
+  }
+  return { probes, notOk };
 }
 
-export async function probeCostPhase(o: ProbeCostOptions): Promise<ProbeCostRow> {
+export async function probeCostPhase(o: FleetOptions): Promise<ProbeCostRow> {
   const intervalMs = o.quick ? PROBE_COST.quickIntervalMs : PROBE_COST.intervalMs;
   const intervals = o.quick ? PROBE_COST.quickIntervals : PROBE_COST.intervals;
   let ports = '';
@@ -134,10 +113,7 @@ export async function probeCostPhase(o: ProbeCostOptions): Promise<ProbeCostRow>
 export const probeCost: Phase = {
   name: 'probe cost at K = 64',
   async run(ctx) {
-    const pc = await probeCostPhase({
-      quick: ctx.quick, main: ctx.main, nodeArgv: ctx.nodeArgv, env: ctx.env, serverCore: ctx.serverCore, peerCore: ctx.peerCore,
-      freePort: ctx.freePort, progress: ctx.progress,
-    });
+    const pc = await probeCostPhase(ctx);
     return {
       key: 'probeCost',
       figures: pc,
@@ -153,12 +129,4 @@ export const probeCost: Phase = {
   },
 };
 
-if (require.main === module) {
-  void probeCostPhase({
-    quick: process.argv.includes('--quick'),
-    main: path.join(__dirname, '..', '..', 'dist', 'main.js'),
-    nodeArgv: [process.execPath],
-    freePort,
-    progress: (s) => process.stderr.write(`${s}\n`),
-  }).then((row) => process.stdout.write(`${JSON.stringify(row, null, 2)}\n`));
-}
+if (require.main === module) standalone(probeCostPhase);

@@ -10,11 +10,10 @@
  *
  *   node build/bench/udp-cost.js [--quick]     (npm run bench runs it as one phase)
  */
-import http from 'node:http';
 import path from 'node:path';
-import { freePort } from '../scripts/free-port';
 import { procMemory } from './memory';
-import type { Phase } from './phase';
+import { standalone, type FleetOptions, type Phase } from './phase';
+import { metricsText } from './scrape';
 import { pinned, startServer, type ServerProc } from './procs';
 import { markdownTable, mib, pct } from './table';
 
@@ -39,36 +38,17 @@ export interface UdpCostRow {
   reference: { hwm: number; anon: number };
 }
 
-export interface UdpCostOptions {
-  quick: boolean;
-  main: string;
-  nodeArgv: string[];
-  env?: NodeJS.ProcessEnv;
-  serverCore?: number;
-  peerCore?: number;
-  freePort(): Promise<number>;
-  progress(s: string): void;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The UDP prober's counters: echo datagrams sent and lost, summed over its pairs. */
-function counters(port: number): Promise<{ sent: number; lost: number }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => {
-        const sum = (name: string): number => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
-        resolve({ sent: sum('heartbeat_udp_probe_sent_total'), lost: sum('heartbeat_udp_probe_lost_total') });
-      });
-      res.on('error', reject);
-    }).on('error', reject);
-  });
+async function counters(port: number): Promise<{ sent: number; lost: number }> {
+  const text = await metricsText(port);
+  const sum = (name: string): number => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+  return { sent: sum('heartbeat_udp_probe_sent_total'), lost: sum('heartbeat_udp_probe_lost_total') };
 }
 
-export async function udpCostPhase(o: UdpCostOptions): Promise<UdpCostRow> {
+export async function udpCostPhase(o: FleetOptions): Promise<UdpCostRow> {
   const intervalMs = o.quick ? UDP_COST.quickIntervalMs : UDP_COST.intervalMs;
   const intervals = o.quick ? UDP_COST.quickIntervals : UDP_COST.intervals;
   const perRound = UDP_COST.peers * UDP_COST.datagrams;
@@ -142,10 +122,7 @@ export async function udpCostPhase(o: UdpCostOptions): Promise<UdpCostRow> {
 export const udpCost: Phase = {
   name: 'UDP probe cost at K = 64, probeUdp 20',
   async run(ctx) {
-    const r = await udpCostPhase({
-      quick: ctx.quick, main: ctx.main, nodeArgv: ctx.nodeArgv, env: ctx.env, serverCore: ctx.serverCore, peerCore: ctx.peerCore,
-      freePort: ctx.freePort, progress: ctx.progress,
-    });
+    const r = await udpCostPhase(ctx);
     return {
       key: 'udpCost',
       figures: r,
@@ -163,12 +140,4 @@ export const udpCost: Phase = {
   },
 };
 
-if (require.main === module) {
-  void udpCostPhase({
-    quick: process.argv.includes('--quick'),
-    main: path.join(__dirname, '..', '..', 'dist', 'main.js'),
-    nodeArgv: [process.execPath],
-    freePort,
-    progress: (s) => process.stderr.write(`${s}\n`),
-  }).then((row) => process.stdout.write(`${JSON.stringify(row, null, 2)}\n`));
-}
+if (require.main === module) standalone(udpCostPhase);

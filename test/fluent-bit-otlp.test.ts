@@ -211,7 +211,7 @@ describe('Fluent Bit OTLP destination (fluent-bit/*-otlp.yaml, out_opentelemetry
   it('a udp line (probeUdp) becomes one OTLP record: body "udp", every other column an attribute of its type (the sidecar)', () => {
     const line = formatUdp({
       time: '2026-12-05T03:29:40.142Z', target: 'http://heartbeat-peers:8080', peer: '10.42.3.17:8080', family: 'ipv4', sent: 20, lost_out: 1,
-      lost_back: 2, lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.725, rtt_p99_ms: 2, jitter_ms: 0.313,
+      lost_back: 2, lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.725, rtt_p99_ms: 2, jitter_ms: 0.313, self_ms: 0.018,
     }, 'tsv');
     const cri = criRecord(`2026-12-05T03:29:40.142718000Z stdout F ${line}`) as NonNullable<ReturnType<typeof criRecord>>;
     const env = { POD_NAME: 'heartbeat-7c9d5b8f4-x2x7q', POD_NAMESPACE: 'heartbeat', NODE_NAME: 'n1' };
@@ -225,7 +225,7 @@ describe('Fluent Bit OTLP destination (fluent-bit/*-otlp.yaml, out_opentelemetry
     assert.deepEqual(attrs, {
       time: { stringValue: '2026-12-05T03:29:40.142Z' }, target: { stringValue: 'http://heartbeat-peers:8080' }, peer: { stringValue: '10.42.3.17:8080' },
       family: { stringValue: 'ipv4' }, sent: { intValue: '20' }, lost_out: { intValue: '1' }, lost_back: { intValue: '2' }, lost_unknown: { intValue: '0' },
-      duplicates: { intValue: '0' }, reordered: { intValue: '1' }, rtt_p50_ms: { doubleValue: 0.725 }, rtt_p99_ms: { doubleValue: 2 }, jitter_ms: { doubleValue: 0.313 },
+      duplicates: { intValue: '0' }, reordered: { intValue: '1' }, rtt_p50_ms: { doubleValue: 0.725 }, rtt_p99_ms: { doubleValue: 2 }, jitter_ms: { doubleValue: 0.313 }, self_ms: { doubleValue: 0.018 },
       stream: { stringValue: 'stdout' },
     });
   });

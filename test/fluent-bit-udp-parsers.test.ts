@@ -19,7 +19,7 @@ type FieldType = 'string' | 'integer' | 'float';
 const UDP_TYPES: Record<(typeof UDP_COLUMNS)[number], FieldType> = {
   time: 'string', kind: 'string', target: 'string', peer: 'string', family: 'string',
   sent: 'integer', lost_out: 'integer', lost_back: 'integer', lost_unknown: 'integer', duplicates: 'integer', reordered: 'integer',
-  rtt_p50_ms: 'float', rtt_p99_ms: 'float', jitter_ms: 'float',
+  rtt_p50_ms: 'float', rtt_p99_ms: 'float', jitter_ms: 'float', self_ms: 'float',
 };
 
 function filterOrder(file: string): string[] {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { imageNodeFlags } from '../scripts/dockerfile';
-import { cmdline } from './helpers/proc';
+import { alive, cmdline } from './helpers/proc';
 import { freePort, portListening, ROOT, sleep, waitFor } from './helpers/server';
 
 /** The image's Node flags, as the Dockerfile gives them (ENV NODE_OPTIONS, then the ENTRYPOINT's). */
@@ -26,15 +26,6 @@ describe('the ways to start heartbeat carry the image\'s Node flags', () => {
     }
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 
 describe('npm start', function () {

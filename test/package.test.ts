@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { imageNodeFlags } from '../scripts/dockerfile';
-import { cmdline } from './helpers/proc';
+import { alive, cmdline } from './helpers/proc';
 import { NODE, ROOT, freePort, kill, portListening, request, startServer, waitFor, type Running } from './helpers/server';
 import { makeScratch, removeScratch } from '../scripts/scratch';
 
@@ -123,12 +123,3 @@ describe('the packed package, installed with production dependencies only', func
     }
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -13,8 +13,10 @@ const prom = require('prom-client') as typeof client;
 
 const T = 'http://heartbeat-peers:8080';
 const key = (peer: string): string => `${T}\t${peer}`;
-const counter = (peer: string, outcome = 'ok'): string => `heartbeat_probes_total{target="${T}",peer="${peer}",method="GET",size="1024",outcome="${outcome}"}`;
-const last = (peer: string, target = T): string => `heartbeat_probe_last_success_timestamp_seconds{target="${target}",peer="${peer}"}`;
+/** The family label each peer's series carry: its address's, `-` for the DNS failure's pseudo-peer (no address). */
+const fam = (peer: string): string => (peer.startsWith('[') ? 'ipv6' : /^\d/.test(peer) ? 'ipv4' : '-');
+const counter = (peer: string, outcome = 'ok'): string => `heartbeat_probes_total{target="${T}",peer="${peer}",family="${fam(peer)}",method="GET",size="1024",outcome="${outcome}"}`;
+const last = (peer: string, target = T): string => `heartbeat_probe_last_success_timestamp_seconds{target="${target}",peer="${peer}",family="${fam(peer)}"}`;
 
 describe('probe metrics follow the neighbour set', () => {
   let registry: client.Registry;
@@ -46,7 +48,7 @@ describe('probe metrics follow the neighbour set', () => {
   });
 
   it('the TLS handshake histogram: one observation per new handshake, none for a reused connection, gone with the pair', async () => {
-    const tlsCount = (peer: string): string => `heartbeat_probe_tls_seconds_count{target="${T}",peer="${peer}"}`;
+    const tlsCount = (peer: string): string => `heartbeat_probe_tls_seconds_count{target="${T}",peer="${peer}",family="ipv4"}`;
     m.begin(new Set([key('10.0.0.3:443')]));
     m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'ok', totalMs: 5, tlsMs: 3, selfMs: 0 });
     m.record({ target: T, peer: '10.0.0.3:443', method: 'GET', size: 1024, outcome: 'cert', totalMs: 4, tlsMs: 2.5, selfMs: 0 });
@@ -54,7 +56,7 @@ describe('probe metrics follow the neighbour set', () => {
     m.endRound(new Set([key('10.0.0.3:443')]), new Set());
     const r = await read();
     assert.equal(r.get(tlsCount('10.0.0.3:443')), 2, 'the two handshakes, whatever came after');
-    assert.equal(r.get(`heartbeat_probe_tls_seconds_sum{target="${T}",peer="10.0.0.3:443"}`), 0.0055);
+    assert.equal(r.get(`heartbeat_probe_tls_seconds_sum{target="${T}",peer="10.0.0.3:443",family="ipv4"}`), 0.0055);
     assert.equal(r.get(counter('10.0.0.3:443', 'cert')), 1);
     for (let i = 0; i < FORGET_AFTER_ROUNDS; i++) round(['10.0.0.1:8080']);
     assert.equal((await read()).get(tlsCount('10.0.0.3:443')), undefined, 'dropped with the pair');
@@ -72,6 +74,22 @@ describe('probe metrics follow the neighbour set', () => {
     assert.equal(s.get(counter('heartbeat-peers:8080', 'dns')), 3 * FORGET_AFTER_ROUNDS);
     round(['10.0.0.1:8080', '10.0.0.2:8080']);
     assert.equal((await read()).get(counter('10.0.0.1:8080')), 2, 'resolved again: the same series goes on');
+  });
+
+  it("each pair's series carry its address family, as the lines spell it; a DNS failure's pseudo-peer has `-`", async () => {
+    round(['10.0.0.1:8080', '[fd00::1]:8080']);
+    m.record({ target: T, peer: 'heartbeat-peers:8080', method: 'GET', size: 1024, outcome: 'dns', totalMs: 0, tlsMs: 0, selfMs: 0 });
+    const r = await read();
+    assert.equal(r.get(`heartbeat_probes_total{target="${T}",peer="10.0.0.1:8080",family="ipv4",method="GET",size="1024",outcome="ok"}`), 1);
+    assert.equal(r.get(`heartbeat_probes_total{target="${T}",peer="[fd00::1]:8080",family="ipv6",method="GET",size="1024",outcome="ok"}`), 1);
+    assert.equal(r.get(`heartbeat_probes_total{target="${T}",peer="heartbeat-peers:8080",family="-",method="GET",size="1024",outcome="dns"}`), 1);
+    assert.ok((r.get(`heartbeat_probe_last_success_timestamp_seconds{target="${T}",peer="[fd00::1]:8080",family="ipv6"}`) ?? 0) > 0);
+    assert.equal(r.get(`heartbeat_probe_self_seconds_count{target="${T}",family="ipv4"}`), 1);
+    assert.equal(r.get(`heartbeat_probe_self_seconds_count{target="${T}",family="ipv6"}`), 1);
+    assert.equal(r.get(`heartbeat_probe_self_seconds_count{target="${T}",family="-"}`), 1);
+    // forgotten with its family: nothing of the pair is left
+    for (let i = 0; i < FORGET_AFTER_ROUNDS; i++) round(['10.0.0.1:8080']);
+    assert.deepEqual([...(await read()).keys()].filter((k) => k.includes('fd00::1')), []);
   });
 
   it('a neighbour has a last-success series from its first round: 0 until an ok probe, then the time', async () => {

@@ -89,7 +89,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
       assert.equal(l.path_limit, '1348');
       assert.equal(l.wire, 'false');
     }
-    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}"`;
+    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}",family="ipv4"`;
     assert.equal(metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 1348);
     assert.ok((metrics.get(`heartbeat_probes_total{${label},method="GET",size="65536",outcome="mtu"}`) ?? 0) >= 2);
     assert.equal(metrics.get(`heartbeat_probes_total{${label},method="GET",size="65536",outcome="timeout"}`), undefined);
@@ -108,7 +108,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
     await waitFor(() => bySize(p, '1300').length >= 3, 40_000, 'three rounds');
     const { lines, metrics } = await quiet(p, p.port);
     for (const l of lines) assert.deepEqual([l.outcome, l.path_limit], ['mtu', '1348'], JSON.stringify(l));
-    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}"`;
+    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}",family="ipv4"`;
     assert.equal(metrics.get(`heartbeat_probe_path_limit_bytes{${label}}`), 1348);
     assert.equal(p.lines.filter((l) => l.includes('\tlifecycle\twarn\tpath MTU blackhole\t')).length, 1, 'one warning, no flapping');
     // the path is fixed: the 1300 answer (1496 bytes on the wire, above the 1349 that stalled) crosses and clears the limit
@@ -143,7 +143,7 @@ describe('probe mode: path-MTU blackholes and wire sizes', function () {
       assert.deepEqual([l.outcome, l.wire, l.bytes], ['ok', 'true', String(1348 - 196)], JSON.stringify(l));
     }
     for (const l of lines.filter((x) => x.size === '1349')) assert.deepEqual([l.outcome, l.path_limit], ['mtu', '1348'], JSON.stringify(l));
-    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}"`;
+    const label = `target="http://127.0.0.1:${relay!.port}",peer="127.0.0.1:${relay!.port}",family="ipv4"`;
     assert.ok((metrics.get(`heartbeat_probes_total{${label},method="GET",size="1349w",outcome="mtu"}`) ?? 0) >= 1, [...metrics.keys()].join('\n'));
 
     // the path is fixed: the next 1349w crosses, and the limit goes (line and metric)

@@ -61,8 +61,8 @@ describe('probe outcomes', function () {
       assert.equal(l.peer, `127.0.0.1:${proxy.port}`);
       check(l);
       const m = scrape((await request(prober!.port, 'GET', '/metrics')).body.toString());
-      assert.ok((m.get(`heartbeat_probes_total{target="${target}",peer="${l.peer}",method="GET",size="1024",outcome="${outcome}"}`) ?? 0) >= 1);
-      assert.equal(m.get(`heartbeat_probe_last_success_timestamp_seconds{target="${target}",peer="${l.peer}"}`), 0, 'never a success: 0');
+      assert.ok((m.get(`heartbeat_probes_total{target="${target}",peer="${l.peer}",family="ipv4",method="GET",size="1024",outcome="${outcome}"}`) ?? 0) >= 1);
+      assert.equal(m.get(`heartbeat_probe_last_success_timestamp_seconds{target="${target}",peer="${l.peer}",family="ipv4"}`), 0, 'never a success: 0');
       // the peer's readiness is its own: a failing probe changes nothing on the prober either
       assert.equal((await request(prober!.port, 'GET', '/readyz')).status, 200);
     });

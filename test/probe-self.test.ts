@@ -133,7 +133,7 @@ describe('probe lines: self_ms and family, and a slow peer holds only its own sl
       assert.equal(l.family, 'ipv4');
       assert.ok(Number(l.self_ms) >= 0 && Number.isFinite(Number(l.self_ms)), JSON.stringify(l));
     }
-    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${fast}"}`), fastLines.length);
-    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${slow}"}`), slowLines.length);
+    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${fast}",family="ipv4"}`), fastLines.length);
+    assert.equal(metrics.get(`heartbeat_probe_self_seconds_count{target="${slow}",family="ipv4"}`), slowLines.length);
   });
 });

@@ -76,7 +76,7 @@ describe('probe https targets', function () {
     // the heartbeat behind the proxy answered it: its request line carries the probe's request id
     await waitFor(() => upstream!.lines.some((x) => x.includes(l.request_id)), 5000, 'the request line upstream');
     const m = scrape((await request(prober!.port, 'GET', '/metrics')).body.toString());
-    const pair = `target="${target}",peer="${l.peer}"`;
+    const pair = `target="${target}",peer="${l.peer}",family="ipv4"`;
     assert.ok((m.get(`heartbeat_probe_tls_seconds_count{${pair}}`) ?? 0) >= 2, 'one handshake a probe in the TLS histogram');
     assert.ok((m.get(`heartbeat_probe_last_success_timestamp_seconds{${pair}}`) ?? 0) > 0);
   });
@@ -89,7 +89,7 @@ describe('probe https targets', function () {
     assert.equal(l.ttfb_ms, '0', 'nothing was sent after a refused certificate');
     assert.ok(!proxy!.hosts.includes(`127.0.0.1:${proxy!.port}`), 'no request reached the proxy');
     const m = scrape((await request(prober!.port, 'GET', '/metrics')).body.toString());
-    assert.ok((m.get(`heartbeat_probes_total{target="https://127.0.0.1:${proxy!.port}",peer="${l.peer}",method="GET",size="1024",outcome="cert"}`) ?? 0) >= 1);
+    assert.ok((m.get(`heartbeat_probes_total{target="https://127.0.0.1:${proxy!.port}",peer="${l.peer}",family="ipv4",method="GET",size="1024",outcome="cert"}`) ?? 0) >= 1);
   });
 
   it('a certificate from a CA not trusted (no --probe-tls-ca): cert', async () => {

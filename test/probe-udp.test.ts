@@ -18,12 +18,12 @@ import { formatUdp, UDP_COLUMNS, type UdpRecord } from '../src/log/format';
 import { attribute, nextJitter, percentile } from '../src/probe/udp-stats';
 import { OFFSET, TYPE, answerType } from '../src/udp/datagram';
 import type { StatusDocument } from '../src/status/report';
-import { scrape } from './helpers/probe';
+import { hasIpv6Loopback, scrape } from './helpers/probe';
 import { kill, request, ROOT, runCli, startServer, until, type Running } from './helpers/server';
 
 const RECORD: UdpRecord = {
   time: '2026-12-05T03:30:00.000Z', target: 'http://peers:8080', peer: '[fd00::8]:8080', family: 'ipv6', sent: 20, lost_out: 1, lost_back: 2,
-  lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.5, rtt_p99_ms: 2, jitter_ms: 0.125,
+  lost_unknown: 0, duplicates: 0, reordered: 1, rtt_p50_ms: 0.5, rtt_p99_ms: 2, jitter_ms: 0.125, self_ms: 0.018,
 };
 
 /** The udp lines a heartbeat wrote so far, as records of strings. */
@@ -43,13 +43,13 @@ function udpLines(r: Running): Record<(typeof UDP_COLUMNS)[number], string>[] {
 describe('UDP probe: the udp line', () => {
   it('writes the TSV columns of UDP_COLUMNS in order', () => {
     assert.deepEqual(formatUdp(RECORD, 'tsv').split('\t'),
-      ['2026-12-05T03:30:00.000Z', 'udp', 'http://peers:8080', '[fd00::8]:8080', 'ipv6', '20', '1', '2', '0', '0', '1', '0.5', '2', '0.125']);
+      ['2026-12-05T03:30:00.000Z', 'udp', 'http://peers:8080', '[fd00::8]:8080', 'ipv6', '20', '1', '2', '0', '0', '1', '0.5', '2', '0.125', '0.018']);
   });
 
   it('writes JSON with the same names in the same order, times always floats', () => {
     const line = formatUdp(RECORD, 'json');
     assert.deepEqual(Object.keys(JSON.parse(line) as object), [...UDP_COLUMNS]);
-    assert.match(line, /"rtt_p50_ms":0\.5,"rtt_p99_ms":2\.0,"jitter_ms":0\.125\}$/);
+    assert.match(line, /"rtt_p50_ms":0\.5,"rtt_p99_ms":2\.0,"jitter_ms":0\.125,"self_ms":0\.018\}$/);
   });
 
   it('escapes the target so it never adds a line or a column', () => {
@@ -113,9 +113,11 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
       assert.deepEqual([l.sent, l.lost_out, l.lost_back, l.lost_unknown, l.duplicates, l.reordered], ['12', '0', '0', '0', '0', '0']);
       assert.ok(Number(l.rtt_p50_ms) > 0 && Number(l.rtt_p99_ms) >= Number(l.rtt_p50_ms), JSON.stringify(l));
       assert.ok(Number(l.jitter_ms) >= 0);
+      // the probing thread's self-check over the round's answers: a lateness in ms, never negative
+      assert.ok(Number(l.self_ms) >= 0 && Number(l.self_ms) <= 1000, JSON.stringify(l));
     }
     const m = scrape((await request(p.port, 'GET', '/metrics')).body.toString());
-    const labels = `target="http://127.0.0.1:${peer.port}",peer="127.0.0.1:${peer.port}"`;
+    const labels = `target="http://127.0.0.1:${peer.port}",peer="127.0.0.1:${peer.port}",family="ipv4"`;
     const sent = m.get(`heartbeat_udp_probe_sent_total{${labels}}`) as number;
     assert.ok(sent >= 24 && sent % 12 === 0, `sent ${sent}`);
     assert.equal(m.get(`heartbeat_udp_probe_rtt_seconds_count{${labels}}`), sent);
@@ -131,6 +133,41 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
     const html = (await request(p.port, 'GET', '/status')).body.toString();
     assert.match(html, /<h2>UDP loss by direction \(1 neighbours\)<\/h2>/);
     assert.match(html, /<th>loss out %<\/th><th>loss back %<\/th>/);
+  });
+
+  it('a peer probed over IPv4 and IPv6: every per-pair series (TCP and UDP) and the per-target histograms carry its family', async () => {
+    assert.ok(hasIpv6Loopback(), 'this test needs ::1 (a peer probed over both families)');
+    // one peer listening on both families (:: is dual-stack, TCP and UDP), probed at 127.0.0.1 and at [::1]
+    peer = await startServer(['--host', '::']);
+    const v4 = `127.0.0.1:${peer.port}`;
+    const v6 = `[::1]:${peer.port}`;
+    prober = await startServer(['--host', '127.0.0.1', '--metrics', '--log-format', 'json', '--probe-targets', `http://${v4},http://${v6}`,
+      '--probe-sizes', '1024', '--probe-udp', '3', '--probe-interval', '1500', '--probe-timeout', '1000']);
+    const p = prober;
+    const lines = await until('a udp line of each family', 20_000, () => Promise.resolve(new Set(udpLines(p).map((l) => l.family)).size === 2 ? udpLines(p) : undefined));
+    assert.deepEqual(new Map(lines.map((l) => [l.peer, l.family])), new Map([[v4, 'ipv4'], [v6, 'ipv6']]));
+    const m = await until('ok probes of both', 20_000, async () => {
+      const s = scrape((await request(p.port, 'GET', '/metrics')).body.toString());
+      return [v4, v6].every((x) => [...s.keys()].some((k) => k.startsWith('heartbeat_probe_duration_seconds_count{') && k.includes(`peer="${x}"`))) ? s : undefined;
+    });
+    for (const [peerLabel, family] of [[v4, 'ipv4'], [v6, 'ipv6']] as const) {
+      const pair = `target="http://${peerLabel}",peer="${peerLabel}",family="${family}"`;
+      assert.ok((m.get(`heartbeat_probes_total{${pair},method="GET",size="1024",outcome="ok"}`) ?? 0) >= 1, `${pair}: ${[...m.keys()].filter((k) => k.includes(peerLabel)).join('\n')}`);
+      assert.ok((m.get(`heartbeat_probe_duration_seconds_count{${pair},method="GET",size="1024"}`) ?? 0) >= 1, pair);
+      assert.ok((m.get(`heartbeat_probe_last_success_timestamp_seconds{${pair}}`) ?? 0) > 0, pair);
+      assert.equal(m.get(`heartbeat_probe_path_limit_bytes{${pair}}`), 0, pair);
+      assert.ok((m.get(`heartbeat_probe_self_seconds_count{target="http://${peerLabel}",family="${family}"}`) ?? 0) >= 1, pair);
+      assert.ok((m.get(`heartbeat_probe_phase_seconds_count{target="http://${peerLabel}",family="${family}",method="GET",size="1024",phase="ttfb"}`) ?? 0) >= 1, pair);
+      assert.ok((m.get(`heartbeat_udp_probe_sent_total{${pair}}`) ?? 0) >= 3, pair);
+      for (const d of ['out', 'back', 'unknown']) assert.equal(m.get(`heartbeat_udp_probe_lost_total{${pair},direction="${d}"}`), 0, `${pair} ${d}`);
+      assert.ok((m.get(`heartbeat_udp_probe_rtt_seconds_count{${pair}}`) ?? 0) >= 3, pair);
+      assert.ok(m.has(`heartbeat_udp_probe_jitter_seconds{${pair}}`), pair);
+    }
+    // no series of a pair under the other family's label, nor without one
+    for (const k of m.keys()) {
+      if (!/^heartbeat_(probe|probes|udp_probe)_/.test(k) || !k.includes('target=') || k.startsWith('heartbeat_probe_peers{')) continue;
+      assert.match(k, k.includes('[::1]') ? /family="ipv6"/ : /family="ipv4"/, k);
+    }
   });
 
   it('spaces the datagrams across the round: never a burst', async () => {
@@ -156,7 +193,8 @@ describe('UDP probe: a compiled prober and peer over loopback', function () {
     prober = await startServer(probeArgs(peer.port, 5));
     const p = prober;
     const [l] = await until('a udp line', 20_000, () => Promise.resolve(udpLines(p).length >= 1 ? udpLines(p) : undefined));
-    assert.deepEqual([l?.sent, l?.lost_out, l?.lost_back, l?.lost_unknown, l?.rtt_p50_ms, l?.jitter_ms], ['5', '0', '0', '5', '0', '0']);
+    // no answer was stamped: nothing of the prober's own delay is in the line
+    assert.deepEqual([l?.sent, l?.lost_out, l?.lost_back, l?.lost_unknown, l?.rtt_p50_ms, l?.jitter_ms, l?.self_ms], ['5', '0', '0', '5', '0', '0', '0']);
   });
 
   it('answers from another address or with another probe id are not taken for the peer\'s', async () => {

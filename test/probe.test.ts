@@ -21,7 +21,7 @@ const FAST = ['--probe-interval', '3000', '--probe-timeout', '3000'];
 function countBy(lines: ProbeLine[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const l of lines) {
-    const key = `heartbeat_probes_total{target="${l.target}",peer="${l.peer}",method="${l.method}",size="${l.size}",outcome="${l.outcome}"}`;
+    const key = `heartbeat_probes_total{target="${l.target}",peer="${l.peer}",family="${l.family}",method="${l.method}",size="${l.size}",outcome="${l.outcome}"}`;
     out.set(key, (out.get(key) ?? 0) + 1);
   }
   return out;
@@ -89,9 +89,9 @@ describe('probe mode', function () {
       for (const peer of others) {
         for (const [m, s] of [['GET', '1024'], ['GET', '65536'], ['POST', '100000']]) {
           const n = all.filter((l) => l.outcome === 'ok').filter((l) => l.peer === peer && l.method === m && l.size === s).length;
-          assert.equal(metrics.get(`heartbeat_probe_duration_seconds_count{target="http://${peer}",peer="${peer}",method="${m}",size="${s}"}`), n);
+          assert.equal(metrics.get(`heartbeat_probe_duration_seconds_count{target="http://${peer}",peer="${peer}",family="ipv4",method="${m}",size="${s}"}`), n);
         }
-        const last = metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`);
+        const last = metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}",family="ipv4"}`);
         assert.ok(last !== undefined && Math.abs(last - Date.now() / 1000) < 60, `last success of ${peer}: ${last}`);
       }
       for (const [j, t] of targets.entries()) {
@@ -152,7 +152,7 @@ describe('probe mode', function () {
     for (const peer of want) {
       const mine = lines.filter((l) => l.peer === peer);
       assert.ok(mine.slice(1).every((l) => l.connect_ms === '0'), `one kept connection to ${peer} across rounds: ${mine.map((l) => l.connect_ms).join(',')}`);
-      assert.ok((metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`) ?? 0) > 0);
+      assert.ok((metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}",family="ipv4"}`) ?? 0) > 0);
     }
     for (const l of labels) assert.equal(metrics.get(`heartbeat_probe_peers{target="http://${l}"}`), 1);
   });
@@ -165,7 +165,7 @@ describe('probe mode', function () {
     const { lines, metrics } = await quiet(prober, prober.port);
     assert.ok(lines.every((l) => l.outcome === 'refused'), JSON.stringify(lines));
     const peer = `127.0.0.1:${closed}`;
-    assert.equal(metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}"}`), 0);
+    assert.equal(metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="http://${peer}",peer="${peer}",family="ipv4"}`), 0);
   });
 
   it('a 256 MiB probe and a 64 MiB upload: every byte checked as it streams', async () => {

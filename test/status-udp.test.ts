@@ -17,7 +17,7 @@ const me: Identity = { id: '0123456789abcdef', pod: null, namespace: null, node:
 
 const line = (o: Partial<UdpRecord>): UdpRecord => ({
   time: '2026-12-05T03:30:00.000Z', target: 'http://peers:8080', peer: '10.0.0.1:8080', family: 'ipv4', sent: 20, lost_out: 0, lost_back: 0,
-  lost_unknown: 0, duplicates: 0, reordered: 0, rtt_p50_ms: 0.5, rtt_p99_ms: 1.5, jitter_ms: 0.1, ...o,
+  lost_unknown: 0, duplicates: 0, reordered: 0, rtt_p50_ms: 0.5, rtt_p99_ms: 1.5, jitter_ms: 0.1, self_ms: 0, ...o,
 });
 
 describe('status page: UDP loss by direction', () => {

@@ -182,12 +182,12 @@ describe('the status page of a mesh of three on loopback', function () {
       assert.equal(row.okSamples, ok.length);
       assert.equal(row.p50Ms, ok[Math.ceil(0.5 * ok.length) - 1]);
       assert.equal(row.p99Ms, ok[Math.ceil(0.99 * ok.length) - 1]);
-      const labels = `target="${row.target}",peer="${row.peer}",method="${row.method}",size="${row.size}"`;
+      const labels = `target="${row.target}",peer="${row.peer}",family="${row.family}",method="${row.method}",size="${row.size}"`;
       assert.equal(metrics.get(`heartbeat_probes_total{${labels},outcome="ok"}`), mine.filter((l) => l.outcome === 'ok').length);
       assert.equal(metrics.get(`heartbeat_probe_duration_seconds_count{${labels}}`), ok.length);
       // the phase histogram: every ok probe of the target, method and size (one peer of it here) observed
       const phase = (p: string, what: string): number | undefined =>
-        metrics.get(`heartbeat_probe_phase_seconds_${what}{target="${row.target}",method="${row.method}",size="${row.size}",phase="${p}"}`);
+        metrics.get(`heartbeat_probe_phase_seconds_${what}{target="${row.target}",family="${row.family}",method="${row.method}",size="${row.size}",phase="${p}"}`);
       const okLines = mine.filter((l) => l.outcome === 'ok');
       assert.equal(phase('ttfb', 'count'), okLines.length);
       assert.equal(phase('connect', 'count'), okLines.length, 'probeConnection new: every ok probe connected');
@@ -196,7 +196,7 @@ describe('the status page of a mesh of three on loopback', function () {
       assert.ok(Math.abs((phase('ttfb', 'sum') ?? 0) - ttfbSum) < 0.001 * okLines.length, `ttfb sum ${phase('ttfb', 'sum')} vs ${ttfbSum}`);
       const lastOk = [...mine].reverse().find((l) => l.outcome === 'ok');
       assert.equal(row.lastSuccess, lastOk?.time);
-      const ts = metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="${row.target}",peer="${row.peer}"}`) as number;
+      const ts = metrics.get(`heartbeat_probe_last_success_timestamp_seconds{target="${row.target}",peer="${row.peer}",family="${row.family}"}`) as number;
       assert.ok(Math.abs(ts * 1000 - Date.parse(String(row.lastSuccess))) < 1000, `${ts} vs ${row.lastSuccess}`);
     }
   });

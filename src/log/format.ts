@@ -95,6 +95,7 @@ export const UDP_COLUMNS = [
   'rtt_p50_ms', // round trip, median of the answered (0 when none)
   'rtt_p99_ms', // round trip, 99th percentile (nearest rank) of the answered (0 when none)
   'jitter_ms', // RFC 3550 interarrival jitter of the answers (0 with fewer than two)
+  'self_ms', // the prober's own delay: the largest lateness of the probing thread when it stamped an answer (src/probe/self.ts; 0 when none came)
 ] as const;
 
 export type LogFormat = 'tsv' | 'json';
@@ -152,6 +153,7 @@ export interface UdpRecord {
   rtt_p50_ms: number;
   rtt_p99_ms: number;
   jitter_ms: number;
+  self_ms: number;
 }
 
 export interface LifecycleRecord {
@@ -304,9 +306,9 @@ export function formatUdp(r: UdpRecord, format: LogFormat): string {
   const peer = escapeText(r.peer);
   if (format === 'tsv') {
     return `${r.time}\tudp\t${target}\t${peer}\t${r.family}\t${r.sent}\t${r.lost_out}\t${r.lost_back}\t${r.lost_unknown}\t${r.duplicates}\t` +
-      `${r.reordered}\t${r.rtt_p50_ms}\t${r.rtt_p99_ms}\t${r.jitter_ms}`;
+      `${r.reordered}\t${r.rtt_p50_ms}\t${r.rtt_p99_ms}\t${r.jitter_ms}\t${r.self_ms}`;
   }
   return `{"time":"${r.time}","kind":"udp","target":${jsonQuote(target)},"peer":${jsonQuote(peer)},"family":"${r.family}",` +
     `"sent":${r.sent},"lost_out":${r.lost_out},"lost_back":${r.lost_back},"lost_unknown":${r.lost_unknown},"duplicates":${r.duplicates},` +
-    `"reordered":${r.reordered},"rtt_p50_ms":${jsonFloat(r.rtt_p50_ms)},"rtt_p99_ms":${jsonFloat(r.rtt_p99_ms)},"jitter_ms":${jsonFloat(r.jitter_ms)}}`;
+    `"reordered":${r.reordered},"rtt_p50_ms":${jsonFloat(r.rtt_p50_ms)},"rtt_p99_ms":${jsonFloat(r.rtt_p99_ms)},"jitter_ms":${jsonFloat(r.jitter_ms)},"self_ms":${jsonFloat(r.self_ms)}}`;
 }

@@ -143,8 +143,15 @@ export function probe(spec: ProbeSpec): RunningProbe {
   // at the deadline, bytes already read but not yet handed to us (a prober whose own loop was
   // held up) are taken first: setImmediate runs after the loop's I/O phase, so a probe whose
   // answer came in time is judged on it, not on our lateness
+  // The timer counts from the loop's cached clock, which can be behind t0 (stamped later in the same turn), so it
+  // may fire early by as much as that turn took: it waits out the rest, and a timed-out probe's time is never
+  // short of probeTimeout.
   function deadline(): NodeJS.Timeout {
-    return setTimeout(() => setImmediate(() => finish(connected ? 'timeout' : 'connect_timeout')), spec.timeoutMs);
+    return setTimeout(function due() {
+      const left = spec.timeoutMs - (performance.now() - t0);
+      if (left > 0) timer = setTimeout(due, Math.ceil(left));
+      else setImmediate(() => finish(connected ? 'timeout' : 'connect_timeout'));
+    }, spec.timeoutMs);
   }
   let resolveDone: (r: ProbeResult) => void = () => undefined;
   const done = new Promise<ProbeResult>((r) => { resolveDone = r; });

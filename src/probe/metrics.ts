@@ -5,14 +5,26 @@
  * the set loses every series after FORGET_AFTER_ROUNDS rounds out of it; a
  * target whose name did not resolve this round ages none of its pairs (a DNS
  * failure never evicts a pair). Every neighbour has a last-success series from
- * the round it joins, 0 until its first ok probe.
+ * the round it joins, 0 until its first ok probe. Every per-pair series carries the pair's `family`
+ * (ipv4 | ipv6, as the lines spell it; `-` for a target whose name did not resolve): a peer address
+ * has one family, so the label adds no series; a dual-stack target's two families are told apart.
  */
+import net from 'node:net';
 import type * as client from 'prom-client';
 import type { Outcome } from './check';
 
 /** Probe durations, seconds: 0.5 ms (loopback) to 30 s. */
 export const PROBE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 export const FORGET_AFTER_ROUNDS = 10;
+
+/**
+ * The `family` label of a peer as labelled (`address:port`, `[v6]:port`): the family of its address,
+ * as the probe and udp lines spell it; `-` when it is no address (the target's host:port when DNS failed).
+ */
+export function familyLabel(peer: string): 'ipv4' | 'ipv6' | '-' {
+  if (peer.startsWith('[')) return 'ipv6';
+  return net.isIPv4(peer.slice(0, peer.lastIndexOf(':'))) ? 'ipv4' : '-';
+}
 
 export interface ProbeSample {
   target: string;
@@ -47,6 +59,7 @@ export interface ProbeMetrics {
 interface PairSeries {
   target: string;
   peer: string;
+  family: string;
   /** Last round the pair was a neighbour (or its target unresolved). */
   lastRound: number;
   /** label sets used: `${method}\t${size}\t${outcome}` (counter) and `${method}\t${size}` (histogram) */
@@ -63,21 +76,21 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
   const prom = require('prom-client') as typeof client;
   const probes = new prom.Counter({
     name: 'heartbeat_probes_total',
-    help: 'Probes this heartbeat made of its peers, by target (as configured), peer (address:port), method (GET or POST for the upload), size in bytes and outcome.',
-    labelNames: ['target', 'peer', 'method', 'size', 'outcome'],
+    help: 'Probes this heartbeat made of its peers, by target (as configured), peer (address:port), family (ipv4 or ipv6), method (GET or POST for the upload), size in bytes and outcome.',
+    labelNames: ['target', 'peer', 'family', 'method', 'size', 'outcome'],
     registers: [registry],
   });
   const duration = new prom.Histogram({
     name: 'heartbeat_probe_duration_seconds',
-    help: 'Time from connect to last byte of the probes that ended ok, by target, peer, method and size.',
-    labelNames: ['target', 'peer', 'method', 'size'],
+    help: 'Time from connect to last byte of the probes that ended ok, by target, peer, family, method and size.',
+    labelNames: ['target', 'peer', 'family', 'method', 'size'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
   const handshake = new prom.Histogram({
     name: 'heartbeat_probe_tls_seconds',
-    help: 'TLS handshake of each new connection to an https peer (TCP connected to handshake done and certificate checked), by target and peer.',
-    labelNames: ['target', 'peer'],
+    help: 'TLS handshake of each new connection to an https peer (TCP connected to handshake done and certificate checked), by target, peer and family.',
+    labelNames: ['target', 'peer', 'family'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
@@ -90,21 +103,21 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
   const lastSuccess = new prom.Gauge({
     name: 'heartbeat_probe_last_success_timestamp_seconds',
     help: 'Unix time of the last probe of each neighbour that ended ok; 0 for a neighbour never probed ok.',
-    labelNames: ['target', 'peer'],
+    labelNames: ['target', 'peer', 'family'],
     registers: [registry],
   });
 
   const pathLimit = new prom.Gauge({
     name: 'heartbeat_probe_path_limit_bytes',
     help: "Largest whole answer (bytes on the wire, head included) that crossed from each neighbour in its last path-MTU check, when larger ones stalled (outcome mtu); 0 while no limit holds.",
-    labelNames: ['target', 'peer'],
+    labelNames: ['target', 'peer', 'family'],
     registers: [registry],
   });
 
   const self = new prom.Histogram({
     name: 'heartbeat_probe_self_seconds',
-    help: "The prober's own delay during each probe (self_ms: event-loop delay on the probing thread, CPU throttling of its cgroup), by target: the part of the probe's time that may be heartbeat, not the path.",
-    labelNames: ['target'],
+    help: "The prober's own delay during each probe (self_ms: event-loop delay on the probing thread, CPU throttling of its cgroup), by target and family: the part of the probe's time that may be heartbeat, not the path.",
+    labelNames: ['target', 'family'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
@@ -116,21 +129,22 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
     pairs.delete(key);
     for (const k of p.counted) {
       const [method, size, outcome] = k.split('\t') as [string, string, string];
-      probes.remove({ target: p.target, peer: p.peer, method, size, outcome });
+      probes.remove({ target: p.target, peer: p.peer, family: p.family, method, size, outcome });
     }
     for (const k of p.timed) {
       const [method, size] = k.split('\t') as [string, string];
-      duration.remove({ target: p.target, peer: p.peer, method, size });
+      duration.remove({ target: p.target, peer: p.peer, family: p.family, method, size });
     }
-    if (p.handshaken) handshake.remove({ target: p.target, peer: p.peer });
-    lastSuccess.remove({ target: p.target, peer: p.peer });
-    pathLimit.remove({ target: p.target, peer: p.peer });
+    const labels = { target: p.target, peer: p.peer, family: p.family };
+    if (p.handshaken) handshake.remove(labels);
+    lastSuccess.remove(labels);
+    pathLimit.remove(labels);
   };
 
   const pair = (target: string, peer: string): PairSeries => {
     const key = `${target}\t${peer}`;
     let p = pairs.get(key);
-    if (!p) pairs.set(key, p = { target, peer, lastRound: round, counted: new Set(), timed: new Set(), handshaken: false });
+    if (!p) pairs.set(key, p = { target, peer, family: familyLabel(peer), lastRound: round, counted: new Set(), timed: new Set(), handshaken: false });
     return p;
   };
 
@@ -140,20 +154,21 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
       p.lastRound = round;
       const size = String(s.size);
       p.counted.add(`${s.method}\t${size}\t${s.outcome}`);
-      probes.inc({ target: s.target, peer: s.peer, method: s.method, size, outcome: s.outcome });
-      self.observe({ target: s.target }, s.selfMs / 1000);
+      const labels = { target: s.target, peer: s.peer, family: p.family };
+      probes.inc({ ...labels, method: s.method, size, outcome: s.outcome });
+      self.observe({ target: s.target, family: p.family }, s.selfMs / 1000);
       if (s.tlsMs > 0) {
         p.handshaken = true;
-        handshake.observe({ target: s.target, peer: s.peer }, s.tlsMs / 1000);
+        handshake.observe(labels, s.tlsMs / 1000);
       }
       if (s.outcome === 'ok') {
         p.timed.add(`${s.method}\t${size}`);
-        duration.observe({ target: s.target, peer: s.peer, method: s.method, size }, s.totalMs / 1000);
-        lastSuccess.set({ target: s.target, peer: s.peer }, Date.now() / 1000);
+        duration.observe({ ...labels, method: s.method, size }, s.totalMs / 1000);
+        lastSuccess.set(labels, Date.now() / 1000);
       }
     },
     pathLimit(target: string, peer: string, bytes: number): void {
-      pathLimit.set({ target, peer }, bytes);
+      pathLimit.set({ target, peer, family: familyLabel(peer) }, bytes);
     },
     peers(target: string, count: number): void {
       peers.set({ target }, count);
@@ -163,10 +178,10 @@ export function createProbeMetrics(registry: client.Registry): ProbeMetrics {
         const tab = key.indexOf('\t');
         const p = pair(key.slice(0, tab), key.slice(tab + 1));
         p.lastRound = round;
-        if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer }, 0);
+        if (p.timed.size === 0) lastSuccess.set({ target: p.target, peer: p.peer, family: p.family }, 0);
         if (!p.limited) {
           p.limited = true;
-          pathLimit.set({ target: p.target, peer: p.peer }, 0);
+          pathLimit.set({ target: p.target, peer: p.peer, family: p.family }, 0);
         }
       }
     },

@@ -70,6 +70,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
       waitMs: Math.min(config.probeTimeout, UDP_WAIT_MS),
       logger: o.logger,
       metrics: o.udpMetrics,
+      self: o.self,
     })
     : undefined;
   const rounds = createRounds({

@@ -1,5 +1,5 @@
 /**
- * Probe mode, UDP: `heartbeat_udp_probe_*`, per neighbour (target, peer): datagrams sent, lost by
+ * Probe mode, UDP: `heartbeat_udp_probe_*`, per neighbour (target, peer, and the peer's family: ipv4 | ipv6): datagrams sent, lost by
  * direction (out, back, unknown), the answers' round trips (a histogram) and the last round's
  * jitter. Series follow the neighbour set as the TCP probe's do (src/probe/metrics.ts): a pair out
  * of the set for FORGET_AFTER_ROUNDS rounds loses its series, so a mesh costs O(K) series.
@@ -22,36 +22,36 @@ export function createUdpMetrics(registry: client.Registry): UdpMetrics {
   const prom = require('prom-client') as typeof client;
   const sent = new prom.Counter({
     name: 'heartbeat_udp_probe_sent_total',
-    help: 'Echo datagrams (UDP, probeUdp) this heartbeat sent to each neighbour, by target and peer.',
-    labelNames: ['target', 'peer'],
+    help: 'Echo datagrams (UDP, probeUdp) this heartbeat sent to each neighbour, by target, peer and family.',
+    labelNames: ['target', 'peer', 'family'],
     registers: [registry],
   });
   const lost = new prom.Counter({
     name: 'heartbeat_udp_probe_lost_total',
-    help: "Echo datagrams lost, by target, peer and direction: out (never reached the peer, by its count), back (the peer counted it, its answer did not come), unknown (the peer's count never came).",
-    labelNames: ['target', 'peer', 'direction'],
+    help: "Echo datagrams lost, by target, peer, family and direction: out (never reached the peer, by its count), back (the peer counted it, its answer did not come), unknown (the peer's count never came).",
+    labelNames: ['target', 'peer', 'family', 'direction'],
     registers: [registry],
   });
   const rtt = new prom.Histogram({
     name: 'heartbeat_udp_probe_rtt_seconds',
-    help: 'Round trip of each answered echo datagram, by target and peer.',
-    labelNames: ['target', 'peer'],
+    help: 'Round trip of each answered echo datagram, by target, peer and family.',
+    labelNames: ['target', 'peer', 'family'],
     buckets: PROBE_BUCKETS,
     registers: [registry],
   });
   const jitter = new prom.Gauge({
     name: 'heartbeat_udp_probe_jitter_seconds',
-    help: 'RFC 3550 interarrival jitter of the answers in the last round, by target and peer.',
-    labelNames: ['target', 'peer'],
+    help: 'RFC 3550 interarrival jitter of the answers in the last round, by target, peer and family.',
+    labelNames: ['target', 'peer', 'family'],
     registers: [registry],
   });
 
   let round = 0;
-  const pairs = new Map<string, { target: string; peer: string; lastRound: number }>();
+  const pairs = new Map<string, { target: string; peer: string; family: string; lastRound: number }>();
 
   return {
     record(line: UdpRecord, rttsMs: number[]): void {
-      const labels = { target: line.target, peer: line.peer };
+      const labels = { target: line.target, peer: line.peer, family: line.family };
       const key = `${line.target}\t${line.peer}`;
       if (!pairs.has(key)) {
         // every direction from the start, so rate() over them has a series before the first loss
@@ -70,7 +70,7 @@ export function createUdpMetrics(registry: client.Registry): UdpMetrics {
         if (current.has(key)) p.lastRound = round;
         else if (round - p.lastRound >= FORGET_AFTER_ROUNDS) {
           pairs.delete(key);
-          const labels = { target: p.target, peer: p.peer };
+          const labels = { target: p.target, peer: p.peer, family: p.family };
           sent.remove(labels);
           for (const direction of DIRECTIONS) lost.remove({ ...labels, direction });
           rtt.remove(labels);

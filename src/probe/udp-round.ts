@@ -20,6 +20,7 @@ import { isoNow, roundMs, type UdpRecord } from '../log/format';
 import type { AppLogger } from '../log/logger';
 import { answerType, DATAGRAM_BYTES, OFFSET, TYPE, writeQuestion } from '../udp/datagram';
 import { plainAddress } from './resolve';
+import type { SelfCheck, SelfMark } from './self';
 import { attribute, nextJitter, percentile } from './udp-stats';
 import type { UdpMetrics } from './udp-metrics';
 
@@ -47,6 +48,11 @@ export interface UdpProberOptions {
   metrics?: UdpMetrics;
   /** Hears every udp line (the status page). */
   onUdp?: (line: UdpRecord) => void;
+  /**
+   * The probing thread's self-check (src/probe/self.ts), shared with the TCP probes: each line's `self_ms`,
+   * the largest lateness at which an answer of the round was stamped (0 without one).
+   */
+  self?: SelfCheck;
 }
 
 export interface UdpProber {
@@ -74,6 +80,9 @@ class PeerRound {
   jitter = 0;
   lastRtt = NaN;
   readonly rtts: number[] = [];
+  /** The largest lateness the self-check saw when an answer was stamped (ms). */
+  selfMs = 0;
+  mark: SelfMark | undefined;
   peerCount: number | undefined;
   timer: NodeJS.Timeout | undefined;
   finish: () => void = () => undefined;
@@ -111,6 +120,9 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
     // in time: before the round's count came back (answers come in the order the peer sent them, so every
     // answer it sent before answering the count is read first, however late the event loop reads them)
     const rtt = performance.now() - (r.sentAt[seq] as number);
+    // how late this stamp may be: the loop's delay now, or a stall that ended since the question left
+    const late = o.self?.late(r.sentAt[seq] as number) ?? 0;
+    if (late > r.selfMs) r.selfMs = late;
     r.state[seq] = 1;
     r.answered++;
     if (seq < r.maxSeq) r.reordered++;
@@ -159,6 +171,7 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
       rtt_p50_ms: roundMs(percentile(sorted, 0.5)),
       rtt_p99_ms: roundMs(percentile(sorted, 0.99)),
       jitter_ms: roundMs(r.jitter),
+      self_ms: roundMs(r.selfMs),
     };
     o.logger.udp(line);
     o.onUdp?.(line);
@@ -170,6 +183,8 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
     const key = r.id.toString('hex');
     byId.set(key, r);
     live.add(r);
+    // the sampler ticks while any peer's round runs (as while any TCP probe does)
+    r.mark = o.self?.begin();
     const spacing = o.spanMs / o.datagrams;
     const t0 = performance.now() + Math.random() * spacing;
     let tries = 0;
@@ -180,6 +195,7 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
       clearTimeout(r.timer);
       byId.delete(key);
       live.delete(r);
+      if (r.mark) o.self?.end(r.mark);
       if (r.sent > 0) report(r);
       resolve();
     };

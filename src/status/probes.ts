@@ -7,6 +7,7 @@
  */
 import type { ProbeRecord } from '../log/format';
 import { STARVED_MS } from '../probe/self';
+import { createBook } from './book';
 
 /** Probes per row the percentiles are over: the last 60 (10 minutes at the default 10 s interval). */
 export const WINDOW = 60;
@@ -89,29 +90,13 @@ const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
 /** `intervalMs`: the probe interval (rows unfed for FORGET_AFTER_INTERVALS of it go); `maxRows` bounds the book. */
 export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook {
-  const rows = new Map<string, Row>();
-  const forgetMs = FORGET_AFTER_INTERVALS * intervalMs;
-
-  const prune = (now: number): void => {
-    for (const [k, row] of rows) if (now - row.lastAt > forgetMs) rows.delete(k);
-  };
+  const book = createBook(() => new Row(), maxRows, FORGET_AFTER_INTERVALS * intervalMs);
 
   return {
     record(r: ProbeRecord): void {
       const now = Date.now();
-      const k = key(r);
-      let row = rows.get(k);
-      if (!row) {
-        if (rows.size >= maxRows) {
-          prune(now);
-          // still full: the row fed longest ago makes room (Map order is insertion; refreshed rows move last)
-          if (rows.size >= maxRows) rows.delete(rows.keys().next().value as string);
-        }
-        row = new Row();
-      } else rows.delete(k);
-      rows.set(k, row);
+      const row = book.feed(key(r), now);
       row.last = r;
-      row.lastAt = now;
       row.totals[row.next] = r.outcome === 'ok' ? r.total_ms : Number.NaN;
       row.next = (row.next + 1) % WINDOW;
       row.count = Math.min(WINDOW, row.count + 1);
@@ -123,9 +108,8 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
     },
 
     rows(now = Date.now()): ProbeRow[] {
-      prune(now);
       const out: ProbeRow[] = [];
-      for (const row of rows.values()) {
+      for (const row of book.live(now)) {
         const r = row.last;
         const ok: number[] = [];
         for (let i = 0; i < row.count; i++) {
@@ -173,10 +157,9 @@ export function createProbeBook(intervalMs: number, maxRows: number): ProbeBook 
     },
 
     peers(now = Date.now()): string[] {
-      prune(now);
       const seen = new Set<string>();
       // a DNS failure's row names the target's host:port, not an address that was probed
-      for (const row of rows.values()) if (row.last.outcome !== 'dns') seen.add(row.last.peer);
+      for (const row of book.live(now)) if (row.last.outcome !== 'dns') seen.add(row.last.peer);
       return [...seen];
     },
   };

@@ -5,6 +5,7 @@
  * last round's. Worst loss (either direction) first.
  */
 import type { UdpRecord } from '../log/format';
+import { createBook } from './book';
 import { FORGET_AFTER_INTERVALS, WINDOW } from './probes';
 
 export interface UdpRow {
@@ -51,23 +52,11 @@ const pct = (n: number, of: number): number => (of === 0 ? 0 : Math.round((100_0
 
 /** `intervalMs`: the probe interval (rows unfed for FORGET_AFTER_INTERVALS of it go); `maxRows` bounds the book. */
 export function createUdpBook(intervalMs: number, maxRows: number): UdpBook {
-  const rows = new Map<string, Row>();
-  const prune = (now: number): void => {
-    for (const [k, row] of rows) if (now - row.lastAt > FORGET_AFTER_INTERVALS * intervalMs) rows.delete(k);
-  };
+  const book = createBook(() => new Row(), maxRows, FORGET_AFTER_INTERVALS * intervalMs);
   return {
     record(r: UdpRecord): void {
       const now = Date.now();
-      const k = `${r.target}\t${r.peer}`;
-      let row = rows.get(k);
-      if (!row) {
-        if (rows.size >= maxRows) {
-          prune(now);
-          if (rows.size >= maxRows) rows.delete(rows.keys().next().value as string);
-        }
-        row = new Row();
-      } else rows.delete(k);
-      rows.set(k, row);
+      const row = book.feed(`${r.target}\t${r.peer}`, now);
       const at = row.next * FIELDS;
       row.ring[at] = r.sent;
       row.ring[at + 1] = r.lost_out;
@@ -76,12 +65,10 @@ export function createUdpBook(intervalMs: number, maxRows: number): UdpBook {
       row.next = (row.next + 1) % WINDOW;
       row.count = Math.min(WINDOW, row.count + 1);
       row.last = r;
-      row.lastAt = now;
     },
     rows(now = Date.now()): UdpRow[] {
-      prune(now);
       const out: UdpRow[] = [];
-      for (const row of rows.values()) {
+      for (const row of book.live(now)) {
         const sum = [0, 0, 0, 0];
         for (let i = 0; i < row.count; i++) for (let f = 0; f < FIELDS; f++) sum[f] = (sum[f] as number) + (row.ring[i * FIELDS + f] as number);
         const [sent, lostOut, lostBack, lostUnknown] = sum as [number, number, number, number];

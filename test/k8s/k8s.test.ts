@@ -291,7 +291,7 @@ describe('k8s manifests', function () {
     assert.ok(flags.some((f) => f.startsWith('--max-old-space-size=')), `the ENTRYPOINT sets the old space: ${entry.join(' ')}`);
     const out = execFileSync(ltsNode(), [...flags, '-p', 'require("v8").getHeapStatistics().heap_size_limit'], { encoding: 'utf8' });
     const heap = Number(out.trim());
-    assert.equal(r.heartbeat.resources?.limits?.memory, '224Mi');
+    assert.equal(r.heartbeat.resources?.limits?.memory, '256Mi');
     assert.ok(heap <= 112 * MI, `V8 heap limit ${heap / MI} MiB is more than half of 224 MiB`);
   });
 
@@ -435,9 +435,9 @@ describe('k8s manifests', function () {
         assert.equal(r.pod.spec.enableServiceLinks, false);
       });
 
-      it('resources: requests cpu 100m / memory 112Mi, limit memory 224Mi (from the measured peaks), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
+      it('resources: requests cpu 100m / memory 128Mi, limit memory 256Mi (from the measured peaks), no CPU limit (no throttling); the shipper\'s from its bounded backlog', () => {
         const r = get(label);
-        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '112Mi' }, limits: { memory: '224Mi' } });
+        assert.deepEqual(r.heartbeat.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } });
         const res = r.shipper.container.resources;
         assert.ok(res?.limits?.cpu && res.requests?.cpu, 'shipper cpu');
         // Fluent Bit's memory at the worst: ~14 MB steady + storage.max_chunks_up chunks of up to

@@ -105,7 +105,7 @@ describe('a real Prometheus scraping two heartbeats, one probing the other', fun
     });
     const text = await eventually('probe series on the prober', 30_000, async () => {
       const t = (await request(metricsPort.a, 'GET', '/metrics')).body.toString();
-      return t.includes(`heartbeat_probes_total{target="${target}",peer="${peer}"`) && t.includes(`heartbeat_udp_probe_sent_total{target="${target}",peer="${peer}"}`) ? t : undefined;
+      return t.includes(`heartbeat_probes_total{target="${target}",peer="${peer}"`) && t.includes(`heartbeat_udp_probe_sent_total{target="${target}",peer="${peer}",family="ipv4"}`) ? t : undefined;
     });
     const r = promtool(['check', 'metrics'], { input: text });
     assert.equal(r.status, 0, r.output);

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { neighbours } from '../../src/probe/neighbours';
 import { privateResolverFiles, scrape } from '../helpers/probe';
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
+import { metricsText } from '../../bench/scrape';
 import { MAIN, NODE, ROOT, sleep } from '../helpers/server';
 
 const N = 40;
@@ -37,17 +37,7 @@ async function portFreeOnAll(): Promise<number> {
 }
 
 /** GET /metrics of the member on `host`. */
-function metricsOf(host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host, port, path: '/metrics', agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('latin1');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => resolve(text));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
+const metricsOf = (host: string): Promise<string> => metricsText(port, host);
 
 let port = 0;
 
@@ -66,7 +56,7 @@ describe('probe mode: a mesh of 40 heartbeats (K = 8)', function () {
       if (!alive(i)) return;
       const body = await metricsOf(address(i));
       for (const [k, v] of scrape(body)) {
-        const match = /^heartbeat_probes_total\{target="[^"]*",peer="([^"]*)",method="GET",size="1024",outcome="([a-z_]+)"\}$/.exec(k);
+        const match = /^heartbeat_probes_total\{target="[^"]*",peer="([^"]*)",family="ipv[46]",method="GET",size="1024",outcome="([a-z_]+)"\}$/.exec(k);
         if (match) out.set(`${labels[i]}\t${match[1]}\t${match[2]}`, v);
       }
     }));

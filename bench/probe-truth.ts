@@ -48,7 +48,8 @@ export const probeTruth: Phase = {
     });
     return {
       key: 'probeTruth',
-      figures: row,
+      // the figures without each line's errors (the table has their percentiles)
+      figures: { ...row, phases: row.phases.map(({ joined: _joined, ...p }) => p) },
       sections: [{
         id: 'probe-truth',
         caption: row.skipped

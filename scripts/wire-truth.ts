@@ -498,6 +498,8 @@ export interface TruthPhase {
   row: ErrorRow;
   /** https: lines whose join to a connection by time was ambiguous (left out; should be 0). */
   ambiguous?: number;
+  /** Each joined line's errors (for rows of one size: `errorRow(joined.filter(...))`). */
+  joined: Joined[];
 }
 
 const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['taskset', '-c', String(cpu)]);
@@ -524,7 +526,7 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
       const runs = await curlRuns(net, `${peerUrl}/heartbeat/1024`, Math.max(50, o.seconds * 4), 100);
       await capture.stop();
       const joined = join(runs, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT));
-      const p: TruthPhase = { name: 'curl', lines: runs.length, row: errorRow(joined) };
+      const p: TruthPhase = { name: 'curl', lines: runs.length, row: errorRow(joined), joined };
       out.push(p);
       await onPhase(p);
     }
@@ -569,7 +571,7 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
       if (process.env.HB_TRUTH_DEBUG) {
         for (const j of joined) if (Math.abs(j.errSelf.total) > 2 || Math.abs(j.err.total) > 2) process.stderr.write(`${name} ${JSON.stringify(j)}\n`);
       }
-      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined), ambiguous };
+      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined), ambiguous, joined };
       out.push(p);
       await onPhase(p);
     }
@@ -585,12 +587,26 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
   }
 }
 
+/** Answers of at most this many bytes arrive at once (one window): a throttled prober's own ACKs cannot hold them up. */
+export const ONE_WINDOW_BYTES = 1024;
+
+/**
+ * A quota phase's row of its 1 KiB probes only: a larger answer under a CPU quota arrives as fast as the prober's
+ * kernel acknowledges it, and a throttled thread that does not read gets its ACKs delayed (Linux's delayed ACK,
+ * up to 40 ms): the wire itself waits for the prober (docs/probe.md, "Under a CPU quota").
+ */
+export function oneWindowRow(p: TruthPhase): ErrorRow {
+  return errorRow(p.joined.filter((j) => j.size <= ONE_WINDOW_BYTES));
+}
+
 /** The calibration table, markdown: each phase's error percentiles, with and without self_ms, curl beside. */
 export function truthTable(phases: TruthPhase[]): string {
   const out = ['| phase | probes joined | p50 \\|reported − wire\\| connect / ttfb / total (ms) | p99 | p99 less self_ms | p99 of self_ms |', '| --- | --- | --- | --- | --- | --- |'];
+  const line = (name: string, row: ErrorRow, lines: number | string, self: boolean): string =>
+    `| ${name} | ${row.n} of ${lines} | ${triple(row.p50)} | ${triple(row.p99)} | ${self ? triple(row.p99Self) : ''} | ${self ? row.selfP99.toFixed(3) : ''} |`;
   for (const p of phases) {
-    const self = p.name === 'curl';
-    out.push(`| ${p.name === 'curl' ? 'curl, idle' : p.name} | ${p.row.n} of ${p.lines} | ${triple(p.row.p50)} | ${triple(p.row.p99)} | ${self ? '' : triple(p.row.p99Self)} | ${self ? '' : p.row.selfP99.toFixed(3)} |`);
+    out.push(line(p.name === 'curl' ? 'curl, idle' : p.name, p.row, p.lines, p.name !== 'curl'));
+    if (p.name.startsWith('quota')) out.push(line(`${p.name}, 1 KiB answers`, oneWindowRow(p), p.joined.length, true));
   }
   return out.join('\n');
 }

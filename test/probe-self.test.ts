@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, throttleSource } from '../src/probe/self';
+import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, throttleSource, type SelfCheck } from '../src/probe/self';
 import { makeScratch, removeScratch } from '../scripts/scratch';
 import { probeLines, quiet } from './helpers/probe';
 import { startProxy, type Proxy } from './helpers/probe-proxy';
@@ -30,22 +30,61 @@ describe('probe self-check: the prober\'s own delay', function () {
     await sleep(5);
     const written = performance.now();
     spin(40); // the answer came meanwhile: the event is stamped now, up to 40 ms late
-    const late = self.late(written);
+    const late = self.late(written, performance.now());
     assert.ok(late >= 40 - 1 - 2 * LATE_SLACK_MS, `stamped after a 40 ms stall: late ${late} ms`);
     self.end(mark);
   });
 
-  it('a stall a tick saw end since the interval began counts; one before it does not', async () => {
+  /**
+   * A stall in a timer callback, then what an event handled right after it sees: the self-check's tick (due
+   * during the stall) runs next in the same timers phase, and a setImmediate runs after a poll that did not wait
+   * (an immediate is pending), as an answer that came during the stall is read.
+   */
+  const afterStall = (self: SelfCheck, stall: (mark: (t: number) => void) => void, since?: number): Promise<number> =>
+    new Promise((resolve) => setTimeout(() => {
+      let from = since ?? 0;
+      stall((t) => { from = t; });
+      setImmediate(() => resolve(self.late(from, performance.now())));
+    }, 0));
+
+  it('a stall a tick saw end since the interval began counts for an event handled right after it; one before the interval does not', async () => {
     const self = createSelfCheck(undefined);
     const mark = self.begin();
     await sleep(3);
-    spin(30);
-    await sleep(5); // ticks ran after the stall
+    const held = await afterStall(self, () => spin(30), performance.now());
+    assert.ok(held >= 25, `an event read right after a 30 ms stall within its interval: ${held} ms`);
+    await sleep(3);
     const after = performance.now();
-    await sleep(5);
     // (a loaded machine may hold the thread a few ms now and then: far from the 30 ms stall)
-    assert.ok(self.late(after) < 20, `a stall before the interval is not its: ${self.late(after)} ms`);
-    assert.ok(self.late(after - 20) >= 25, `one within it is: ${self.late(after - 20)} ms`);
+    assert.ok(self.late(after, performance.now()) < 20, `a stall before the interval is not its: ${self.late(after, performance.now())} ms`);
+    self.end(mark);
+  });
+
+  it('a stall after the stamp is not the stamp\'s (lateness is read at the stamp\'s time)', async () => {
+    const self = createSelfCheck(undefined);
+    const mark = self.begin();
+    await sleep(3);
+    const since = performance.now();
+    await sleep(2);
+    const stamp = performance.now();
+    spin(30); // held up after the event was stamped: e.g. the cgroup throttled between the stamp and the reading
+    await sleep(3);
+    const late = self.late(since, stamp);
+    assert.ok(late < 10, `a stall after the stamp: ${late} ms (read now instead: ${self.late(since, performance.now())} ms)`);
+    self.end(mark);
+  });
+
+  it('a stall that began before the interval counts only from its start (it held the wire too, not just the stamp)', async () => {
+    const self = createSelfCheck(undefined);
+    const mark = self.begin();
+    await sleep(3);
+    const late = await afterStall(self, (written) => {
+      spin(30); // e.g. a throttled TLS handshake: the request is written as the thread comes back ...
+      written(performance.now());
+      spin(10); // ... and the answer waits 10 ms more for the thread
+    });
+    // 10 ms of it after `written`, plus a loaded machine's few ms now and then: far from the whole 40
+    assert.ok(late >= 10 - 1 - 2 * LATE_SLACK_MS && late < 25, `the stall's part after the interval began: ${late} ms`);
     self.end(mark);
   });
 
@@ -97,7 +136,7 @@ describe('probe self-check: the prober\'s own delay', function () {
       const mark = self.begin();
       write('live/root/cpu/cpu.stat', 'throttled_time 31000000\n'); // 30 ms throttled meanwhile
       assert.equal(self.end(mark), 30);
-      assert.equal(self.late(0), 0, 'the timer saw no delay');
+      assert.equal(self.late(0, performance.now()), 0, 'the timer saw no delay');
     });
   });
 });

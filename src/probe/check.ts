@@ -87,25 +87,34 @@ function requestHead(spec: ProbeSpec): string {
     `X-Request-Id: ${spec.requestId}\r\n${body}Connection: ${spec.reuse ? 'keep-alive' : 'close'}\r\n\r\n`;
 }
 
-function connect(spec: ProbeSpec): Socket {
+/**
+ * The probe's socket: TCP, and for an https target TLS over it. `onTcp` hears the TCP connection made, on the TCP
+ * socket and before TLS's own listener: tls.connect writes its ClientHello (its key share made first) in that
+ * listener, and a stamp taken on the TLS socket's `connect` came after it (measured: 0.25–0.3 ms late at p50,
+ * docs/probe.md, "How true are the numbers").
+ */
+function connect(spec: ProbeSpec, onTcp: () => void): { socket: Socket; tcp: Socket } {
+  const tcp = net.connect({ host: spec.address, port: spec.port, noDelay: true });
+  tcp.once('connect', onTcp);
   const t = spec.tls;
-  if (!t) return net.connect({ host: spec.address, port: spec.port, noDelay: true });
+  if (!t) return { socket: tcp, tcp };
   // the certificate is checked in onSecure (rejectUnauthorized false), so a refused one is told
-  // apart from a failed handshake; `host` is the name checkServerIdentity checks it against
+  // apart from a failed handshake; `verifyName` is the name checkServerIdentity checks it against
   const socket = tls.connect({
-    host: spec.address, port: spec.port, secureContext: t.context, servername: t.servername,
+    socket: tcp, secureContext: t.context, servername: t.servername,
     rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(t.verifyName, cert),
   });
-  socket.setNoDelay(true);
-  return socket;
+  return { socket, tcp };
 }
 
 export function probe(spec: ProbeSpec): RunningProbe {
   const mark = spec.self?.begin(); // before the clock starts: its reads are not the probe's time
   let t0 = performance.now();
   const pooled = spec.reuse?.pool.take(spec.reuse.key);
-  const socket: Socket = pooled ?? connect(spec);
+  const onTcp = (): void => onConnect(); // (onConnect is defined below; it runs only once connected)
+  const fresh = pooled ? undefined : connect(spec, onTcp);
+  const socket: Socket = pooled ?? (fresh as { socket: Socket }).socket;
   // net.connect to an IP address makes its connect(2) (the SYN) in a process.nextTick it queues first
   // (lib/net.js, lookupAndConnect): a tick queued after it stamps the connect's start right after the SYN
   // left, not before the socket's setup and whatever the tick queue held
@@ -160,13 +169,13 @@ export function probe(spec: ProbeSpec): RunningProbe {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    socket.off('connect', onConnect);
+    fresh?.tcp.off('connect', onTcp);
     socket.off('secureConnect', onSecure);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('error', onError);
     const end = performance.now();
-    const lateEnd = spec.self?.late(written >= 0 ? written : t0) ?? 0;
+    const lateEnd = spec.self?.late(written >= 0 ? written : t0, end) ?? 0;
     if (!connected) connectMs = end - t0;
     else if (!secured) tlsMs = end - tcpAt; // ended during the handshake: the time it took so far
     if (keep && spec.reuse) spec.reuse.pool.give(spec.reuse.key, socket);
@@ -226,8 +235,9 @@ export function probe(spec: ProbeSpec): RunningProbe {
     wireBytes += chunk.length;
     if (!gotByte) {
       gotByte = true;
-      ttfbMs = performance.now() - (written >= 0 ? written : performance.now());
-      lateFirst = spec.self?.late(written >= 0 ? written : t0) ?? 0;
+      const now = performance.now();
+      ttfbMs = now - (written >= 0 ? written : now);
+      lateFirst = spec.self?.late(written >= 0 ? written : t0, now) ?? 0;
     }
     if (head) return onBody(chunk);
     // only the head becomes text; the body bytes after it are used where they are (no copy)
@@ -312,7 +322,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     connected = true;
     tcpAt = performance.now();
     connectMs = tcpAt - t0;
-    lateConnect = spec.self?.late(t0) ?? 0;
+    lateConnect = spec.self?.late(t0, tcpAt) ?? 0;
     if (secured) send();
   };
 
@@ -328,10 +338,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   socket.on('end', onEnd);
   socket.on('error', onError);
   if (pooled) send();
-  else {
-    socket.once('connect', onConnect);
-    if (!secured) socket.once('secureConnect', onSecure);
-  }
+  else if (!secured) socket.once('secureConnect', onSecure);
 
   return { done, abort: () => finish('aborted') };
 }

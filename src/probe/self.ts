@@ -101,10 +101,11 @@ export interface SelfCheck {
   /** A probe starts: the sampler runs while any probe does. */
   begin(): SelfMark;
   /**
-   * How late this thread may have stamped a socket event now: the loop's delay now, or the longest stall
-   * it saw end since `since` (performance.now() when the interval being stamped began: the event came after).
+   * How late this thread may have stamped a socket event at `at` (performance.now() of the stamp; it is read
+   * there, so a stall between the stamp and this call is not the stamp's): the loop's delay then, or the
+   * longest stall it saw end since `since` (when the interval being stamped began: the event came after).
    */
-  late(since: number): number;
+  late(since: number, at: number): number;
   /** The probe ended (the sampler stops when no probe runs); its cgroup's throttling over the span. */
   end(mark: SelfMark): number;
 }
@@ -118,13 +119,13 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
   let timer: NodeJS.Timeout | undefined;
   let due = 0; // when the awaited tick should run (performance.now())
   const ranAt = new Float64Array(TICKS_KEPT).fill(-Infinity);
-  const lateBy = new Float64Array(TICKS_KEPT);
+  const dueAt = new Float64Array(TICKS_KEPT);
   let next = 0;
 
   const tick = (): void => {
     const now = performance.now();
     ranAt[next] = now;
-    lateBy[next] = Math.max(0, now - due - LATE_SLACK_MS);
+    dueAt[next] = due;
     next = (next + 1) % TICKS_KEPT;
     due = now + TICK_MS;
     timer = setTimeout(tick, TICK_MS);
@@ -139,12 +140,16 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
       }
       return { throttled: throttledNow() };
     },
-    late(since: number): number {
-      const now = performance.now();
-      // the awaited tick overdue: the loop is that far behind now; and the stalls the ticks since `since`
-      // saw end (timers can run before the I/O of the same turn: a stall just ended is one of those)
-      let late = Math.max(0, now - due - LATE_SLACK_MS);
-      for (let i = 0; i < TICKS_KEPT; i++) if ((ranAt[i] as number) > since && (lateBy[i] as number) > late) late = lateBy[i] as number;
+    late(since: number, at: number): number {
+      // the awaited tick overdue at `at`: the loop was that far behind; and the stalls the ticks since `since`
+      // saw (timers run before the I/O of the same turn: a stall just ended is one of those), each only
+      // between `since` and `at` (what of a stall came before the interval did not delay its end, nor what
+      // came after the stamp)
+      let late = Math.max(0, at - Math.max(due, since) - LATE_SLACK_MS);
+      for (let i = 0; i < TICKS_KEPT; i++) {
+        const ran = ranAt[i] as number;
+        if (ran > since) late = Math.max(late, Math.min(ran, at) - Math.max(dueAt[i] as number, since) - LATE_SLACK_MS);
+      }
       return late;
     },
     end(mark: SelfMark): number {

@@ -119,9 +119,10 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
     }
     // in time: before the round's count came back (answers come in the order the peer sent them, so every
     // answer it sent before answering the count is read first, however late the event loop reads them)
-    const rtt = performance.now() - (r.sentAt[seq] as number);
-    // how late this stamp may be: the loop's delay now, or a stall that ended since the question left
-    const late = o.self?.late(r.sentAt[seq] as number) ?? 0;
+    const now = performance.now();
+    const rtt = now - (r.sentAt[seq] as number);
+    // how late this stamp may be: the loop's delay then, or a stall that ended since the question left
+    const late = o.self?.late(r.sentAt[seq] as number, now) ?? 0;
     if (late > r.selfMs) r.selfMs = late;
     r.state[seq] = 1;
     r.answered++;

@@ -130,8 +130,14 @@ describe('UDP loss by direction equals the kernel\'s count (two namespaces, nfta
     const c = counters();
     assert.equal(sum(lines, 'sent'), c['echo-sent']);
     assert.equal(sum(lines, 'sent'), c['answer-arrived'], 'every echo answered');
-    for (const l of lines) {
-      assert.deepEqual([l.sent, l.lost_out, l.lost_back, l.lost_unknown], [String(DATAGRAMS), '0', '0', '0'], JSON.stringify(l));
+    for (const l of lines) assert.deepEqual([l.lost_out, l.lost_back, l.lost_unknown], ['0', '0', '0'], JSON.stringify(l));
+    // every round sent all its datagrams, but one the stop cut short (the last of its family: it reports what it
+    // sent, seen: 6 of 50 when the next round had just begun)
+    for (const family of ['ipv4', 'ipv6']) {
+      const mine = lines.filter((l) => l.family === family);
+      assert.ok(mine.length >= 2, `${family}: ${mine.length} rounds`);
+      for (const l of mine.slice(0, -1)) assert.equal(l.sent, String(DATAGRAMS), JSON.stringify(l));
+      assert.ok(Number(mine.at(-1)?.sent) > 0 && Number(mine.at(-1)?.sent) <= DATAGRAMS, JSON.stringify(mine.at(-1)));
     }
   });
 });

@@ -5,7 +5,7 @@
  * a 10% CPU quota, each over plain http and over https (the peer behind a TLS 1.2 terminator, lines joined to
  * connections by time), with curl's error on the same path beside. The percentiles of |reported − wire| for connect,
  * ttfb and total, with and without self_ms taken off. Measured only as root with iproute2, tcpdump and curl
- * (the bench goes on without it, saying why); the root tier holds the same figures to the issue's thresholds.
+ * (the bench goes on without it, saying why); the root tier holds the same figures to its gate (test/root/probe-truth.test.ts).
  * Alone: `node build/bench/probe-truth.js [--quick]` (as root).
  */
 import path from 'node:path';

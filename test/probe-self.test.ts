@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, throttleSource, type SelfCheck } from '../src/probe/self';
 import { makeScratch, removeScratch } from '../scripts/scratch';
 import { probeLines, quiet } from './helpers/probe';
-import { startProxy, type Proxy } from './helpers/probe-proxy';
+import { slowBesideFast, type Proxy } from './helpers/probe-proxy';
 import { kill, sleep, startServer, waitFor, type Running } from './helpers/server';
 
 const spin = (ms: number): void => {
@@ -154,10 +154,9 @@ describe('probe lines: self_ms and family, and a slow peer holds only its own sl
 
   it('every line has self_ms and family, the metrics count self_ms; a slow peer does not slow a fast one\'s interval', async () => {
     peer = await startServer(['--host', '127.0.0.1']);
-    proxy = await startProxy(peer.port, 'delay');
-    proxy.delayMs = 60_000; // every answer through the proxy comes after the probe's timeout
-    const slow = `http://127.0.0.1:${proxy.port}`;
-    const fast = `http://127.0.0.1:${peer.port}`;
+    const pair = await slowBesideFast(peer.port); // the slow target's answers come after the probe's timeout
+    proxy = pair.proxy;
+    const { slow, fast } = pair;
     prober = await startServer(['--host', '127.0.0.1', '--metrics', '--probe-targets', `${slow},${fast}`,
       '--probe-interval', '400', '--probe-timeout', '400', '--probe-sizes', '1024,2048,4096', '--probe-mtu-probes', '0']);
     const p = prober;

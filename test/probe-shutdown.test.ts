@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { probeLines } from './helpers/probe';
-import { startProxy, type Proxy } from './helpers/probe-proxy';
+import { slowBesideFast, type Proxy } from './helpers/probe-proxy';
 import { kill, startServer, waitFor, type Running } from './helpers/server';
 
 const DRAIN_MS = 1000;
@@ -23,10 +23,9 @@ describe('probe mode and SIGTERM', function () {
 
   it('stops new probes at once, aborts the one in flight at the drain deadline, logs it, exits 0', async () => {
     peer = await startServer(['--host', '127.0.0.1']);
-    proxy = await startProxy(peer.port, 'delay');
-    proxy.delayMs = 60_000; // the peer's answer through the proxy never comes in time
-    const slow = `http://127.0.0.1:${proxy.port}`;
-    const fast = `http://127.0.0.1:${peer.port}`;
+    const pair = await slowBesideFast(peer.port); // the slow target's answers come after the probe's timeout
+    proxy = pair.proxy;
+    const { slow, fast } = pair;
     prober = await startServer(['--host', '127.0.0.1', '--drain-timeout', String(DRAIN_MS), '--probe-targets', `${slow},${fast}`,
       '--probe-interval', '30000', '--probe-timeout', '30000', '--probe-sizes', '1024,65536']);
     const p = prober;

@@ -113,8 +113,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let t0 = performance.now();
   const pooled = spec.reuse?.pool.take(spec.reuse.key);
   const onTcp = (): void => onConnect(); // (onConnect is defined below; it runs only once connected)
-  const fresh = pooled ? undefined : connect(spec, onTcp);
-  const socket: Socket = pooled ?? (fresh as { socket: Socket }).socket;
+  const { socket, tcp }: { socket: Socket; tcp?: Socket } = pooled ? { socket: pooled } : connect(spec, onTcp);
   // net.connect to an IP address makes its connect(2) (the SYN) in a process.nextTick it queues first
   // (lib/net.js, lookupAndConnect): a tick queued after it stamps the connect's start right after the SYN
   // left, not before the socket's setup and whatever the tick queue held
@@ -169,7 +168,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    fresh?.tcp.off('connect', onTcp);
+    tcp?.off('connect', onTcp);
     socket.off('secureConnect', onSecure);
     socket.off('data', onData);
     socket.off('end', onEnd);

@@ -276,29 +276,32 @@ export function tlsJoin(reported: ReportedAt[], wire: TlsWire[], toleranceMs: nu
   return { joined: join(reported, byId), ambiguous };
 }
 
-/** A reported timing beside the wire's: `reported − wire` and `reported − self − wire`, ms. */
-export interface Joined { id: string; size: number; self: number; err: WireTiming; errSelf: WireTiming }
+/**
+ * A reported timing beside the wire's: `reported − wire`; the same less what of self_ms it can hold; and how much
+ * self_ms claims beyond the line's largest error (ms).
+ */
+export interface Joined { id: string; size: number; self: number; err: WireTiming; errSelf: WireTiming; over: number }
 
 export interface Reported { request_id: string; size: number; connect_ms: number; ttfb_ms: number; total_ms: number; self_ms: number }
 
 /** Joins reported timings to the wire's by request id; those the capture did not see are left out. */
 export function join(reported: Reported[], wire: Map<string, WireTiming>): Joined[] {
   const out: Joined[] = [];
+  // self_ms bounds each timing's lateness (src/probe/self.ts): each is held against its reported value less what
+  // of self_ms its error can hold (a late connect stamp makes connect_ms long, not total_ms: the request leaves
+  // later and the wire waits with it), and self_ms against the largest error, so that it cannot pass by claiming much
+  const less = (reported: number, truth: number, self: number): number => reported - Math.min(self, Math.max(0, reported - truth)) - truth;
   for (const r of reported) {
     const w = wire.get(r.request_id);
     if (!w) continue;
+    const err = { connect: r.connect_ms - w.connect, ttfb: r.ttfb_ms - w.ttfb, total: r.total_ms - w.total };
     out.push({
       id: r.request_id,
       size: r.size,
       self: r.self_ms,
-      err: { connect: r.connect_ms - w.connect, ttfb: r.ttfb_ms - w.ttfb, total: r.total_ms - w.total },
-      // self_ms is the whole probe's: it may belong to any of its phases, so each phase is held against
-      // the reported value less what of self_ms could be in it
-      errSelf: {
-        connect: r.connect_ms - Math.min(r.self_ms, Math.max(0, r.connect_ms - w.connect)) - w.connect,
-        ttfb: r.ttfb_ms - Math.min(r.self_ms, Math.max(0, r.ttfb_ms - w.ttfb)) - w.ttfb,
-        total: r.total_ms - r.self_ms - w.total,
-      },
+      err,
+      errSelf: { connect: less(r.connect_ms, w.connect, r.self_ms), ttfb: less(r.ttfb_ms, w.ttfb, r.self_ms), total: less(r.total_ms, w.total, r.self_ms) },
+      over: Math.max(0, r.self_ms - Math.max(0, err.connect, err.ttfb, err.total)),
     });
   }
   return out;
@@ -320,6 +323,8 @@ export interface ErrorRow {
   p99Self: WireTiming;
   /** p99 of self_ms itself. */
   selfP99: number;
+  /** p90 of what self_ms claims beyond the line's largest error. */
+  overP90: number;
 }
 
 const each = (rows: Joined[], f: (j: Joined) => WireTiming, q: number): WireTiming => ({
@@ -336,6 +341,7 @@ export function errorRow(rows: Joined[]): ErrorRow {
     p50Self: each(rows, (j) => j.errSelf, 0.5),
     p99Self: each(rows, (j) => j.errSelf, 0.99),
     selfP99: pAbs(rows.map((j) => j.self), 0.99),
+    overP90: pAbs(rows.map((j) => j.over), 0.9),
   };
 }
 
@@ -587,26 +593,14 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
   }
 }
 
-/** Answers of at most this many bytes arrive at once (one window): a throttled prober's own ACKs cannot hold them up. */
-export const ONE_WINDOW_BYTES = 1024;
-
-/**
- * A quota phase's row of its 1 KiB probes only: a larger answer under a CPU quota arrives as fast as the prober's
- * kernel acknowledges it, and a throttled thread that does not read gets its ACKs delayed (Linux's delayed ACK,
- * up to 40 ms): the wire itself waits for the prober (docs/probe.md, "Under a CPU quota").
- */
-export function oneWindowRow(p: TruthPhase): ErrorRow {
-  return errorRow(p.joined.filter((j) => j.size <= ONE_WINDOW_BYTES));
-}
-
 /** The calibration table, markdown: each phase's error percentiles, with and without self_ms, curl beside. */
 export function truthTable(phases: TruthPhase[]): string {
-  const out = ['| phase | probes joined | p50 \\|reported − wire\\| connect / ttfb / total (ms) | p99 | p99 less self_ms | p99 of self_ms |', '| --- | --- | --- | --- | --- | --- |'];
+  const out = ['| phase | probes joined | p50 \\|reported − wire\\| connect / ttfb / total (ms) | p99 | p99 less self_ms | p99 of self_ms | p90 of self_ms beyond the largest error |',
+    '| --- | --- | --- | --- | --- | --- | --- |'];
   const line = (name: string, row: ErrorRow, lines: number | string, self: boolean): string =>
-    `| ${name} | ${row.n} of ${lines} | ${triple(row.p50)} | ${triple(row.p99)} | ${self ? triple(row.p99Self) : ''} | ${self ? row.selfP99.toFixed(3) : ''} |`;
+    `| ${name} | ${row.n} of ${lines} | ${triple(row.p50)} | ${triple(row.p99)} | ${self ? triple(row.p99Self) : ''} | ${self ? row.selfP99.toFixed(3) : ''} | ${self ? row.overP90.toFixed(3) : ''} |`;
   for (const p of phases) {
     out.push(line(p.name === 'curl' ? 'curl, idle' : p.name, p.row, p.lines, p.name !== 'curl'));
-    if (p.name.startsWith('quota')) out.push(line(`${p.name}, 1 KiB answers`, oneWindowRow(p), p.joined.length, true));
   }
   return out.join('\n');
 }

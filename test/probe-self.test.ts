@@ -8,10 +8,12 @@
  * (Whether self_ms accounts for the timings' error is the root tier's calibration, test/root/probe-truth.test.ts.)
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, throttleSource, type SelfCheck } from '../src/probe/self';
+import { createSelfCheck, LATE_SLACK_MS, readThrottledMs, runQueueClock, throttleSource, type SelfCheck } from '../src/probe/self';
 import { makeScratch, removeScratch } from '../scripts/scratch';
+import { probe } from '../src/probe/check';
 import { probeLines, quiet } from './helpers/probe';
 import { slowBesideFast, type Proxy } from './helpers/probe-proxy';
 import { kill, sleep, startServer, waitFor, type Running } from './helpers/server';
@@ -25,7 +27,7 @@ describe('probe self-check: the prober\'s own delay', function () {
   this.timeout(60_000);
 
   it('a stamp taken after the thread was held up is as late as the stall; one taken on time is not late', async () => {
-    const self = createSelfCheck(undefined);
+    const self = createSelfCheck({});
     const mark = self.begin();
     await sleep(5);
     const written = performance.now();
@@ -48,7 +50,7 @@ describe('probe self-check: the prober\'s own delay', function () {
     }, 0));
 
   it('a stall a tick saw end since the interval began counts for an event handled right after it; one before the interval does not', async () => {
-    const self = createSelfCheck(undefined);
+    const self = createSelfCheck({});
     const mark = self.begin();
     await sleep(3);
     const held = await afterStall(self, () => spin(30), performance.now());
@@ -61,7 +63,7 @@ describe('probe self-check: the prober\'s own delay', function () {
   });
 
   it('a stall after the stamp is not the stamp\'s (lateness is read at the stamp\'s time)', async () => {
-    const self = createSelfCheck(undefined);
+    const self = createSelfCheck({});
     const mark = self.begin();
     await sleep(3);
     const since = performance.now();
@@ -75,7 +77,7 @@ describe('probe self-check: the prober\'s own delay', function () {
   });
 
   it('a stall that began before the interval counts only from its start (it held the wire too, not just the stamp)', async () => {
-    const self = createSelfCheck(undefined);
+    const self = createSelfCheck({});
     const mark = self.begin();
     await sleep(3);
     const late = await afterStall(self, (written) => {
@@ -86,6 +88,99 @@ describe('probe self-check: the prober\'s own delay', function () {
     // 10 ms of it after `written`, plus a loaded machine's few ms now and then: far from the whole 40
     assert.ok(late >= 10 - 1 - 2 * LATE_SLACK_MS && late < 25, `the stall's part after the interval began: ${late} ms`);
     self.end(mark);
+  });
+
+  describe('a probe line\'s self_ms bounds each of its timings, not only the total', () => {
+    let peer: Running | undefined;
+    before(async () => { peer = await startServer(); });
+    after(() => kill(peer));
+
+    it('the thread held up as TCP connected: connect_ms holds the stall, and so does self_ms (the last byte was not late)', async () => {
+      const port = (peer as Running).port;
+      const self = createSelfCheck({});
+      const running = probe({
+        address: '127.0.0.1', port, host: `127.0.0.1:${port}`, uri: '/heartbeat', method: 'GET', size: 1024,
+        timeoutMs: 10_000, requestId: randomUUID(), userAgent: 'heartbeat-test', self,
+      });
+      // queued after the probe's own ticks (the SYN, then its clock's start): loopback connects meanwhile, and
+      // the connect event waits for the thread
+      process.nextTick(() => spin(40));
+      const r = await running.done;
+      assert.equal(r.outcome, 'ok');
+      assert.ok(r.connectMs >= 40 - 1, `connect_ms holds the 40 ms stall: ${r.connectMs} ms`);
+      assert.ok(r.selfMs >= 40 - 1 - 2 * LATE_SLACK_MS, `self_ms ${r.selfMs} ms holds the stall in connect_ms ${r.connectMs} ms (its end stamp: ${r.late.end} ms late)`);
+    });
+  });
+
+  describe('a thread woken late (its run-queue wait, which no tick sees)', () => {
+    // The thread's wait as Linux would count it: set by the test between reads (the real counter: below)
+    const clock = (): { read: () => number; wait: (ms: number) => void } => {
+      let waited = 0;
+      return { read: () => waited, wait: (ms) => { waited += ms; } };
+    };
+
+    it('a wait after the interval began counts for its stamp (never more than the interval); one before it does not', async () => {
+      const c = clock();
+      const self = createSelfCheck({ runQueue: c.read });
+      const mark = self.begin(); // its ticks run, as while a probe does
+      c.wait(50); // before the request was written: it delayed the writing, and the wire with it
+      const since = self.now();
+      await sleep(30);
+      c.wait(10); // woken by the answer, 10 ms waiting for a CPU
+      const late = self.late(since, performance.now());
+      assert.ok(late >= 10 && late < 50, `a 10 ms wait in the interval, 50 before it: ${late} ms`);
+      const next = self.now();
+      assert.ok(self.late(next, performance.now()) < 10, 'no wait since this interval began');
+      const short = self.now();
+      c.wait(40); // a counter's jump larger than the interval: the event came after the interval began
+      const stamp = performance.now();
+      assert.ok(self.late(short, stamp) <= stamp - short, 'at most the interval');
+      self.end(mark);
+    });
+
+    it('every stamp of one wake-up sees its wait, and a stamp the longest wait of its interval (not their sum)', async () => {
+      const c = clock();
+      const self = createSelfCheck({ runQueue: c.read });
+      const mark = self.begin(); // its ticks run, as while a probe does
+      const a = self.now();
+      const b = self.now();
+      await sleep(40);
+      c.wait(20); // one wake-up delivers both probes' answers
+      const first = self.late(a, performance.now());
+      const second = self.late(b, performance.now());
+      assert.ok(first >= 20 && second >= 20, `both stamps of the wake-up: ${first}, ${second} ms`);
+      c.wait(5); // a later, shorter wait in a's interval
+      const again = self.late(a, performance.now());
+      assert.ok(again >= 20 && again < 25, `the longest wait, not 20 + 5: ${again} ms`);
+      self.end(mark);
+    });
+
+    it('Linux\'s counter: this thread\'s /proc/thread-self/schedstat, its second field in ms', function () {
+      const read = runQueueClock();
+      if (process.platform !== 'linux') {
+        assert.equal(read, undefined, 'no such file off Linux: the part counts 0');
+        return;
+      }
+      assert.ok(read, 'the file opens on Linux');
+      const field = (): number => Number(fs.readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[1]) / 1e6;
+      const before = field();
+      const got = read();
+      const after = field();
+      assert.ok(got >= before && got <= after, `read ${got} ms between ${before} and ${after}`);
+    });
+
+    describe('its parsing', () => {
+      let dir = '';
+      before(() => { dir = makeScratch('heartbeat-schedstat-'); });
+      after(() => removeScratch(dir));
+
+      it('reads the second field in ns, as ms; no file: none', () => {
+        const file = path.join(dir, 'schedstat');
+        fs.writeFileSync(file, '9123456789 4567890123 812\n');
+        assert.equal(runQueueClock(file)?.(), 4567.890123);
+        assert.equal(runQueueClock(path.join(dir, 'absent')), undefined);
+      });
+    });
   });
 
   describe('the cgroup throttling counter', () => {
@@ -132,7 +227,7 @@ describe('probe self-check: the prober\'s own delay', function () {
       write('live/proc', '1:cpu:/\n');
       write('live/root/cpu/cpu.stat', 'throttled_time 1000000\n');
       const source = throttleSource(path.join(dir, 'live/proc'), path.join(dir, 'live/root'));
-      const self = createSelfCheck(source);
+      const self = createSelfCheck({ throttle: source });
       const mark = self.begin();
       write('live/root/cpu/cpu.stat', 'throttled_time 31000000\n'); // 30 ms throttled meanwhile
       assert.equal(self.end(mark), 30);

@@ -68,7 +68,7 @@ export interface ProbeResult {
   /** The prober's own delay during the probe (src/probe/self.ts): how much of the timings may be heartbeat, not the path. */
   selfMs: number;
   /** How late each stamp was (the self-check's view), and the cgroup's throttling over the span. */
-  late: { connect: number; firstByte: number; end: number; throttled: number };
+  late: { connect: number; tls: number; firstByte: number; end: number; throttled: number };
 }
 
 export interface RunningProbe {
@@ -123,7 +123,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   else {
     process.nextTick(() => {
       if (finished) return;
-      if (!connected) t0 = performance.now();
+      if (!connected) t0 = spec.self?.now() ?? performance.now();
       timer = deadline();
     });
   }
@@ -137,6 +137,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
   let gotByte = false;
   let wireBytes = 0;
   let lateConnect = 0;
+  let lateTls = 0;
   let lateFirst = 0;
   let head: ResponseHead | undefined;
   let headBytes: Buffer | undefined; // a head not yet complete: its bytes so far
@@ -191,9 +192,10 @@ export function probe(spec: ProbeSpec): RunningProbe {
       totalMs: end - t0,
       bytes: spec.method === 'GET' ? verifier.bytes : sent,
       wireBytes,
-      // the total's error is its end stamp's lateness (a late connect or first byte delays the wire alike)
-      selfMs: lateEnd,
-      late: { connect: lateConnect, firstByte: lateFirst, end: lateEnd, throttled: mark && spec.self ? spec.self.end(mark) : 0 },
+      // each timing's error is its own end stamp's lateness: self_ms bounds them all (a late connect stamp
+      // makes connect_ms long, not total_ms: the request leaves later and the wire waits with it)
+      selfMs: Math.max(lateConnect, lateTls, lateFirst, lateEnd),
+      late: { connect: lateConnect, tls: lateTls, firstByte: lateFirst, end: lateEnd, throttled: mark && spec.self ? spec.self.end(mark) : 0 },
     });
   };
 
@@ -306,7 +308,7 @@ export function probe(spec: ProbeSpec): RunningProbe {
         const more = socket.write(n === payload.length ? payload : payload.subarray(0, n), (err) => {
           if (err) return;
           sent += n;
-          if (last) written = performance.now();
+          if (last) written = spec.self?.now() ?? performance.now();
         });
         if (!more && !last) {
           socket.once('drain', pump);
@@ -327,7 +329,9 @@ export function probe(spec: ProbeSpec): RunningProbe {
 
   const onSecure = (): void => {
     secured = true;
-    tlsMs = performance.now() - tcpAt;
+    const now = performance.now();
+    tlsMs = now - tcpAt;
+    lateTls = spec.self?.waited(tcpAt, now) ?? 0; // its key exchange is the handshake's own time
     const s = socket as tls.TLSSocket;
     if (spec.tls?.verify && !s.authorized) return finish('cert');
     send();

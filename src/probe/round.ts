@@ -169,7 +169,7 @@ export function createRounds(o: RoundOptions): Rounds {
   };
 
   const failedDns = (target: Target, dnsMs: number): void => {
-    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0, wireBytes: 0, selfMs: 0, late: { connect: 0, firstByte: 0, end: 0, throttled: 0 } };
+    const none: ProbeResult = { outcome: 'dns', status: 0, connectMs: 0, tlsMs: 0, ttfbMs: 0, totalMs: 0, bytes: 0, wireBytes: 0, selfMs: 0, late: { connect: 0, tls: 0, firstByte: 0, end: 0, throttled: 0 } };
     for (const p of plan) report(target, hostPort(target), undefined, p, dnsMs, '-', none);
   };
 

@@ -1,11 +1,17 @@
 /**
  * The prober's own delay during a probe (`self_ms`): how late the probing thread may have stamped the
- * socket event that ends the probe (its last byte, or the failure). While a probe runs, a 1 ms timer
- * ticks on this thread; a tick later than due (beyond `LATE_SLACK_MS`, the timer's own jitter) means the
- * thread could not run: another probe's work, a collection, no free CPU, or a throttled cgroup (a
- * pod's CPU limit). When an event is stamped, its possible lateness is the loop's delay now (the
- * awaited tick overdue) or the longest stall a tick saw end since the interval began (the request
- * written: the answer came after it; timers may run before the I/O of the same turn).
+ * socket events that end the probe's timings (TCP connected, TLS done, first byte, last byte, or the
+ * failure). Two ways a stamp is late, both read on this thread:
+ * - the thread was busy or stopped: while a probe runs, a 1 ms timer ticks here; a tick later than due
+ *   (beyond `LATE_SLACK_MS`, the timer's own jitter) means the thread could not run: another probe's work,
+ *   a collection, no free CPU, or a throttled cgroup (a pod's CPU limit). At a stamp, its possible lateness
+ *   is the loop's delay then (the awaited tick overdue) or the longest stall a tick saw end since the
+ *   interval began (timers may run before the I/O of the same turn);
+ * - the thread slept and was woken late: the event woke it, but it waited for a CPU (another thread on
+ *   it, a throttled cgroup) and no tick was due to see it. Linux counts each thread's run-queue wait
+ *   (/proc/thread-self/schedstat); it is read at every tick, at each interval's start and at each stamp,
+ *   and a stamp's lateness is at least the longest wait between two of those reads since its interval
+ *   began (the last ending at the stamp). Where there is no such file (not Linux), this part is 0.
  *
  * Why the stamp and not the probe's whole span: a stall while the prober only waits for the network
  * delays no stamp, and counting it made self_ms far larger than the error it explains (measured:
@@ -82,18 +88,53 @@ export function readThrottledMs(s: ThrottleSource): number | undefined {
   return s.key === 'throttled_usec' ? value / 1000 : value / 1e6;
 }
 
-/** A probe's start, as the self-check saw it. */
-export interface SelfMark {
-  throttled: number;
+/**
+ * This thread's run-queue wait so far (ms): Linux's /proc/thread-self/schedstat, its second field (ns the
+ * thread was runnable but not running: woken and waiting for a CPU, or held by its cgroup's CPU quota).
+ * Opened on the calling thread (the file is that thread's for good) and read with one pread each time (~2 µs).
+ * Undefined where there is no such file (not Linux, or a kernel without scheduler statistics).
+ */
+export function runQueueClock(file = '/proc/thread-self/schedstat'): (() => number) | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  const buf = Buffer.alloc(96);
+  let last = 0;
+  const parse = (): number => {
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    // "<ns on CPU> <ns waiting> <timeslices>\n": the second field
+    let i = buf.indexOf(32);
+    if (i < 0 || i >= n) throw new Error(`${file}: no second field`);
+    let ns = 0;
+    for (i++; i < n; i++) {
+      const c = buf[i] as number;
+      if (c < 48 || c > 57) break;
+      ns = ns * 10 + (c - 48);
+    }
+    return ns / 1e6;
+  };
+  try {
+    last = parse();
+  } catch {
+    fs.closeSync(fd);
+    return undefined;
+  }
+  // a read that fails later (it has not been seen to) counts no wait rather than break a probe
+  return () => {
+    try {
+      last = parse();
+    } catch {
+      // keep the last
+    }
+    return last;
+  };
 }
 
-/** What a probe's stamps were late by, ms (0: on time), and its cgroup's throttling over its span. */
-export interface SelfReading {
-  /** The lateness at each stamp that ends a measured interval. */
-  connect: number;
-  firstByte: number;
-  end: number;
-  /** ms the cgroup was throttled during the probe (cause, not amount: much of it may fall while waiting). */
+/** A probe's start, as the self-check saw it. */
+export interface SelfMark {
   throttled: number;
 }
 
@@ -101,11 +142,21 @@ export interface SelfCheck {
   /** A probe starts: the sampler runs while any probe does. */
   begin(): SelfMark;
   /**
+   * performance.now(), for a time an interval starts at (`since` of a later `late`): the thread's run-queue
+   * wait is read here too, so that only waits after it are the interval's.
+   */
+  now(): number;
+  /**
    * How late this thread may have stamped a socket event at `at` (performance.now() of the stamp; it is read
    * there, so a stall between the stamp and this call is not the stamp's): the loop's delay then, or the
    * longest stall it saw end since `since` (when the interval being stamped began: the event came after).
    */
   late(since: number, at: number): number;
+  /**
+   * Of that, only the thread's waits for a CPU (its run queue, a throttled cgroup's included), for a stamp that
+   * ends the thread's own work (a TLS handshake: its key exchange is the handshake's time, not lateness).
+   */
+  waited(since: number, at: number): number;
   /** The probe ended (the sampler stops when no probe runs); its cgroup's throttling over the span. */
   end(mark: SelfMark): number;
 }
@@ -113,17 +164,39 @@ export interface SelfCheck {
 /** Ticks remembered (their time and lateness): a stamp looks back over those since its interval began. */
 export const TICKS_KEPT = 64;
 
-/** The self-check of the thread it is made on. `source`: the throttle counter (undefined: none, 0). */
-export function createSelfCheck(source: ThrottleSource | undefined = throttleSource()): SelfCheck {
+/** Run-queue readings remembered (their time and the wait so far): a stamp looks back over those since its interval began. */
+export const LOOKS_KEPT = 256;
+
+/** What a self-check reads besides its timer: each absent one counts 0. */
+export interface SelfSources {
+  /** The cgroup's throttling counter (throttleSource). */
+  throttle?: ThrottleSource;
+  /** This thread's run-queue wait so far, ms (runQueueClock). */
+  runQueue?: () => number;
+}
+
+/** The self-check of the thread it is made on (and must be: the run-queue clock is that thread's). */
+export function createSelfCheck({ throttle: source, runQueue }: SelfSources = { throttle: throttleSource(), runQueue: runQueueClock() }): SelfCheck {
   let running = 0;
   let timer: NodeJS.Timeout | undefined;
   let due = 0; // when the awaited tick should run (performance.now())
   const ranAt = new Float64Array(TICKS_KEPT).fill(-Infinity);
   const dueAt = new Float64Array(TICKS_KEPT);
   let next = 0;
+  // the run-queue wait so far (ms) as read at each time: at ticks, interval starts and stamps
+  const lookAt = new Float64Array(LOOKS_KEPT).fill(-Infinity);
+  const waitAt = new Float64Array(LOOKS_KEPT);
+  let nextLook = 0;
+  const look = (t: number): void => {
+    if (!runQueue) return;
+    lookAt[nextLook] = t;
+    waitAt[nextLook] = runQueue();
+    nextLook = (nextLook + 1) % LOOKS_KEPT;
+  };
 
   const tick = (): void => {
     const now = performance.now();
+    look(now);
     ranAt[next] = now;
     dueAt[next] = due;
     next = (next + 1) % TICKS_KEPT;
@@ -131,6 +204,23 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
     timer = setTimeout(tick, TICK_MS);
   };
   const throttledNow = (): number => (source ? readThrottledMs(source) ?? 0 : 0);
+  // The longest the thread waited for a CPU between two looks since `since` (the last: this stamp's, taken now): a
+  // thread woken by the event and left runnable (another thread on its CPU, a throttled cgroup) runs no tick and
+  // stamps late by that wait; the look at the interval's start keeps waits before it out.
+  const waitedSince = (since: number, at: number): number => {
+    look(at);
+    let longest = 0;
+    let base = Number.NaN;
+    for (let k = 0; k < LOOKS_KEPT; k++) {
+      const i = (nextLook + k) % LOOKS_KEPT; // oldest first
+      const t = lookAt[i] as number;
+      if (t === -Infinity) continue;
+      const w = waitAt[i] as number;
+      if (t > since && !Number.isNaN(base)) longest = Math.max(longest, w - base);
+      base = w;
+    }
+    return longest;
+  };
 
   return {
     begin(): SelfMark {
@@ -139,6 +229,11 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
         timer = setTimeout(tick, TICK_MS);
       }
       return { throttled: throttledNow() };
+    },
+    now(): number {
+      const t = performance.now();
+      look(t);
+      return t;
     },
     late(since: number, at: number): number {
       // the awaited tick overdue at `at`: the loop was that far behind; and the stalls the ticks since `since`
@@ -150,7 +245,11 @@ export function createSelfCheck(source: ThrottleSource | undefined = throttleSou
         const ran = ranAt[i] as number;
         if (ran > since) late = Math.max(late, Math.min(ran, at) - Math.max(dueAt[i] as number, since) - LATE_SLACK_MS);
       }
-      return late;
+      // and the thread's waits for a CPU; never more than the interval: its event came after it began
+      return Math.min(Math.max(late, waitedSince(since, at)), Math.max(0, at - since));
+    },
+    waited(since: number, at: number): number {
+      return Math.min(waitedSince(since, at), Math.max(0, at - since));
     },
     end(mark: SelfMark): number {
       if (--running === 0) {

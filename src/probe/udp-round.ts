@@ -150,7 +150,7 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
   const ignoreSendError = (): void => undefined;
 
   const send = (r: PeerRound, type: typeof TYPE.echo | typeof TYPE.count, seq: number): void => {
-    const b = writeQuestion(Buffer.allocUnsafe(DATAGRAM_BYTES), type, r.id, seq, performance.now());
+    const b = writeQuestion(Buffer.allocUnsafe(DATAGRAM_BYTES), type, r.id, seq, o.self?.now() ?? performance.now());
     if (type === TYPE.echo) r.sentAt[seq] = b.readDoubleBE(OFFSET.sentAt);
     socketFor(r.peer.address).send(b, r.peer.port, r.peer.address, ignoreSendError);
   };

@@ -133,8 +133,8 @@ function probeTable(rows: ProbeRow[], window: number, names: Map<string, string>
   return `<table id="probes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>` +
     `<p class="note">One row per neighbour, method and size (<code>1400w</code>: the whole answer on the wire); failing rows first, then the slowest. p50/p99: total time ` +
     `(connect to last byte) of the ok probes among the row's last ${window}; a failing row shows instead how long it has failed. Dominant phase: the longest of dns, connect, tls, ` +
-    'ttfb (request written to first byte) and transfer in the last probe. Self ms: this prober\'s own delay at the last probe\'s end ' +
-    `(its event loop late: busy, no CPU, throttled); marked <em>prober starved</em> from ${STARVED_MS} ms, when the times say more about this heartbeat than the path.</p>`;
+    'ttfb (request written to first byte) and transfer in the last probe. Self ms: this prober\'s own delay in the last probe, how late ' +
+    `it may have stamped its times (busy, waiting for a CPU, throttled); marked <em>prober starved</em> from ${STARVED_MS} ms, when the times say more about this heartbeat than the path.</p>`;
 }
 
 const pct = (v: number): string => (v === 0 ? '0' : v < 0.1 ? v.toFixed(3) : v.toFixed(1));

@@ -4,39 +4,38 @@
  * packets by its X-Request-Id and held against the wire (connect = SYN -> SYN-ACK, ttfb = last request
  * byte -> first answer byte, total = SYN -> last answer byte; scripts/wire-truth.ts), in three phases: idle (the
  * prober does nothing else), saturated (a load generator, 64 connections, on its own port), quota (the same, its
- * cgroup held to 10% of a CPU, v1 CFS).
- * The issue's thresholds (p99 ≤ 0.5 ms idle, ≤ 1 ms saturated, or ≤ 1 ms less self_ms) are at this machine's floor:
- * every window's tail is one or two of 120 probes stamped 1–2 ms off by a late wake-up of the probing thread that
- * its self-check cannot see, and they missed in about one window in three (docs/probe.md, "The floor"). The table
- * says, for each phase, whether they were met; the tier holds what is met every time, and fails on a regression
- * to what the issue measured before (p99 2.4–12 ms, p50 0.3–2.9 ms, 98 ms under the quota with nothing saying so):
- *   every phase    p50 |reported − wire| ≤ 0.25 ms for connect, ttfb and total
- *   idle, saturated  p99 |reported − wire| ≤ 2.5 ms, or ≤ 2.5 ms less self_ms (connect, ttfb: less at most self_ms)
- *   quota (http)   p99 |total − self_ms − wire| ≤ 5 ms (the issue's), and self_ms says the prober was starved
+ * cgroup held to 10% of a CPU, v1 CFS). The issue's thresholds are the gate:
+ *   idle        p99 |reported − wire| ≤ 0.5 ms, or ≤ 1 ms less self_ms, for connect, ttfb and total
+ *   saturated   p99 ≤ 1 ms, or ≤ 1 ms less self_ms
+ *   quota       p99 ≤ 5 ms less self_ms (the issue's for total; connect's and ttfb's too), and self_ms says the
+ *               prober was starved
+ * "Less self_ms": the reported time less what of self_ms its error can hold (self_ms bounds each timing's
+ * lateness, src/probe/self.ts; a late connect stamp makes connect_ms long, not total_ms), so self_ms is held
+ * from the other side too: idle and saturated, 9 lines in 10 claim at most 1 ms beyond their largest error (a
+ * stall that ended before the answer came is counted, so a few claim more; under the quota a throttled TLS
+ * handshake holds the wire and the probe alike, and self_ms says so: a starved prober's claims are not held).
+ * And in every phase p50 ≤ 0.25 ms (a regression to the issue's "before", p50 0.3–2.9 ms, misses it).
  * The same three phases again with the peer behind TLS 1.2 (a TLS terminator in the peer's namespace, a test CA
  * the prober is given with --probe-tls-ca, the certificate's name sent as host=): the request id is encrypted
  * there, so each line is joined to its connection by time (its start, SYN within 250 ms, of its size class, an
  * ambiguous join fails the phase); wire: connect = SYN -> SYN-ACK, ttfb = the request's application-data record ->
  * the answer's first, total = SYN -> the last answer byte (scripts/wire-truth.ts tlsWireTimings). The same gates,
  * and connect's median ≤ 0.15 ms (stamped when TCP connects, before TLS writes its ClientHello; on the TLS socket
- * it was 0.25–0.3). Under the quota, https's total less self_ms is a figure (its 1 KiB answers: 2.3–3.9 ms in most
- * windows, over 9 in some; a 64 KiB answer's wire waits for the throttled prober's ACKs), not a gate.
+ * it was 0.25–0.3).
  * The prober is pinned to CPU 0, the load generator and the peer to CPU 1 (the issue's trial). curl on
  * the same path is measured first, for scale. The table it prints is docs/probe.md's "How true are the
  * numbers". HB_TRUTH_SECONDS: seconds per phase (default 30).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { calibrate, oneWindowRow, triple, truthTable, TRUTH_TLS_NAME, type TruthPhase } from '../../scripts/wire-truth';
+import { calibrate, triple, truthTable, TRUTH_TLS_NAME, type TruthPhase } from '../../scripts/wire-truth';
 import { STARVED_MS } from '../../src/probe/self';
 import { MAIN, NODE, ROOT } from '../helpers/server';
 import { createCa } from '../helpers/test-ca';
 
 const SECONDS = Number(process.env.HB_TRUTH_SECONDS ?? 30);
-/** The issue's thresholds (ms), reported for each phase. */
-const ISSUE = { idle: 0.5, saturated: 1, lessSelf: 1 };
-/** What the tier holds (ms): met in every window measured; a regression to the issue's "before" misses them all. */
-const GATE = { p50: 0.25, httpsConnectP50: 0.15, p99: 2.5, quotaTotalLessSelf: 5, starved: STARVED_MS };
+/** The gate (ms): the issue's p99 thresholds, and the medians a regression to its "before" misses. */
+const GATE = { idle: 0.5, saturated: 1, lessSelf: 1, quotaLessSelf: 5, overP90: 1, p50: 0.25, httpsConnectP50: 0.15, starved: STARVED_MS };
 
 describe('probe timings against the wire (tcpdump between namespaces)', function () {
   this.timeout(900_000);
@@ -52,7 +51,7 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
   type Gated = (typeof GATED)[number];
   before(async () => {
     await calibrate(options, [...GATED], (p) => { phases.set(p.name, p); });
-    process.stdout.write(`\n${truthTable([...phases.values()])}\n\n${issueVerdicts()}\n`);
+    process.stdout.write(`\n${truthTable([...phases.values()])}\n`);
     // A phase that misses its gate is measured once more, and the second window is judged: the gate is about
     // heartbeat's error, and on a shared machine another tenant can spoil one window (seen: saturated total
     // p99 less self_ms 2.6 ms with two other test runs on the machine, 0.88 ms alone the next minute).
@@ -60,7 +59,7 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
     if (missed.length === 0) return;
     process.stdout.write(`measuring again, once: ${missed.map((name) => `${name} (${misses(name).join('; ')})`).join(', ')}\n`);
     await calibrate(options, [...missed], (p) => { if (p.name !== 'curl') phases.set(p.name, p); });
-    process.stdout.write(`\n${truthTable([...phases.values()])}\n\n${issueVerdicts()}\n`);
+    process.stdout.write(`\n${truthTable([...phases.values()])}\n`);
   });
 
   const phase = (name: string): TruthPhase => {
@@ -80,19 +79,6 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
 
   const MEASURES = ['connect', 'ttfb', 'total'] as const;
 
-  /** For each idle and saturated phase: whether the issue's p99 thresholds were met (reported, not held). */
-  function issueVerdicts(): string {
-    const out: string[] = [];
-    for (const name of GATED.filter((n) => !n.startsWith('quota'))) {
-      const row = phases.get(name)?.row;
-      if (!row) continue;
-      const limit = name.startsWith('idle') ? ISSUE.idle : ISSUE.saturated;
-      const missed = MEASURES.filter((k) => row.p99[k] > limit && row.p99Self[k] > ISSUE.lessSelf);
-      out.push(`the issue's ${limit} ms (or ${ISSUE.lessSelf} less self_ms), ${name}: ${missed.length === 0 ? 'met' : `missed by ${missed.join(', ')}`}`);
-    }
-    return out.join('\n');
-  }
-
   /** What of the tier's gate a phase missed, by how much ([] when it passes). */
   function misses(name: Gated): string[] {
     const p = phases.get(name);
@@ -104,14 +90,18 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
       if (row.p50[k] > p50) out.push(`${name} ${k}: p50 ${row.p50[k].toFixed(3)} ms > ${p50}`);
     }
     if (name.startsWith('quota')) {
-      if (name === 'quota' && row.p99Self.total > GATE.quotaTotalLessSelf) out.push(`${name} total less self_ms: p99 ${row.p99Self.total.toFixed(3)} ms > ${GATE.quotaTotalLessSelf} (raw ${triple(row.p99)})`);
-      if (row.selfP99 < GATE.starved) out.push(`${name}: a starved prober does not say so: p99 self_ms ${row.selfP99.toFixed(3)} ms`);
-      return out;
-    }
-    for (const k of MEASURES) {
-      if (row.p99[k] > GATE.p99 && row.p99Self[k] > GATE.p99) {
-        out.push(`${name} ${k}: p99 ${row.p99[k].toFixed(3)} ms > ${GATE.p99} and, less self_ms, ${row.p99Self[k].toFixed(3)} ms > ${GATE.p99}`);
+      for (const k of MEASURES) {
+        if (row.p99Self[k] > GATE.quotaLessSelf) out.push(`${name} ${k} less self_ms: p99 ${row.p99Self[k].toFixed(3)} ms > ${GATE.quotaLessSelf} (raw ${row.p99[k].toFixed(3)})`);
       }
+      if (row.selfP99 < GATE.starved) out.push(`${name}: a starved prober does not say so: p99 self_ms ${row.selfP99.toFixed(3)} ms`);
+    } else {
+      const limit = name.startsWith('idle') ? GATE.idle : GATE.saturated;
+      for (const k of MEASURES) {
+        if (row.p99[k] > limit && row.p99Self[k] > GATE.lessSelf) {
+          out.push(`${name} ${k}: p99 ${row.p99[k].toFixed(3)} ms > ${limit} and, less self_ms, ${row.p99Self[k].toFixed(3)} ms > ${GATE.lessSelf}`);
+        }
+      }
+      if (row.overP90 > GATE.overP90) out.push(`${name}: self_ms claims ${row.overP90.toFixed(3)} ms beyond the line's largest error at p90 (> ${GATE.overP90})`);
     }
     return out;
   }
@@ -124,14 +114,9 @@ describe('probe timings against the wire (tcpdump between namespaces)', function
   for (const tls of ['', ' https'] as const) {
     const scheme = tls ? 'https' : 'http';
     const p50 = `p50 |reported − wire| ≤ ${GATE.p50} ms${tls ? ` (connect ≤ ${GATE.httpsConnectP50}: stamped before the ClientHello)` : ''}`;
-    it(`${scheme}, idle: ${p50}; p99 ≤ ${GATE.p99} ms, or ≤ ${GATE.p99} less self_ms`, () => gate(`idle${tls}`));
-    it(`${scheme}, its own server saturated: ${p50}; p99 ≤ ${GATE.p99} ms, or ≤ ${GATE.p99} less self_ms`, () => gate(`saturated${tls}`));
-    it(`${scheme}, saturated under a 10% CPU quota: ${p50}; ${tls ? '' : `p99 |total − self_ms − wire| ≤ ${GATE.quotaTotalLessSelf} ms; `}self_ms says the prober was starved`, () => gate(`quota${tls}`));
+    const honest = `self_ms claims ≤ ${GATE.overP90} ms beyond the largest error at p90`;
+    it(`${scheme}, idle: ${p50}; p99 ≤ ${GATE.idle} ms, or ≤ ${GATE.lessSelf} less self_ms; ${honest}`, () => gate(`idle${tls}`));
+    it(`${scheme}, its own server saturated: ${p50}; p99 ≤ ${GATE.saturated} ms, or ≤ ${GATE.lessSelf} less self_ms; ${honest}`, () => gate(`saturated${tls}`));
+    it(`${scheme}, saturated under a 10% CPU quota: ${p50}; p99 ≤ ${GATE.quotaLessSelf} ms less self_ms; self_ms says the prober was starved`, () => gate(`quota${tls}`));
   }
-
-  it('https, under a 10% CPU quota: the table\'s 1 KiB row has its probes (half of those joined)', () => {
-    const p = phase('quota https');
-    const small = oneWindowRow(p);
-    assert.ok(small.n >= p.row.n * 0.4, `${small.n} of ${p.row.n} joined probes are 1 KiB`);
-  });
 });

@@ -1,7 +1,9 @@
 /**
  * The prober's self-check (src/probe/self.ts) and its slots (src/probe/round.ts):
  * - a thread held up during a probe's span shows in that probe's self_ms, an idle one does not
- *   add the timer's own jitter;
+ *   add the timer's own jitter; a thread held up as TCP connects shows in self_ms though its last byte was on time;
+ * - a thread woken late (its run-queue wait, Linux's /proc/thread-self/schedstat) shows in the stamps of that
+ *   wake-up, never more than their interval, and a wait before an interval does not;
  * - the cgroup's throttling counter is found (v1 `cpu` / `cpu,cpuacct`, v2) and read in ms; absent means none;
  * - end to end, every probe line carries self_ms and family, and the metric histogram counts them;
  * - a slow peer holds only its own slot: a fast peer keeps its interval beside one that answers late.

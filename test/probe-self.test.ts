@@ -157,6 +157,20 @@ describe('probe self-check: the prober\'s own delay', function () {
       self.end(mark);
     });
 
+    it('a stamp that ends the thread\'s own work (a TLS handshake) counts only its waits for a CPU, not the work', () => {
+      const c = clock();
+      const self = createSelfCheck({ runQueue: c.read });
+      const mark = self.begin();
+      const since = self.now();
+      spin(30); // the key exchange: the thread busy, its ticks late
+      c.wait(3); // and 3 ms waiting for a CPU
+      const at = performance.now();
+      const waited = self.waited(since, at);
+      assert.ok(waited >= 3 && waited < 20, `waits only: ${waited} ms`);
+      assert.ok(self.late(since, at) >= 25, 'late() counts the busy thread too');
+      self.end(mark);
+    });
+
     it('Linux\'s counter: this thread\'s /proc/thread-self/schedstat, its second field in ms', function () {
       const read = runQueueClock();
       if (process.platform !== 'linux') {

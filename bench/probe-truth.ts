@@ -48,8 +48,7 @@ export const probeTruth: Phase = {
     });
     return {
       key: 'probeTruth',
-      // the figures without each line's errors (the table has their percentiles)
-      figures: { ...row, phases: row.phases.map(({ joined: _joined, ...p }) => p) },
+      figures: row,
       sections: [{
         id: 'probe-truth',
         caption: row.skipped

@@ -504,8 +504,6 @@ export interface TruthPhase {
   row: ErrorRow;
   /** https: lines whose join to a connection by time was ambiguous (left out; should be 0). */
   ambiguous?: number;
-  /** Each joined line's errors (for rows of one size: `errorRow(joined.filter(...))`). */
-  joined: Joined[];
 }
 
 const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['taskset', '-c', String(cpu)]);
@@ -532,7 +530,7 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
       const runs = await curlRuns(net, `${peerUrl}/heartbeat/1024`, Math.max(50, o.seconds * 4), 100);
       await capture.stop();
       const joined = join(runs, wireTimings(readPcap(capture.file), TRUTH_ADDR.peer, TRUTH_PORT));
-      const p: TruthPhase = { name: 'curl', lines: runs.length, row: errorRow(joined), joined };
+      const p: TruthPhase = { name: 'curl', lines: runs.length, row: errorRow(joined) };
       out.push(p);
       await onPhase(p);
     }
@@ -577,7 +575,7 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
       if (process.env.HB_TRUTH_DEBUG) {
         for (const j of joined) if (Math.abs(j.errSelf.total) > 2 || Math.abs(j.err.total) > 2) process.stderr.write(`${name} ${JSON.stringify(j)}\n`);
       }
-      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined), ambiguous, joined };
+      const p: TruthPhase = { name, lines: reported.length, row: errorRow(joined), ambiguous };
       out.push(p);
       await onPhase(p);
     }
@@ -597,10 +595,10 @@ export async function calibrate(o: TruthOptions & { tls?: { ca: string; key: str
 export function truthTable(phases: TruthPhase[]): string {
   const out = ['| phase | probes joined | p50 \\|reported − wire\\| connect / ttfb / total (ms) | p99 | p99 less self_ms | p99 of self_ms | p90 of self_ms beyond the largest error |',
     '| --- | --- | --- | --- | --- | --- | --- |'];
-  const line = (name: string, row: ErrorRow, lines: number | string, self: boolean): string =>
-    `| ${name} | ${row.n} of ${lines} | ${triple(row.p50)} | ${triple(row.p99)} | ${self ? triple(row.p99Self) : ''} | ${self ? row.selfP99.toFixed(3) : ''} | ${self ? row.overP90.toFixed(3) : ''} |`;
-  for (const p of phases) {
-    out.push(line(p.name === 'curl' ? 'curl, idle' : p.name, p.row, p.lines, p.name !== 'curl'));
+  for (const { name, row, lines } of phases) {
+    const self = name !== 'curl';
+    out.push(`| ${self ? name : 'curl, idle'} | ${row.n} of ${lines} | ${triple(row.p50)} | ${triple(row.p99)} | ${self ? triple(row.p99Self) : ''} | ` +
+      `${self ? row.selfP99.toFixed(3) : ''} | ${self ? row.overP90.toFixed(3) : ''} |`);
   }
   return out.join('\n');
 }

@@ -206,8 +206,9 @@ export function createSelfCheck({ throttle: source, runQueue }: SelfSources = { 
   const throttledNow = (): number => (source ? readThrottledMs(source) ?? 0 : 0);
   // The longest the thread waited for a CPU between two looks since `since` (the last: this stamp's, taken now): a
   // thread woken by the event and left runnable (another thread on its CPU, a throttled cgroup) runs no tick and
-  // stamps late by that wait; the look at the interval's start keeps waits before it out.
-  const waitedSince = (since: number, at: number): number => {
+  // stamps late by that wait; the look at the interval's start keeps waits before it out. Never more than the
+  // interval: its event came after it began (a counter's step can hold a wait begun before the look).
+  const waited = (since: number, at: number): number => {
     look(at);
     let longest = 0;
     let base = Number.NaN;
@@ -219,7 +220,7 @@ export function createSelfCheck({ throttle: source, runQueue }: SelfSources = { 
       if (t > since && !Number.isNaN(base)) longest = Math.max(longest, w - base);
       base = w;
     }
-    return longest;
+    return Math.min(longest, Math.max(0, at - since));
   };
 
   return {
@@ -245,12 +246,10 @@ export function createSelfCheck({ throttle: source, runQueue }: SelfSources = { 
         const ran = ranAt[i] as number;
         if (ran > since) late = Math.max(late, Math.min(ran, at) - Math.max(dueAt[i] as number, since) - LATE_SLACK_MS);
       }
-      // and the thread's waits for a CPU; never more than the interval: its event came after it began
-      return Math.min(Math.max(late, waitedSince(since, at)), Math.max(0, at - since));
+      // (each term within the interval), and the thread's waits for a CPU
+      return Math.max(late, waited(since, at));
     },
-    waited(since: number, at: number): number {
-      return Math.min(waitedSince(since, at), Math.max(0, at - since));
-    },
+    waited,
     end(mark: SelfMark): number {
       if (--running === 0) {
         clearTimeout(timer);

@@ -121,7 +121,7 @@ export function createUdpProber(o: UdpProberOptions): UdpProber {
     // answer it sent before answering the count is read first, however late the event loop reads them)
     const now = performance.now();
     const rtt = now - (r.sentAt[seq] as number);
-    // how late this stamp may be: the loop's delay then, or a stall that ended since the question left
+    // how late this stamp may be: the loop's delay then, a stall that ended or a wait for a CPU since the question left
     const late = o.self?.late(r.sentAt[seq] as number, now) ?? 0;
     if (late > r.selfMs) r.selfMs = late;
     r.state[seq] = 1;

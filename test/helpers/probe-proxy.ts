@@ -86,11 +86,6 @@ export async function startProxy(upstreamPort: number, fault: Fault = 'pass'): P
 }
 
 /**
- * A listening port that never completes a connection: a child process listens with a backlog
- * of 1 and then blocks, and two connections fill its accept queue, so the kernel drops every
- * further SYN and a prober's connect waits until its timeout.
- */
-/**
  * Two targets of one heartbeat (on 127.0.0.1 at `upstreamPort`): `fast`, the heartbeat itself, and `slow`, through
  * a delay proxy that holds every answer back 60 s (past any probe's timeout).
  */
@@ -100,6 +95,11 @@ export async function slowBesideFast(upstreamPort: number): Promise<{ proxy: Pro
   return { proxy, slow: `http://127.0.0.1:${proxy.port}`, fast: `http://127.0.0.1:${upstreamPort}` };
 }
 
+/**
+ * A listening port that never completes a connection: a child process listens with a backlog
+ * of 1 and then blocks, and two connections fill its accept queue, so the kernel drops every
+ * further SYN and a prober's connect waits until its timeout.
+ */
 export async function startBlackHole(): Promise<{ port: number; close(): void }> {
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, ['-e', `
